@@ -1,0 +1,32 @@
+"""Lambda entry points.
+
+- ``app``: the ASGI app. The Lambda Web Adapter runs it under uvicorn (``run.sh``) for response
+  streaming; ``make serve`` runs the same object locally.
+- ``handler``: a Mangum handler for buffered invocations (API Gateway REST/HTTP, Function URL, ALB
+  events, and ``sam local invoke -e events/...``). Mangum never streams: an SSE answer is returned whole.
+
+Nothing here does I/O: the gateway loads its config and creates clients on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from llm_gateway.api.app import create_app
+from llm_gateway.observability import configure_logging
+
+configure_logging()
+app = create_app()
+
+
+@functools.cache
+def _buffered_adapter() -> Any:
+    from mangum import Mangum
+
+    return Mangum(app, lifespan="off")
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    result: dict[str, Any] = _buffered_adapter()(event, context)
+    return result

@@ -1,0 +1,115 @@
+"""The FastAPI app factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from llm_gateway import __version__
+from llm_gateway.api.context import request_id_for
+from llm_gateway.api.responses import error_response
+from llm_gateway.api.routes import chat, health, models
+from llm_gateway.errors import GatewayError, InvalidRequestError, internal_error
+from llm_gateway.gateway import Gateway, GatewayOptions
+from llm_gateway.observability import log_request
+
+log = logging.getLogger("llm_gateway.api")
+
+
+def _request_id(request: Request) -> str:
+    ctx = getattr(request.state, "ctx", None)
+    return ctx.request_id if ctx is not None else request_id_for(request)
+
+
+async def _on_gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    ctx = getattr(request.state, "ctx", None)
+    if ctx is not None:
+        ctx.notes["error_code"] = exc.code
+        log_request(ctx, exc.status_code)
+    return error_response(exc, _request_id(request))
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        error = GatewayError(
+            f"Invalid URL ({request.method} {request.url.path})", status_code=404, error_type="invalid_request_error"
+        )
+    elif exc.status_code == 405:
+        error = GatewayError(
+            f"Method not allowed ({request.method} {request.url.path})",
+            status_code=405,
+            error_type="invalid_request_error",
+        )
+    else:
+        error = GatewayError(str(exc.detail), status_code=exc.status_code, error_type="invalid_request_error")
+    return error_response(error, _request_id(request))
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    return error_response(InvalidRequestError("Invalid request parameters."), _request_id(request))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(internal_error(), _request_id(request))
+
+
+def create_app(gateway: Gateway | None = None) -> FastAPI:
+    """Build the ASGI app. With no ``gateway``, one is built from the environment on first use."""
+    gateway = gateway or Gateway(GatewayOptions())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gateway.ensure_ready()  # fail at start-up on a bad config, not on the first request
+        try:
+            yield
+        finally:
+            await gateway.aclose()
+
+    app = FastAPI(
+        title="llm-gateway",
+        version=__version__,
+        description="An OpenAI-compatible LLM gateway.",
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    app.include_router(chat.router)
+    app.include_router(models.router)
+    app.include_router(health.router)
+    app.add_exception_handler(GatewayError, _on_gateway_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+    _install_openapi(app)
+    return app
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """Add the chat request schema to the OpenAPI document, built only when the document is asked for."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        from llm_gateway.schemas.request import ChatCompletionRequest
+
+        schema = default_openapi()
+        request_schema = ChatCompletionRequest.model_json_schema(
+            by_alias=True, ref_template="#/components/schemas/{model}"
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(request_schema.pop("$defs", {}))
+        components["ChatCompletionRequest"] = request_schema
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

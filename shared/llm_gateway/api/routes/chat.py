@@ -1,0 +1,80 @@
+"""POST /v1/chat/completions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response, StreamingResponse
+
+from llm_gateway.api.auth import bearer_token
+from llm_gateway.api.body import read_body
+from llm_gateway.api.context import new_context
+from llm_gateway.api.responses import json_response
+from llm_gateway.core.context import RequestContext
+from llm_gateway.gateway import Gateway
+from llm_gateway.observability import log_request
+from llm_gateway.schemas.validation import parse_chat_request
+
+router = APIRouter()
+log = logging.getLogger("llm_gateway.api")
+
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+CHAT_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}},
+    },
+    "responses": {
+        "200": {
+            "description": "A chat.completion object, or an SSE stream of chat.completion.chunk objects "
+            "ending in `data: [DONE]` when `stream` is true.",
+            "content": {"application/json": {}, "text/event-stream": {}},
+        },
+        "400": {"description": "Invalid request (OpenAI error envelope)."},
+        "401": {"description": "Missing or wrong API key."},
+        "404": {"description": "Unknown model."},
+        "413": {"description": "Body over the size limit."},
+        "429": {"description": "Rate limited (by the gateway or the upstream)."},
+        "502": {"description": "The upstream failed."},
+        "504": {"description": "The upstream timed out."},
+    },
+}
+
+
+async def _logged(body: AsyncIterator[bytes], ctx: RequestContext) -> AsyncIterator[bytes]:
+    try:
+        async for piece in body:
+            yield piece
+    finally:
+        log_request(ctx, 200)
+
+
+@router.post(
+    "/v1/chat/completions",
+    summary="Create a chat completion",
+    openapi_extra=CHAT_OPENAPI,
+    response_class=Response,
+    tags=["chat"],
+)
+@router.post("/chat/completions", include_in_schema=False, response_class=Response)
+async def chat_completions(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway.ensure_ready()
+    ctx = new_context(request, gateway)
+    request.state.ctx = ctx
+    ctx.principal = await gateway.authenticator.authenticate(bearer_token(request.headers))
+    raw = await read_body(request, gateway.config.server.max_body_bytes)
+    chat = parse_chat_request(raw)
+    ctx.model_group = chat.model
+    headers = {"x-request-id": ctx.request_id}
+    if chat.stream:
+        body = await gateway.service.stream(chat, ctx)
+        headers.update(SSE_HEADERS)
+        headers.update(ctx.response_headers)
+        return StreamingResponse(_logged(body, ctx), media_type="text/event-stream", headers=headers)
+    response = await gateway.service.complete(chat, ctx)
+    headers.update(ctx.response_headers)
+    log_request(ctx, 200)
+    return json_response(response, headers=headers)

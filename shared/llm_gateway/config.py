@@ -1,0 +1,143 @@
+"""The gateway's configuration: a YAML file named by ``LLM_GATEWAY_CONFIG``, or the built-in default.
+
+The file's top level is a mapping with ``models`` (a list of deployments) and optional sections, each
+described by a model below. Unknown top-level sections and unknown fields in a section are errors, so a
+typo fails loudly at start-up instead of being ignored. Deployment entries accept provider-specific
+fields (a provider validates its own); see the README's config reference.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_ENV = "LLM_GATEWAY_CONFIG"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeploymentConfig(BaseModel):
+    """One upstream deployment. Several with the same ``name`` form a model group."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = Field(min_length=1, description="The model id clients send.")
+    provider: str = Field(min_length=1, description="openai | mock | anthropic | bedrock | gemini")
+    model: str = Field(min_length=1, description="The upstream model id.")
+    api_base: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
+    weight: float = Field(default=1.0, gt=0)
+    id: str | None = Field(default=None, description="Deployment id; defaults to name/provider/model#n.")
+    timeout: float | None = Field(default=None, gt=0, description="Per-attempt upstream timeout (s).")
+    stream_usage: bool = Field(
+        default=True,
+        description="Ask the upstream for a usage chunk on every stream (stripped when the client did not ask).",
+    )
+    owned_by: str | None = None
+
+    @property
+    def extra_fields(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ServerConfig(_Section):
+    """Timeouts and transport limits for upstream calls."""
+
+    request_timeout: float = Field(default=600.0, gt=0, description="Overall deadline for one request (s).")
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=120.0, gt=0, description="Longest silence from an upstream (s).")
+    write_timeout: float = Field(default=30.0, gt=0)
+    pool_timeout: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=200, ge=1)
+    max_keepalive_connections: int = Field(default=50, ge=0)
+    keepalive_expiry: float = Field(default=30.0, ge=0)
+    max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024, description="Lambda's payload limit.")
+    max_upstream_response_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    stream_heartbeat_seconds: float = Field(
+        default=15.0, ge=0, description="SSE comment sent when an upstream is silent this long; 0 = off."
+    )
+
+
+class GatewayConfig(_Section):
+    models: list[DeploymentConfig] = Field(min_length=1)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> GatewayConfig:
+        seen: set[str] = set()
+        for deployment in self.models:
+            if deployment.id is not None:
+                if deployment.id in seen:
+                    raise ValueError(f"duplicate deployment id {deployment.id!r}")
+                seen.add(deployment.id)
+        return self
+
+    @field_validator("models")
+    @classmethod
+    def _names_are_ids(cls, models: list[DeploymentConfig]) -> list[DeploymentConfig]:
+        for deployment in models:
+            if deployment.name != deployment.name.strip():
+                raise ValueError(f"model name {deployment.name!r} has surrounding spaces")
+        return models
+
+    def group_names(self) -> list[str]:
+        return list(dict.fromkeys(d.name for d in self.models))
+
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "models": [
+        {"name": "mock", "provider": "mock", "model": "mock-1", "owned_by": "llm-gateway"},
+        {
+            "name": "mock-slow",
+            "provider": "mock",
+            "model": "mock-1",
+            "owned_by": "llm-gateway",
+            "chunk_delay_ms": 50,
+        },
+    ]
+}
+
+
+def parse_config(data: Any, *, source: str = "config") -> GatewayConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping with a 'models' list")
+    try:
+        return GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{source} is invalid: {problems}") from None
+
+
+def load_config_text(text: str, *, source: str) -> GatewayConfig:
+    import yaml  # deferred: only needed when a file is given
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML: {exc}") from None
+    return parse_config(data, source=source)
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> GatewayConfig:
+    """Load the config from ``path``, else from ``$LLM_GATEWAY_CONFIG``, else the built-in default."""
+    environ = os.environ if env is None else env
+    chosen = path if path is not None else environ.get(CONFIG_ENV)
+    if not chosen:
+        return parse_config(DEFAULT_CONFIG, source="built-in default config")
+    file = Path(chosen)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from None
+    return load_config_text(text, source=str(file))

@@ -1,0 +1,55 @@
+"""Model groups: the configured deployments, grouped by the ``name`` clients send."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from llm_gateway.config import DeploymentConfig, GatewayConfig
+from llm_gateway.errors import ModelNotFoundError
+from llm_gateway.providers.base import Deployment
+from llm_gateway.providers.registry import provider_class
+
+
+def build_deployments(config: GatewayConfig) -> list[Deployment]:
+    counts: dict[str, int] = {}
+    deployments: list[Deployment] = []
+    for entry in config.models:
+        base = f"{entry.name}/{entry.provider}/{entry.model}"
+        counts[base] = counts.get(base, 0) + 1
+        deployment_id = entry.id or (base if counts[base] == 1 else f"{base}#{counts[base]}")
+        deployments.append(
+            Deployment(id=deployment_id, group=entry.name, provider=entry.provider, model=entry.model, config=entry)
+        )
+    return deployments
+
+
+def validate_deployments(entries: Iterable[DeploymentConfig]) -> list[str]:
+    """Problems with the providers' own fields, as messages (checked at start-up)."""
+    problems = []
+    for index, entry in enumerate(entries):
+        try:
+            provider_class(entry.provider).validate_deployment(entry)
+        except ValueError as exc:
+            problems.append(f"models[{index}] ({entry.name}): {exc}")
+    return problems
+
+
+class ModelGroups:
+    def __init__(self, deployments: list[Deployment]) -> None:
+        self._groups: dict[str, list[Deployment]] = {}
+        for deployment in deployments:
+            self._groups.setdefault(deployment.group, []).append(deployment)
+
+    def names(self) -> list[str]:
+        return list(self._groups)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._groups
+
+    def get(self, name: str) -> list[Deployment]:
+        try:
+            return self._groups[name]
+        except KeyError:
+            raise ModelNotFoundError(
+                f"The model '{name}' does not exist or you do not have access to it.", param="model"
+            ) from None

@@ -1,0 +1,43 @@
+"""The chat pipeline: route the validated request, shape the answer, record what happened."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from llm_gateway.config import ServerConfig
+from llm_gateway.core.context import RequestContext
+from llm_gateway.core.router import Router
+from llm_gateway.core.streaming import sse_stream
+from llm_gateway.schemas.validation import ChatRequest
+
+
+class ChatService:
+    def __init__(self, router: Router, server: ServerConfig) -> None:
+        self.router = router
+        self.server = server
+
+    def _routing_headers(self, ctx: RequestContext) -> None:
+        if ctx.model_group:
+            ctx.response_headers["x-llm-gateway-model-group"] = ctx.model_group
+        if ctx.deployment_id:
+            ctx.response_headers["x-llm-gateway-deployment"] = ctx.deployment_id
+        ctx.response_headers["x-llm-gateway-attempts"] = str(ctx.attempts)
+
+    async def complete(self, request: ChatRequest, ctx: RequestContext) -> dict[str, Any]:
+        response = await self.router.complete(request, ctx)
+        ctx.usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
+        self._routing_headers(ctx)
+        return response
+
+    async def stream(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[bytes]:
+        """Open the upstream stream (errors before the first chunk raise, so the client gets a proper HTTP
+        status) and return the SSE body."""
+        opened = await self.router.open_stream(request, ctx)
+        self._routing_headers(ctx)
+        return sse_stream(
+            opened,
+            ctx,
+            include_usage=request.include_usage,
+            heartbeat=self.server.stream_heartbeat_seconds,
+        )

@@ -1,0 +1,102 @@
+"""The per-process container: config, clients and services, built once, lazily, and injectable.
+
+Nothing here does I/O at import. :meth:`Gateway.ensure_ready` builds everything on first use (or at
+start-up under uvicorn, so a bad config fails before the first request). Tests pass their own config,
+HTTP transport, clock, authenticator or secret loaders.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from llm_gateway.api.auth import MASTER_KEY_ENV, Authenticator, MasterKeyAuthenticator
+from llm_gateway.config import ConfigError, GatewayConfig, load_config
+
+if TYPE_CHECKING:
+    import httpx
+
+    from llm_gateway.core.deployments import ModelGroups
+    from llm_gateway.core.service import ChatService
+    from llm_gateway.providers.registry import ProviderPool
+    from llm_gateway.secrets import SecretResolver
+
+
+@dataclass
+class GatewayOptions:
+    """What may be injected; everything left ``None`` is built from the environment."""
+
+    config: GatewayConfig | None = None
+    env: Mapping[str, str] | None = None
+    http_transport: httpx.AsyncBaseTransport | None = None
+    authenticator: Authenticator | None = None
+    secrets: SecretResolver | None = None
+    clock: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic
+    rng: random.Random | None = None
+    aws_clients: Callable[..., Any] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Gateway:
+    def __init__(self, options: GatewayOptions | None = None) -> None:
+        self.options = options or GatewayOptions()
+        self.env: Mapping[str, str] = self.options.env if self.options.env is not None else os.environ
+        self._ready = False
+        self.started_at = int(self.options.clock())
+
+    # Built by ensure_ready():
+    config: GatewayConfig
+    groups: ModelGroups
+    providers: ProviderPool
+    service: ChatService
+    authenticator: Authenticator
+    http: httpx.AsyncClient
+    secrets: SecretResolver
+
+    def ensure_ready(self) -> Gateway:
+        if not self._ready:
+            self._build()
+            self._ready = True
+        return self
+
+    def _build(self) -> None:
+        from llm_gateway.core.deployments import ModelGroups, build_deployments, validate_deployments
+        from llm_gateway.core.router import Router
+        from llm_gateway.core.service import ChatService
+        from llm_gateway.providers.base import ProviderDeps
+        from llm_gateway.providers.registry import ProviderPool
+        from llm_gateway.secrets import SecretResolver
+        from llm_gateway.transport.http import make_http_client
+
+        opts = self.options
+        config = opts.config if opts.config is not None else load_config(env=dict(self.env))
+        problems = validate_deployments(config.models)
+        if problems:
+            raise ConfigError("invalid model config: " + "; ".join(problems))
+        self.config = config
+        self.secrets = opts.secrets or SecretResolver(env=self.env)
+        self.http = make_http_client(config.server, transport=opts.http_transport)
+        deps = ProviderDeps(
+            http=self.http,
+            secrets=self.secrets,
+            server=config.server,
+            clock=opts.clock,
+            aws_clients=opts.aws_clients,
+            extras=opts.extras,
+        )
+        self.groups = ModelGroups(build_deployments(config))
+        self.providers = ProviderPool(deps)
+        router = Router(self.groups, self.providers, self.secrets, rng=opts.rng)
+        self.service = ChatService(router, config.server)
+        self.authenticator = opts.authenticator or MasterKeyAuthenticator(self.env.get(MASTER_KEY_ENV))
+
+    async def aclose(self) -> None:
+        if self._ready:
+            await self.providers.aclose()
+            await self.http.aclose()
+            self._ready = False

@@ -1,0 +1,269 @@
+"""The one interface every provider implements, and the pieces HTTP providers share.
+
+A provider turns an OpenAI-shaped :class:`ProviderCall` into an OpenAI ``chat.completion`` dict
+(:meth:`ChatProvider.complete`) or an async iterator of ``chat.completion.chunk`` dicts
+(:meth:`ChatProvider.stream`). Failures are raised as :class:`~llm_gateway.errors.GatewayError`
+subclasses, never as httpx/botocore exceptions. Providers hold no per-request state; a stream's state
+lives in a per-stream object (see :class:`StreamMapper`).
+
+HTTP providers subclass :class:`HTTPChatProvider` and only describe the translation:
+``build_request`` (request mapping), ``parse_response`` (response mapping), ``new_stream_mapper``
+(stream mapping with explicit state) and ``map_error`` (error mapping). The base class does the I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import orjson
+
+from llm_gateway.errors import (
+    GatewayError,
+    UpstreamConnectionError,
+    UpstreamTimeoutError,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+    from llm_gateway.config import DeploymentConfig, ServerConfig
+    from llm_gateway.schemas.validation import ChatRequest
+    from llm_gateway.secrets import SecretResolver
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One configured upstream deployment (an entry of ``models:``)."""
+
+    id: str
+    group: str
+    provider: str
+    model: str
+    config: DeploymentConfig = field(repr=False, compare=False)
+
+    @property
+    def api_base(self) -> str | None:
+        return self.config.api_base
+
+
+@dataclass
+class ProviderCall:
+    """Everything a provider needs for one attempt."""
+
+    deployment: Deployment
+    request: ChatRequest
+    body: dict[str, Any]
+    """The OpenAI-format body to send: extensions removed, ``model`` set to the upstream model id."""
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float = 600.0
+    """Seconds this attempt may take in all (the request's remaining deadline)."""
+    want_usage: bool = True
+    """Ask the upstream for token usage on streams (the gateway strips it if the client did not ask)."""
+    request_id: str = ""
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.body.get("stream"))
+
+
+@dataclass
+class ProviderDeps:
+    """What providers are built with; one set per process, injected (tests swap any of it)."""
+
+    http: httpx.AsyncClient
+    secrets: SecretResolver
+    server: ServerConfig
+    clock: Callable[[], float] = time.time
+    aws_clients: Callable[..., Any] | None = None
+    """``aws_clients(service, region=..., endpoint_url=...)`` -> boto3 client (lazy, cached)."""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class ChatProvider(ABC):
+    name: ClassVar[str]
+
+    def __init__(self, deps: ProviderDeps) -> None:
+        self.deps = deps
+
+    @classmethod
+    def validate_deployment(cls, deployment: DeploymentConfig) -> None:
+        """Raise ``ValueError`` when a config entry lacks what this provider needs (checked at start-up)."""
+        return
+
+    @abstractmethod
+    async def complete(self, call: ProviderCall) -> dict[str, Any]:
+        """One non-stream completion, as an OpenAI ``chat.completion`` dict."""
+
+    @abstractmethod
+    def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
+        """A streamed completion, as OpenAI ``chat.completion.chunk`` dicts (usage chunk included when
+        ``call.want_usage``). Raises a ``GatewayError`` on failure, before or during the stream."""
+
+    async def aclose(self) -> None:
+        """Release what the provider holds (the shared HTTP client is closed by its owner)."""
+        return
+
+
+@dataclass
+class UpstreamHTTPRequest:
+    url: str
+    json: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    method: str = "POST"
+
+    def content(self) -> bytes:
+        return orjson.dumps(self.json)
+
+
+class StreamMapper(ABC):
+    """Per-stream state machine: upstream events in, OpenAI chunk dicts out."""
+
+    @abstractmethod
+    def feed(self, event: str | None, data: str) -> list[dict[str, Any]]:
+        """Map one upstream SSE event; raise a ``GatewayError`` for an error event or a malformed frame."""
+
+    @abstractmethod
+    def finish(self) -> list[dict[str, Any]]:
+        """The upstream stream ended; return any final chunks or raise if it ended too early."""
+
+    @property
+    def done(self) -> bool:
+        """True once the upstream signalled the end (e.g. ``[DONE]``); later bytes are ignored."""
+        return False
+
+
+class HTTPChatProvider(ChatProvider):
+    """A provider reached over HTTP with JSON bodies and SSE streams. Subclasses translate; this does I/O."""
+
+    @abstractmethod
+    def build_request(self, call: ProviderCall) -> UpstreamHTTPRequest: ...
+
+    @abstractmethod
+    def parse_response(self, call: ProviderCall, data: Any) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def new_stream_mapper(self, call: ProviderCall) -> StreamMapper: ...
+
+    @abstractmethod
+    def map_error(self, call: ProviderCall, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError: ...
+
+    def _timeout(self, call: ProviderCall) -> Any:
+        import httpx
+
+        server = self.deps.server
+        per_attempt = call.deployment.config.timeout
+        total = min(call.timeout, per_attempt) if per_attempt else call.timeout
+        return httpx.Timeout(
+            connect=min(server.connect_timeout, total),
+            read=min(server.read_timeout, total),
+            write=min(server.write_timeout, total),
+            pool=min(server.pool_timeout, total),
+        )
+
+    async def complete(self, call: ProviderCall) -> dict[str, Any]:
+        import httpx
+
+        upstream = self.build_request(call)
+        limit = self.deps.server.max_upstream_response_bytes
+        try:
+            request = self.deps.http.build_request(
+                upstream.method,
+                upstream.url,
+                content=upstream.content(),
+                headers={"content-type": "application/json", **upstream.headers},
+                timeout=self._timeout(call),
+            )
+            response = await self.deps.http.send(request, stream=True)
+            try:
+                body = await read_capped(response, limit)
+            finally:
+                await response.aclose()
+        except httpx.TimeoutException:
+            raise UpstreamTimeoutError(
+                f"The upstream for model '{call.deployment.group}' did not answer in time."
+            ) from None
+        except httpx.HTTPError as exc:
+            raise connection_error(call, exc) from None
+        if response.status_code >= 400:
+            raise self.map_error(call, response.status_code, response.headers, body)
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise UpstreamConnectionError(
+                f"The upstream for model '{call.deployment.group}' sent a response that is not JSON.",
+                code="upstream_bad_response",
+            ) from None
+        return self.parse_response(call, data)
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
+        import httpx
+
+        from llm_gateway.providers.sse import SSEDecoder
+
+        upstream = self.build_request(call)
+        mapper = self.new_stream_mapper(call)
+        decoder = SSEDecoder(max_event_bytes=self.deps.server.max_upstream_response_bytes)
+        try:
+            request = self.deps.http.build_request(
+                upstream.method,
+                upstream.url,
+                content=upstream.content(),
+                headers={"content-type": "application/json", "accept": "text/event-stream", **upstream.headers},
+                timeout=self._timeout(call),
+            )
+            response = await self.deps.http.send(request, stream=True)
+        except httpx.TimeoutException:
+            raise UpstreamTimeoutError(
+                f"The upstream for model '{call.deployment.group}' did not answer in time."
+            ) from None
+        except httpx.HTTPError as exc:
+            raise connection_error(call, exc) from None
+        try:
+            if response.status_code >= 400:
+                body = await read_capped(response, 1024 * 1024)
+                raise self.map_error(call, response.status_code, response.headers, body)
+            async for raw in response.aiter_raw():
+                for event in decoder.feed(raw):
+                    for chunk in mapper.feed(event.event, event.data):
+                        yield chunk
+                    if mapper.done:
+                        return
+            for event in decoder.close():
+                for chunk in mapper.feed(event.event, event.data):
+                    yield chunk
+            for chunk in mapper.finish():
+                yield chunk
+        except httpx.TimeoutException:
+            raise UpstreamTimeoutError(
+                f"The upstream for model '{call.deployment.group}' went silent for too long."
+            ) from None
+        except httpx.HTTPError as exc:
+            raise connection_error(call, exc) from None
+        finally:
+            await response.aclose()
+
+
+async def read_capped(response: httpx.Response, limit: int) -> bytes:
+    """Read a whole body, refusing one larger than ``limit`` bytes."""
+    parts: list[bytes] = []
+    size = 0
+    async for piece in response.aiter_bytes():
+        size += len(piece)
+        if size > limit:
+            raise UpstreamConnectionError(
+                f"The upstream response exceeded the gateway's size limit ({limit} bytes).",
+                code="upstream_response_too_large",
+            )
+        parts.append(piece)
+    return b"".join(parts)
+
+
+def connection_error(call: ProviderCall, exc: Exception) -> UpstreamConnectionError:
+    kind = type(exc).__name__
+    return UpstreamConnectionError(
+        f"Could not reach the upstream for model '{call.deployment.group}' ({kind}).",
+    )

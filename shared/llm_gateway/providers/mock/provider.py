@@ -1,0 +1,152 @@
+"""The ``mock`` provider: answers from :mod:`.answers`, shaped exactly like OpenAI's wire format.
+
+Deployment options: ``mock_response`` (fixed reply text), ``chunk_delay_ms`` (pause between stream
+chunks), ``latency_ms`` (pause before answering). A request may carry ``mock_response`` too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import orjson
+
+from llm_gateway.config import DeploymentConfig
+from llm_gateway.providers.base import ChatProvider, ProviderCall
+from llm_gateway.providers.mock.answers import MockAnswer, MockChoice, answer
+
+
+def _completion_id(call: ProviderCall) -> str:
+    digest = hashlib.sha256(orjson.dumps(call.body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"chatcmpl-mock{digest[:24]}"
+
+
+def _logprobs(pieces: list[str]) -> dict[str, Any]:
+    entries = []
+    for i, piece in enumerate(pieces):
+        logprob = -0.05 * (1 + i % 5)
+        entries.append({"token": piece, "logprob": logprob, "bytes": list(piece.encode()), "top_logprobs": []})
+    return {"content": entries, "refusal": None}
+
+
+class MockProvider(ChatProvider):
+    name: ClassVar[str] = "mock"
+
+    @classmethod
+    def validate_deployment(cls, deployment: DeploymentConfig) -> None:
+        extra = deployment.extra_fields
+        for key in ("chunk_delay_ms", "latency_ms"):
+            value = extra.get(key, 0)
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{key} must be a non-negative number")
+
+    def _option(self, call: ProviderCall, key: str, default: float = 0.0) -> float:
+        value = call.deployment.config.extra_fields.get(key, default)
+        return float(value) if isinstance(value, int | float) else default
+
+    def _answer(self, call: ProviderCall) -> MockAnswer:
+        fixed = call.deployment.config.extra_fields.get("mock_response")
+        return answer(call.body, fixed_reply=fixed if isinstance(fixed, str) else None)
+
+    def _usage(self, result: MockAnswer) -> dict[str, Any]:
+        completion = result.completion_tokens
+        return {
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": result.prompt_tokens + completion,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        }
+
+    async def complete(self, call: ProviderCall) -> dict[str, Any]:
+        latency = self._option(call, "latency_ms")
+        if latency:
+            await asyncio.sleep(latency / 1000)
+        result = self._answer(call)
+        want_logprobs = bool(call.body.get("logprobs"))
+        choices = []
+        for index, choice in enumerate(result.choices):
+            message: dict[str, Any] = {"role": "assistant", "content": choice.text, "refusal": None}
+            if choice.tool_calls:
+                message["tool_calls"] = [
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                    for c in choice.tool_calls
+                ]
+            if choice.function_call:
+                message["function_call"] = {
+                    "name": choice.function_call.name,
+                    "arguments": choice.function_call.arguments,
+                }
+            choices.append(
+                {
+                    "index": index,
+                    "message": message,
+                    "logprobs": _logprobs(choice.pieces) if want_logprobs else None,
+                    "finish_reason": choice.finish_reason,
+                }
+            )
+        return {
+            "id": _completion_id(call),
+            "object": "chat.completion",
+            "created": math.floor(self.deps.clock()),
+            "model": call.deployment.model,
+            "choices": choices,
+            "usage": self._usage(result),
+            "system_fingerprint": "fp_mock",
+        }
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
+        latency = self._option(call, "latency_ms")
+        delay = self._option(call, "chunk_delay_ms") / 1000
+        if latency:
+            await asyncio.sleep(latency / 1000)
+        result = self._answer(call)
+        base = {
+            "id": _completion_id(call),
+            "object": "chat.completion.chunk",
+            "created": math.floor(self.deps.clock()),
+            "model": call.deployment.model,
+            "system_fingerprint": "fp_mock",
+        }
+        want_logprobs = bool(call.body.get("logprobs"))
+
+        def chunk(index: int, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+            choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish, **extra}
+            return {**base, "choices": [choice]}
+
+        for index, choice in enumerate(result.choices):
+            yield chunk(index, {"role": "assistant", "content": "" if choice.text is not None else None})
+            async for piece in self._choice_deltas(index, choice, want_logprobs, chunk, delay):
+                yield piece
+            yield chunk(index, {}, choice.finish_reason)
+        if call.want_usage:
+            yield {**base, "choices": [], "usage": self._usage(result)}
+
+    async def _choice_deltas(
+        self, index: int, choice: MockChoice, want_logprobs: bool, chunk: Any, delay: float
+    ) -> AsyncIterator[dict[str, Any]]:
+        for piece in choice.pieces:
+            if delay:
+                await asyncio.sleep(delay)
+            extra = {"logprobs": _logprobs([piece])} if want_logprobs else {}
+            yield chunk(index, {"content": piece}, **extra)
+        for position, call in enumerate(choice.tool_calls):
+            if delay:
+                await asyncio.sleep(delay)
+            head = {
+                "index": position,
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
+            yield chunk(index, {"tool_calls": [head]})
+            middle = len(call.arguments) // 2
+            for part in (call.arguments[:middle], call.arguments[middle:]):
+                if part:
+                    yield chunk(index, {"tool_calls": [{"index": position, "function": {"arguments": part}}]})
+        if choice.function_call:
+            yield chunk(index, {"function_call": {"name": choice.function_call.name, "arguments": ""}})
+            yield chunk(index, {"function_call": {"arguments": choice.function_call.arguments}})

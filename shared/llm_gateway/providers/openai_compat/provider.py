@@ -1,0 +1,50 @@
+"""OpenAI-compatible upstreams: the body passes through nearly untouched; responses are checked, not
+rewritten, so fields this gateway does not know yet still reach the client."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from llm_gateway.config import DeploymentConfig
+from llm_gateway.errors import GatewayError
+from llm_gateway.providers.base import HTTPChatProvider, ProviderCall, StreamMapper, UpstreamHTTPRequest
+from llm_gateway.providers.openai_compat.errors import map_openai_error
+from llm_gateway.providers.openai_compat.stream import OpenAIStreamMapper, check_completion
+
+DEFAULT_API_BASE = "https://api.openai.com/v1"
+
+
+class OpenAICompatProvider(HTTPChatProvider):
+    name: ClassVar[str] = "openai"
+
+    @classmethod
+    def validate_deployment(cls, deployment: DeploymentConfig) -> None:
+        base = deployment.api_base or DEFAULT_API_BASE
+        if not base.startswith(("http://", "https://")):
+            raise ValueError(f"api_base {base!r} must start with http:// or https://")
+
+    def build_request(self, call: ProviderCall) -> UpstreamHTTPRequest:
+        base = (call.deployment.api_base or DEFAULT_API_BASE).rstrip("/")
+        headers: dict[str, str] = {}
+        if call.api_key:
+            headers["authorization"] = f"Bearer {call.api_key}"
+        extra_headers = call.deployment.config.extra_fields.get("headers")
+        if isinstance(extra_headers, dict):
+            headers.update({str(k): str(v) for k, v in extra_headers.items()})
+        body = call.body
+        if call.stream and call.want_usage and call.deployment.config.stream_usage:
+            options = dict(body.get("stream_options") or {})
+            if not options.get("include_usage"):
+                options["include_usage"] = True
+                body = {**body, "stream_options": options}
+        return UpstreamHTTPRequest(url=f"{base}/chat/completions", json=body, headers=headers)
+
+    def parse_response(self, call: ProviderCall, data: Any) -> dict[str, Any]:
+        return check_completion(call, data)
+
+    def new_stream_mapper(self, call: ProviderCall) -> StreamMapper:
+        return OpenAIStreamMapper(call)
+
+    def map_error(self, call: ProviderCall, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
+        return map_openai_error(call, status, headers, body)
