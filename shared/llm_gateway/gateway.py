@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import httpx
 
     from llm_gateway.core.deployments import ModelGroups
+    from llm_gateway.core.router import Router
     from llm_gateway.core.service import ChatService
     from llm_gateway.providers.registry import ProviderPool
     from llm_gateway.secrets import SecretResolver
@@ -53,6 +54,7 @@ class Gateway:
     config: GatewayConfig
     groups: ModelGroups
     providers: ProviderPool
+    router: Router
     service: ChatService
     authenticator: Authenticator
     http: httpx.AsyncClient
@@ -68,6 +70,7 @@ class Gateway:
         from llm_gateway.core.deployments import ModelGroups, build_deployments, validate_deployments
         from llm_gateway.core.router import Router
         from llm_gateway.core.service import ChatService
+        from llm_gateway.core.stack import build_stack
         from llm_gateway.providers.base import ProviderDeps
         from llm_gateway.providers.registry import ProviderPool
         from llm_gateway.secrets import SecretResolver
@@ -91,8 +94,8 @@ class Gateway:
         )
         self.groups = ModelGroups(build_deployments(config))
         self.providers = ProviderPool(deps)
-        router = Router(self.groups, self.providers, self.secrets, rng=opts.rng)
-        self.service = ChatService(router, config.server)
+        self.router = Router(self.groups, self.providers, self.secrets, rng=opts.rng)
+        self.service = ChatService(build_stack(self, self.router), config.server)
         self.authenticator = opts.authenticator or MasterKeyAuthenticator(self.env.get(MASTER_KEY_ENV))
 
     async def aclose(self) -> None:

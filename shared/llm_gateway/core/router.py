@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 from llm_gateway.core.context import RequestContext
 from llm_gateway.core.deployments import ModelGroups
+from llm_gateway.core.pipeline import ChatHandler, OpenedStream
 from llm_gateway.errors import GatewayError, InvalidRequestError, UpstreamTimeoutError
 from llm_gateway.providers.base import Deployment, ProviderCall
 from llm_gateway.providers.registry import ProviderPool
@@ -19,21 +19,7 @@ from llm_gateway.schemas.validation import ChatRequest
 from llm_gateway.secrets import SecretError, SecretResolver
 
 
-@dataclass
-class OpenedStream:
-    """A stream whose first chunk has arrived: from here on, the answer is committed to the client."""
-
-    deployment: Deployment
-    first: dict[str, Any]
-    rest: AsyncIterator[dict[str, Any]]
-
-    async def aclose(self) -> None:
-        close = getattr(self.rest, "aclose", None)
-        if close is not None:
-            await close()
-
-
-class Router:
+class Router(ChatHandler):
     def __init__(
         self,
         groups: ModelGroups,
@@ -114,7 +100,7 @@ class Router:
         except BaseException:
             await _aclose(chunks)
             raise
-        return OpenedStream(deployment=deployment, first=first, rest=chunks)
+        return OpenedStream(first=first, rest=chunks, deployment=deployment)
 
 
 async def _aclose(iterator: AsyncIterator[Any]) -> None:

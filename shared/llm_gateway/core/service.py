@@ -1,4 +1,4 @@
-"""The chat pipeline: route the validated request, shape the answer, record what happened."""
+"""The chat service: run the pipeline, shape the answer, set the response headers."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from typing import Any
 
 from llm_gateway.config import ServerConfig
 from llm_gateway.core.context import RequestContext
-from llm_gateway.core.router import Router
+from llm_gateway.core.pipeline import ChatHandler
 from llm_gateway.core.streaming import sse_stream
 from llm_gateway.schemas.validation import ChatRequest
 
 
 class ChatService:
-    def __init__(self, router: Router, server: ServerConfig) -> None:
-        self.router = router
+    def __init__(self, pipeline: ChatHandler, server: ServerConfig) -> None:
+        self.pipeline = pipeline
         self.server = server
 
     def _routing_headers(self, ctx: RequestContext) -> None:
@@ -25,15 +25,17 @@ class ChatService:
         ctx.response_headers["x-llm-gateway-attempts"] = str(ctx.attempts)
 
     async def complete(self, request: ChatRequest, ctx: RequestContext) -> dict[str, Any]:
-        response = await self.router.complete(request, ctx)
-        ctx.usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
+        response = await self.pipeline.complete(request, ctx)
+        usage = response.get("usage")
+        if isinstance(usage, dict):
+            ctx.usage = usage
         self._routing_headers(ctx)
         return response
 
     async def stream(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[bytes]:
-        """Open the upstream stream (errors before the first chunk raise, so the client gets a proper HTTP
+        """Open the stream (a failure before the first chunk raises, so the client gets a real HTTP
         status) and return the SSE body."""
-        opened = await self.router.open_stream(request, ctx)
+        opened = await self.pipeline.open_stream(request, ctx)
         self._routing_headers(ctx)
         return sse_stream(
             opened,

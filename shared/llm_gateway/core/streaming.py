@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from llm_gateway.core.context import RequestContext
-from llm_gateway.core.router import OpenedStream
+from llm_gateway.core.pipeline import OpenedStream
 from llm_gateway.errors import GatewayError, UpstreamTimeoutError, internal_error
 
 log = logging.getLogger("llm_gateway.stream")

@@ -1,0 +1,29 @@
+"""Assemble the pipeline: each feature contributes a layer factory; ``None`` means "off by config".
+
+Factories are listed innermost first. Adding a feature: write its layer in its own package and add its
+factory here; nothing else in the pipeline changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from llm_gateway.core.pipeline import ChatHandler
+
+if TYPE_CHECKING:
+    from llm_gateway.gateway import Gateway
+
+LayerFactory = Callable[["Gateway", ChatHandler], ChatHandler | None]
+
+# innermost first: the router is wrapped by each of these in turn
+LAYER_FACTORIES: list[LayerFactory] = []
+
+
+def build_stack(gateway: Gateway, router: ChatHandler, factories: list[LayerFactory] | None = None) -> ChatHandler:
+    handler = router
+    for factory in LAYER_FACTORIES if factories is None else factories:
+        wrapped = factory(gateway, handler)
+        if wrapped is not None:
+            handler = wrapped
+    return handler

@@ -1,0 +1,64 @@
+"""Shared fixtures: fake upstreams, a moto DynamoDB endpoint, the gateway under uvicorn, SDK clients."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.gateway import MASTER_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_openai(fake_openai_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    fake_openai_server.reset()
+    yield fake_openai_server
+    fake_openai_server.reset()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real moto DynamoDB HTTP endpoint (boto3 really serialises requests)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def dynamodb_tables(moto_endpoint: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """Fresh tables (named per test) created from template.yaml; returns the env vars naming them."""
+    import re
+
+    import boto3
+
+    from llm_gateway.aws.tables import create_tables
+
+    client = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1")
+    prefix = "t-" + re.sub(r"[^A-Za-z0-9]", "-", request.node.name)[:60]
+    return create_tables(client, TEMPLATE, prefix=prefix)
+
+
+@pytest.fixture
+def master_key() -> str:
+    return MASTER_KEY
