@@ -246,8 +246,8 @@ def _usage(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
 def _tool_calls(reply: Reply, body: dict[str, Any], choice: int) -> list[dict[str, Any]] | None:
     calls = reply.tool_calls
     if calls is None and body.get("tools") and body.get("tool_choice") != "none":
-        first = body["tools"][0]["function"]["name"]
-        calls = [(first, json.dumps({"location": "Paris"}))]
+        names = [t["function"]["name"] for t in body["tools"] if isinstance(t.get("function"), dict)]
+        calls = [(names[0], json.dumps({"location": "Paris"}))] if names else None
     if not calls:
         return None
     return [

@@ -15,7 +15,8 @@ from llm_gateway.api.responses import json_response
 from llm_gateway.core.context import RequestContext
 from llm_gateway.gateway import Gateway
 from llm_gateway.observability import log_request
-from llm_gateway.schemas.validation import parse_chat_request
+from llm_gateway.request_limits import check_json_depth, check_request_limits
+from llm_gateway.schemas.validation import parse_json_body, validate_chat_request
 
 router = APIRouter()
 log = logging.getLogger("llm_gateway.api")
@@ -66,7 +67,11 @@ async def chat_completions(request: Request) -> Response:
     request.state.ctx = ctx
     ctx.principal = await gateway.authenticator.authenticate(bearer_token(request.headers))
     raw = await read_body(request, gateway.config.server.max_body_bytes)
-    chat = parse_chat_request(raw)
+    limits = gateway.config.request_limits
+    check_json_depth(raw, limits.max_json_depth)
+    data = parse_json_body(raw)
+    check_request_limits(data, limits)
+    chat = validate_chat_request(data)
     ctx.model_group = chat.model
     headers = {"x-request-id": ctx.request_id}
     if chat.stream:
