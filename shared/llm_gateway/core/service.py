@@ -42,4 +42,5 @@ class ChatService:
             ctx,
             include_usage=request.include_usage,
             heartbeat=self.server.stream_heartbeat_seconds,
+            request_body=request.body,
         )

@@ -18,6 +18,7 @@ import orjson
 
 from llm_gateway.core.context import RequestContext
 from llm_gateway.core.pipeline import OpenedStream
+from llm_gateway.core.usage_estimate import StreamedUsage, estimated_usage
 from llm_gateway.errors import GatewayError, UpstreamTimeoutError, internal_error
 
 log = logging.getLogger("llm_gateway.stream")
@@ -34,8 +35,20 @@ def error_event(error: GatewayError) -> bytes:
     return encode_event(error.to_dict())
 
 
+_CLOSING: set[asyncio.Task[None]] = set()
+"""Stream clean-ups still running after their request's task was cancelled (kept so they are not
+garbage-collected half-way)."""
+
+
 class _Chunks:
-    """Iterate the upstream with a heartbeat: yields ``None`` when the upstream stayed silent too long."""
+    """Iterate the upstream with a heartbeat: yields ``None`` when the upstream stayed silent too long.
+
+    Each ``anext`` of the upstream runs in its own task, never in the response task. When the client goes
+    away, Starlette cancels the response task through an anyio cancel scope, which re-cancels every
+    ``await`` of that task until it ends; an upstream read or clean-up running in that task would be cut
+    half-way and leave the upstream connection open (still generating, still billing). In a separate
+    task, and closed by a separate task, the upstream request is always torn down.
+    """
 
     def __init__(self, opened: OpenedStream, ctx: RequestContext, heartbeat: float) -> None:
         self.opened = opened
@@ -47,27 +60,34 @@ class _Chunks:
         remaining = self.ctx.remaining()
         if remaining <= 0:
             raise UpstreamTimeoutError("The request reached its deadline before the answer was complete.")
-        if not self.heartbeat:
-            try:
-                async with asyncio.timeout(remaining):
-                    return await anext(self.opened.rest)
-            except TimeoutError:
-                raise UpstreamTimeoutError("The request reached its deadline before the answer was complete.") from None
         if self._pending is None:
             self._pending = asyncio.ensure_future(anext(self.opened.rest))
-        done, _ = await asyncio.wait({self._pending}, timeout=min(self.heartbeat, remaining))
+        wait = min(self.heartbeat, remaining) if self.heartbeat else remaining
+        done, _ = await asyncio.wait({self._pending}, timeout=wait)
         if not done:
-            return None
+            return None  # a heartbeat; at the deadline, the next call raises
         pending, self._pending = self._pending, None
         return pending.result()
 
     async def aclose(self) -> None:
-        if self._pending is not None:
-            self._pending.cancel()
+        """Cancel the pending read and close the upstream, in a task of its own that the caller's
+        cancellation cannot interrupt; wait for it unless the caller is being cancelled."""
+        cleanup = asyncio.ensure_future(self._close())
+        _CLOSING.add(cleanup)
+        cleanup.add_done_callback(_CLOSING.discard)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(cleanup)
+
+    async def _close(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.cancel()
             with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
-                await self._pending
-            self._pending = None
-        await self.opened.aclose()
+                await pending
+        try:
+            await self.opened.aclose()
+        except Exception as exc:
+            log.warning("closing an upstream stream failed: %r", exc)
 
 
 async def sse_stream(
@@ -77,9 +97,13 @@ async def sse_stream(
     include_usage: bool,
     heartbeat: float,
     on_chunk: Any = None,
+    request_body: dict[str, Any] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The SSE body. ``on_chunk(chunk)`` sees every upstream chunk (for the cache and usage)."""
+    """The SSE body. ``on_chunk(chunk)`` sees every upstream chunk (for the cache and usage). When the
+    stream ends before the upstream's usage chunk, ``ctx.usage`` gets an estimate of the usage so far
+    (``request_body`` gives the prompt)."""
     chunks = _Chunks(opened, ctx, heartbeat)
+    streamed = StreamedUsage()
     chunk: dict[str, Any] | None = opened.first
     try:
         while True:
@@ -90,6 +114,7 @@ async def sse_stream(
                     ctx.first_token_at = ctx.monotonic()
                 if on_chunk is not None:
                     on_chunk(chunk)
+                streamed.add(chunk)
                 usage = chunk.get("usage")
                 if usage:
                     ctx.usage = usage
@@ -118,4 +143,7 @@ async def sse_stream(
         log.exception("stream failed with an internal error")
         yield error_event(internal_error())
     finally:
+        if ctx.usage is None and ctx.notes.get("stream_status") != "complete":
+            ctx.usage = estimated_usage(request_body, streamed)
+            ctx.notes["usage_estimated"] = True
         await chunks.aclose()

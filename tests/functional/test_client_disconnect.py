@@ -1,0 +1,99 @@
+"""A client that leaves mid-stream: the gateway cancels the upstream request within a second, releases the
+connection and its tasks, logs the request once with the usage so far, and prints no stack trace."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from typing import Any
+
+import pytest
+
+from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
+
+BODY = (
+    b'{"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"count slowly"}]}'
+)
+
+
+def _open_stream(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {MASTER_KEY}\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(BODY)}\r\n\r\n"
+    ).encode()
+    sock.sendall(head + BODY)
+    return sock
+
+
+def _read_until(sock: socket.socket, marker: bytes, limit: float = 10) -> bytes:
+    data = b""
+    deadline = time.monotonic() + limit
+    while marker not in data:
+        assert time.monotonic() < deadline, data
+        data += sock.recv(65536)
+    return data
+
+
+def _wait_for(predicate, limit: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def _task_names(gateway: Any) -> set[str]:
+    async def names() -> set[str]:
+        current = asyncio.current_task()
+        return {_kind(t) for t in asyncio.all_tasks() if t is not current}
+
+    return asyncio.run_coroutine_threadsafe(names(), gateway.loop).result(timeout=5)
+
+
+def _kind(task: asyncio.Task[Any]) -> str:
+    name = task.get_coro().__qualname__ if task.get_coro() is not None else task.get_name()  # type: ignore[union-attr]
+    if "serve" in name or "main_loop" in name:
+        return "serve"
+    if "lifespan" in name.lower() or "LifespanOn" in name:
+        return "lifespan"
+    return name
+
+
+@pytest.mark.parametrize(
+    ("chunk_delay", "marker", "streamed_tokens"),
+    [(0.3, b"w1 ", 2), (3.0, b"data: ", 0)],
+    ids=["chatty-upstream", "silent-upstream"],
+)
+def test_disconnect_cancels_upstream_within_a_second(
+    fake_openai: FakeOpenAI, chunk_delay: float, marker: bytes, streamed_tokens: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    words = " ".join(f"w{i}" for i in range(200))
+    fake_openai.default = Reply(text=words, chunk_delay=chunk_delay)
+    config = openai_config(fake_openai.v1)
+    config["server"] = {"stream_heartbeat_seconds": 15}
+    caplog.set_level(logging.INFO, logger="llm_gateway")
+    with running_gateway(config) as gateway:
+        sock = _open_stream(gateway.port)
+        _read_until(sock, marker)  # the stream is live
+        left_at = time.monotonic()
+        sock.close()
+        _wait_for(lambda: fake_openai.chat_requests() and fake_openai.chat_requests()[-1].client_gone_at)
+        upstream = fake_openai.chat_requests()[-1]
+        cancel_after = upstream.client_gone_at - left_at  # type: ignore[operator]
+        print(f"disconnect-to-cancel: {cancel_after * 1000:.0f} ms (chunk delay {chunk_delay}s)")
+        assert cancel_after < 1.0
+        _wait_for(lambda: any(r.name == "llm_gateway.access" for r in caplog.records))
+        # Released: no connection left in the upstream pool, no task left but the server's own.
+        _wait_for(lambda: not gateway.gateway.http._transport._pool.connections)  # type: ignore[attr-defined]
+        _wait_for(lambda: _task_names(gateway) <= {"serve", "lifespan"}, limit=3)
+    access = [r for r in caplog.records if r.name == "llm_gateway.access"]
+    assert len(access) == 1
+    fields = access[0].fields  # type: ignore[attr-defined]
+    assert fields["stream_status"] == "client_disconnected"
+    assert fields["completion_tokens"] >= streamed_tokens  # the usage so far, estimated from what was streamed
+    assert fields["prompt_tokens"] > 0
+    assert fields["usage_estimated"] is True
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
