@@ -81,7 +81,10 @@ class _Chunks:
     async def _close(self) -> None:
         pending, self._pending = self._pending, None
         if pending is not None:
-            pending.cancel()
+            # Never cancel a read that is already being cancelled (by its own timeout): a second
+            # cancellation lands in httpcore's clean-up and leaves the connection open.
+            if not pending.done() and not (isinstance(pending, asyncio.Task) and pending.cancelling()):
+                pending.cancel()
             with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
                 await pending
         try:

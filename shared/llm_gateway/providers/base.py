@@ -13,6 +13,7 @@ HTTP providers subclass :class:`HTTPChatProvider` and only describe the translat
 
 from __future__ import annotations
 
+import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -164,7 +165,25 @@ class HTTPChatProvider(ChatProvider):
             pool=min(server.pool_timeout, total),
         )
 
+    def _attempt_seconds(self, call: ProviderCall) -> float:
+        per_attempt = call.deployment.config.timeout
+        return min(call.timeout, per_attempt) if per_attempt else call.timeout
+
+    def _deadline_error(self, call: ProviderCall) -> UpstreamTimeoutError:
+        return UpstreamTimeoutError(
+            f"The upstream for model '{call.deployment.group}' did not answer within the request's deadline."
+        )
+
     async def complete(self, call: ProviderCall) -> dict[str, Any]:
+        """One call, bounded as a whole by the attempt's deadline: httpx's timeouts are per read, so an
+        upstream trickling a byte at a time would otherwise hold the request for ever."""
+        try:
+            async with asyncio.timeout(self._attempt_seconds(call)):
+                return await self._complete(call)
+        except TimeoutError:
+            raise self._deadline_error(call) from None
+
+    async def _complete(self, call: ProviderCall) -> dict[str, Any]:
         import httpx
 
         upstream = self.build_request(call)
@@ -199,6 +218,21 @@ class HTTPChatProvider(ChatProvider):
             ) from None
         return self.parse_response(call, data)
 
+    def _json_instead_of_stream(self, call: ProviderCall, headers: Mapping[str, str], body: bytes) -> GatewayError:
+        """A stream request answered 2xx with a JSON body: an error object (some servers send errors with
+        status 200), reported as the upstream's error; anything else is a broken answer."""
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            data = None
+        if isinstance(data, dict) and data.get("error"):
+            return self.map_error(call, 502, headers, body)
+        return UpstreamConnectionError(
+            f"The upstream for model '{call.deployment.group}' answered a stream request with JSON instead of "
+            "an event stream.",
+            code="upstream_bad_response",
+        )
+
     async def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
         import httpx
 
@@ -207,6 +241,12 @@ class HTTPChatProvider(ChatProvider):
         upstream = self.build_request(call)
         mapper = self.new_stream_mapper(call)
         decoder = SSEDecoder(max_event_bytes=self.deps.server.max_upstream_response_bytes)
+        loop = asyncio.get_running_loop()
+        # Until the first chunk, the attempt's deadline; after it, the request's. Enforced per await
+        # (never across a ``yield``: the consumer may resume this generator from another task).
+        first_by = loop.time() + self._attempt_seconds(call)
+        end_by = loop.time() + call.timeout
+        sent_any = False
         try:
             request = self.deps.http.build_request(
                 upstream.method,
@@ -215,7 +255,10 @@ class HTTPChatProvider(ChatProvider):
                 headers={"content-type": "application/json", "accept": "text/event-stream", **upstream.headers},
                 timeout=self._timeout(call),
             )
-            response = await self.deps.http.send(request, stream=True)
+            async with asyncio.timeout_at(first_by):
+                response = await self.deps.http.send(request, stream=True)
+        except TimeoutError:
+            raise self._deadline_error(call) from None
         except httpx.TimeoutException:
             raise UpstreamTimeoutError(
                 f"The upstream for model '{call.deployment.group}' did not answer in time."
@@ -224,11 +267,23 @@ class HTTPChatProvider(ChatProvider):
             raise connection_error(call, exc) from None
         try:
             if response.status_code >= 400:
-                body = await read_capped(response, 1024 * 1024)
+                async with asyncio.timeout_at(first_by):
+                    body = await read_capped(response, 1024 * 1024)
                 raise self.map_error(call, response.status_code, response.headers, body)
-            async for raw in response.aiter_raw():
+            if "json" in response.headers.get("content-type", ""):
+                async with asyncio.timeout_at(first_by):
+                    body = await read_capped(response, 1024 * 1024)
+                raise self._json_instead_of_stream(call, response.headers, body)
+            raws = response.aiter_raw()
+            while True:
+                try:
+                    async with asyncio.timeout_at(end_by if sent_any else first_by):
+                        raw = await anext(raws)
+                except StopAsyncIteration:
+                    break
                 for event in decoder.feed(raw):
                     for chunk in mapper.feed(event.event, event.data):
+                        sent_any = True
                         yield chunk
                     if mapper.done:
                         return
@@ -237,6 +292,8 @@ class HTTPChatProvider(ChatProvider):
                     yield chunk
             for chunk in mapper.finish():
                 yield chunk
+        except TimeoutError:
+            raise self._deadline_error(call) from None
         except httpx.TimeoutException:
             raise UpstreamTimeoutError(
                 f"The upstream for model '{call.deployment.group}' went silent for too long."
