@@ -7,7 +7,7 @@ PORT ?= 8000
 LLM_GATEWAY_MASTER_KEY ?= sk-local-gateway
 export LLM_GATEWAY_MASTER_KEY
 
-.PHONY: install serve test lint typecheck unit bench clean
+.PHONY: install serve test lint typecheck unit bench clean fuzz load soak
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,22 @@ test: lint typecheck unit
 
 bench: install
 	$(PY) bench/run.py
+
+# Hardening runs (see the README's "Hardening" section). FUZZ_EXAMPLES, LOAD_STREAMS, SOAK_REQUESTS, SOAK_MIX.
+FUZZ_EXAMPLES ?= 10000
+LOAD_STREAMS ?= 200
+SOAK_REQUESTS ?= 20000
+SOAK_MIX ?= stream=5,json=3,bad_request=1,unknown_model=1,upstream_error=1,disconnect=1
+HARDENING := PYTHONPATH=shared:handlers:. $(PY) -m
+
+fuzz: install
+	$(HARDENING) tests.hardening.fuzz --examples $(FUZZ_EXAMPLES) --socket-examples 1000
+
+load: install
+	$(HARDENING) tests.hardening.load load --streams $(LOAD_STREAMS)
+
+soak: install
+	$(HARDENING) tests.hardening.load soak --requests $(SOAK_REQUESTS) --mix $(SOAK_MIX)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -59,8 +59,7 @@ def check_json_depth(raw: bytes, limit: int) -> None:
         return  # cannot be deeper than the number of openers
     if json_depth(raw) > limit:
         raise InvalidRequestError(
-            f"The request body is nested too deeply: the gateway accepts at most {limit} levels of arrays "
-            "and objects.",
+            f"The request body is nested too deeply: the gateway accepts at most {limit} levels of arrays and objects.",
             code="invalid_value",
         )
 
@@ -73,8 +72,8 @@ def _too_many(param: str, count: int, limit: int, what: str) -> InvalidRequestEr
     )
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _as_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def check_request_limits(data: Any, limits: RequestLimits) -> None:
@@ -82,12 +81,12 @@ def check_request_limits(data: Any, limits: RequestLimits) -> None:
     if not isinstance(data, dict):
         return
     _check_messages(data.get("messages"), limits)
-    n = data.get("n")
-    if _is_int(n) and n > limits.max_n:
+    n = _as_int(data.get("n"))
+    if n is not None and n > limits.max_n:
         raise _too_many("n", n, limits.max_n, "choices requested")
     for param in ("max_tokens", "max_completion_tokens"):
-        value = data.get(param)
-        if _is_int(value) and value > limits.max_output_tokens:
+        value = _as_int(data.get(param))
+        if value is not None and value > limits.max_output_tokens:
             raise _too_many(param, value, limits.max_output_tokens, "tokens requested")
     _check_stop(data.get("stop"), limits)
     for param in ("tools", "functions"):

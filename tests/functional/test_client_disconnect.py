@@ -14,9 +14,7 @@ import pytest
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
 
-BODY = (
-    b'{"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"count slowly"}]}'
-)
+BODY = b'{"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"count slowly"}]}'
 
 
 def _open_stream(port: int) -> socket.socket:

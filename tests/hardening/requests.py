@@ -63,7 +63,12 @@ def request_schema(models: tuple[str, ...] = ("mock",)) -> dict[str, Any]:
     # Fields the published schema allows but that make the generated request pointless to fuzz with
     # (audio output, web search, predicted outputs) are kept; only ones with huge alternatives are trimmed.
     properties["messages"]["maxItems"] = 4
-    return {"type": "object", "properties": properties, "required": sorted(set(required)), "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": sorted(set(required)),
+        "additionalProperties": False,
+    }
 
 
 def valid_requests(models: tuple[str, ...] = ("mock",)) -> st.SearchStrategy[dict[str, Any]]:
@@ -113,7 +118,7 @@ ODD_STRINGS: list[str] = [
     "a\x00b",
     "\u202e\u200b\ufeff",
     "\U0001f600" * 50,
-    "𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+    "\U0001d518\U0001d52b\U0001d526",
     "\\",
     '"',
     "</script>",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.support.fake_http import Responder
-from tests.support.fake_openai import Behaviour, FakeOpenAI, Reply, stream_chunks
+from tests.support.fake_openai import Behaviour, FakeOpenAI, Reply, Status, stream_chunks
 
 
 def expected_text(body: dict[str, Any], words: int) -> str:
@@ -27,7 +27,10 @@ class EchoUpstream(FakeOpenAI):
 
     async def _act(self, behaviour: Behaviour, body: dict[str, Any], respond: Responder) -> None:
         if isinstance(behaviour, Reply) and behaviour is self.default:
-            behaviour = Reply(text=expected_text(body, self.words), chunk_delay=self.chunk_delay)
+            if str(body["messages"][-1].get("content", "")).startswith("fail"):
+                behaviour = Status(500, "the upstream failed on purpose", error_type="server_error")
+            else:
+                behaviour = Reply(text=expected_text(body, self.words), chunk_delay=self.chunk_delay)
         await super()._act(behaviour, body, respond)
 
 

@@ -218,6 +218,16 @@ class HTTPChatProvider(ChatProvider):
             ) from None
         return self.parse_response(call, data)
 
+    async def _refuse_non_stream(self, call: ProviderCall, response: httpx.Response, deadline: float) -> None:
+        """Raise for an error status, or for a JSON body where an event stream was expected."""
+        if response.status_code < 400 and "json" not in response.headers.get("content-type", ""):
+            return
+        async with asyncio.timeout_at(deadline):
+            body = await read_capped(response, 1024 * 1024)
+        if response.status_code >= 400:
+            raise self.map_error(call, response.status_code, response.headers, body)
+        raise self._json_instead_of_stream(call, response.headers, body)
+
     def _json_instead_of_stream(self, call: ProviderCall, headers: Mapping[str, str], body: bytes) -> GatewayError:
         """A stream request answered 2xx with a JSON body: an error object (some servers send errors with
         status 200), reported as the upstream's error; anything else is a broken answer."""
@@ -266,14 +276,7 @@ class HTTPChatProvider(ChatProvider):
         except httpx.HTTPError as exc:
             raise connection_error(call, exc) from None
         try:
-            if response.status_code >= 400:
-                async with asyncio.timeout_at(first_by):
-                    body = await read_capped(response, 1024 * 1024)
-                raise self.map_error(call, response.status_code, response.headers, body)
-            if "json" in response.headers.get("content-type", ""):
-                async with asyncio.timeout_at(first_by):
-                    body = await read_capped(response, 1024 * 1024)
-                raise self._json_instead_of_stream(call, response.headers, body)
+            await self._refuse_non_stream(call, response, first_by)
             raws = response.aiter_raw()
             while True:
                 try:

@@ -1,0 +1,285 @@
+"""Load and soak runs against one gateway (uvicorn, real sockets) and an echoing fake upstream.
+
+``python -m tests.hardening.load load --streams 200`` (``make load``): that many concurrent streams; each
+must arrive complete and intact (assembled text equals what the upstream was asked to say). Prints time to
+first token p50/p99 and throughput.
+
+``python -m tests.hardening.load soak --requests 20000`` (``make soak``): a mix of streams, non-streams,
+client errors, upstream errors and client disconnects (``--mix stream=5,json=3,...``); after warm-up, RSS
+must grow by at most 10% and open fds and asyncio tasks must come back to their starting counts.
+
+The gateway runs under uvicorn in a thread of this process (its own event loop), so RSS and fds are this
+process's; tasks are counted on the gateway's loop only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.hardening.upstreams import EchoUpstream, expected_text
+from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
+from tests.support.servers import UvicornThread
+from tests.support.sse import assemble, check_stream, parse_sse_text
+
+HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
+
+
+def rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def gateway_tasks(server: UvicornThread) -> int:
+    async def count() -> int:
+        return len(asyncio.all_tasks()) - 1
+
+    assert server.loop is not None
+    return asyncio.run_coroutine_threadsafe(count(), server.loop).result(timeout=10)
+
+
+def _body(tag: str, stream: bool) -> dict[str, Any]:
+    return {"model": "gpt-test", "stream": stream, "messages": [{"role": "user", "content": tag}]}
+
+
+async def one_stream(client: httpx.AsyncClient, tag: str, words: int) -> float:
+    """One stream read to the end; returns its time to first token. Raises if it is not intact."""
+    body = _body(tag, True)
+    started = time.monotonic()
+    first: float | None = None
+    parts: list[str] = []
+    async with client.stream("POST", "/v1/chat/completions", json=body, headers=HEADERS) as response:
+        assert response.status_code == 200, await response.aread()
+        async for text in response.aiter_text():
+            if first is None and "content" in text:
+                first = time.monotonic() - started
+            parts.append(text)
+    chunks, error = check_stream(parse_sse_text("".join(parts)))
+    assert error is None, error
+    content = assemble(chunks)[0]["content"]
+    assert content == expected_text(body, words), f"stream {tag} corrupted: {content[:200]!r}"
+    return first if first is not None else time.monotonic() - started
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def limits_for(concurrency: int) -> httpx.Limits:
+    return httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency + 10)
+
+
+def gateway_config(upstream: EchoUpstream, concurrency: int) -> dict[str, Any]:
+    config = openai_config(upstream.v1)
+    config["server"] = {"max_connections": concurrency + 50, "max_keepalive_connections": concurrency + 50}
+    return config
+
+
+async def run_load(base_url: str, streams: int, words: int) -> dict[str, float]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=120, limits=limits_for(streams)) as client:
+        started = time.monotonic()
+        ttfts = await asyncio.gather(*(one_stream(client, f"s{i}", words) for i in range(streams)))
+        elapsed = time.monotonic() - started
+    return {
+        "streams": streams,
+        "seconds": elapsed,
+        "ttft_p50_ms": percentile(ttfts, 50) * 1000,
+        "ttft_p99_ms": percentile(ttfts, 99) * 1000,
+        "streams_per_s": streams / elapsed,
+        "chunks_per_s": streams * (words + 4) / elapsed,
+    }
+
+
+def load(streams: int, words: int, chunk_delay: float) -> dict[str, float]:
+    upstream = EchoUpstream().start()
+    upstream.words, upstream.chunk_delay = words, chunk_delay
+    try:
+        with running_gateway(gateway_config(upstream, streams)) as gateway:
+            return asyncio.run(run_load(gateway.base_url, streams, words))
+    finally:
+        upstream.stop()
+
+
+# --- soak -------------------------------------------------------------------------------------------
+
+DEFAULT_MIX = {"stream": 5, "json": 3, "bad_request": 1, "unknown_model": 1, "upstream_error": 1, "disconnect": 1}
+
+
+@dataclass
+class SoakStats:
+    counts: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+
+async def soak_one(client: httpx.AsyncClient, kind: str, i: int, upstream: EchoUpstream, stats: SoakStats) -> None:
+    tag = f"r{i}"
+    try:
+        if kind == "stream":
+            await one_stream(client, tag, upstream.words)
+        elif kind == "json":
+            response = await client.post("/v1/chat/completions", json=_body(tag, False), headers=HEADERS)
+            assert response.status_code == 200, response.text
+            assert response.json()["choices"][0]["message"]["content"] == expected_text(
+                _body(tag, False), upstream.words
+            )
+        elif kind == "bad_request":
+            response = await client.post("/v1/chat/completions", json={"model": "gpt-test", "n": -1}, headers=HEADERS)
+            assert response.status_code == 400, response.text
+        elif kind == "unknown_model":
+            response = await client.post(
+                "/v1/chat/completions", json={**_body(tag, False), "model": "nope"}, headers=HEADERS
+            )
+            assert response.status_code == 404, response.text
+        elif kind == "upstream_error":
+            response = await client.post("/v1/chat/completions", json=_body(f"fail-{tag}", False), headers=HEADERS)
+            assert response.status_code == 502, response.text
+        elif kind == "disconnect":
+            async with client.stream("POST", "/v1/chat/completions", json=_body(tag, True), headers=HEADERS) as r:
+                async for _ in r.aiter_bytes():
+                    break  # leave after the first bytes
+        stats.counts[kind] = stats.counts.get(kind, 0) + 1
+    except Exception as exc:
+        stats.failures.append(f"{kind} {tag}: {exc!r}"[:300])
+
+
+async def soak_batch(
+    base_url: str, kinds: list[str], start: int, concurrency: int, upstream: EchoUpstream, stats: SoakStats
+) -> None:
+    queue = list(enumerate(kinds, start))
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits_for(concurrency)) as client:
+
+        async def worker() -> None:
+            while queue:
+                i, kind = queue.pop()
+                await soak_one(client, kind, i, upstream, stats)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def settle(gateway: UvicornThread, baseline: int | None, seconds: float = 10.0) -> int:
+    """Tasks on the gateway's loop once in-flight clean-ups finish (waits for ``baseline`` if given)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        count = gateway_tasks(gateway)
+        if baseline is None or count <= baseline or time.monotonic() > deadline:
+            return count
+        time.sleep(0.1)
+
+
+def soak(requests: int, mix: dict[str, int], concurrency: int, warmup: int, seed: int = 7) -> dict[str, Any]:
+    rng = random.Random(seed)
+    kinds = rng.choices(list(mix), weights=list(mix.values()), k=requests)
+    upstream = EchoUpstream().start()
+    upstream.words = 30
+    stats = SoakStats()
+    try:
+        with running_gateway(gateway_config(upstream, concurrency)) as gateway:
+            asyncio.run(soak_batch(gateway.base_url, kinds[:warmup], 0, concurrency, upstream, stats))
+            time.sleep(0.5)
+            gc.collect()
+            before = {"rss": rss_bytes(), "fds": open_fds(), "tasks": settle(gateway, None)}
+            started = time.monotonic()
+            asyncio.run(soak_batch(gateway.base_url, kinds[warmup:], warmup, concurrency, upstream, stats))
+            elapsed = time.monotonic() - started
+            time.sleep(0.5)
+            gc.collect()
+            tasks_after = settle(gateway, before["tasks"])
+            after = {"rss": rss_bytes(), "fds": open_fds(), "tasks": tasks_after}
+            deadline = time.monotonic() + 10
+            while after["fds"] > before["fds"] and time.monotonic() < deadline:
+                time.sleep(0.2)
+                after["fds"] = open_fds()
+    finally:
+        upstream.stop()
+    return {
+        "requests": requests,
+        "warmup": warmup,
+        "seconds": elapsed,
+        "requests_per_s": (requests - warmup) / elapsed,
+        "counts": stats.counts,
+        "failures": stats.failures,
+        "rss_before_mb": before["rss"] / 2**20,
+        "rss_after_mb": after["rss"] / 2**20,
+        "rss_growth": after["rss"] / before["rss"] - 1,
+        "fds_before": before["fds"],
+        "fds_after": after["fds"],
+        "tasks_before": before["tasks"],
+        "tasks_after": after["tasks"],
+    }
+
+
+def check_soak(result: dict[str, Any], max_growth: float = 0.10) -> list[str]:
+    problems = list(result["failures"][:10])
+    if result["rss_growth"] > max_growth:
+        problems.append(f"RSS grew {result['rss_growth']:.1%} (limit {max_growth:.0%})")
+    if result["fds_after"] > result["fds_before"]:
+        problems.append(f"open fds {result['fds_before']} -> {result['fds_after']}")
+    if result["tasks_after"] > result["tasks_before"]:
+        problems.append(f"asyncio tasks {result['tasks_before']} -> {result['tasks_after']}")
+    return problems
+
+
+def _parse_mix(text: str) -> dict[str, int]:
+    mix = {}
+    for part in text.split(","):
+        name, _, weight = part.partition("=")
+        if name.strip() not in DEFAULT_MIX:
+            raise SystemExit(f"unknown mix entry {name!r}; known: {', '.join(DEFAULT_MIX)}")
+        mix[name.strip()] = int(weight or 1)
+    return mix
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_load = sub.add_parser("load")
+    p_load.add_argument("--streams", type=int, default=200)
+    p_load.add_argument("--words", type=int, default=50)
+    p_load.add_argument("--chunk-delay", type=float, default=0.01)
+    p_soak = sub.add_parser("soak")
+    p_soak.add_argument("--requests", type=int, default=20_000)
+    p_soak.add_argument("--warmup", type=int, default=2_000)
+    p_soak.add_argument("--concurrency", type=int, default=32)
+    p_soak.add_argument("--mix", default=",".join(f"{k}={v}" for k, v in DEFAULT_MIX.items()))
+    args = parser.parse_args(argv)
+    if args.command == "load":
+        result = load(args.streams, args.words, args.chunk_delay)
+        print(
+            f"{result['streams']} concurrent streams, all complete and intact, in {result['seconds']:.2f}s: "
+            f"TTFT p50 {result['ttft_p50_ms']:.0f} ms, p99 {result['ttft_p99_ms']:.0f} ms; "
+            f"{result['streams_per_s']:.1f} streams/s, {result['chunks_per_s']:.0f} chunks/s"
+        )
+        return 0
+    result = soak(args.requests, _parse_mix(args.mix), args.concurrency, args.warmup)
+    print(
+        f"soak: {result['requests']} requests ({result['warmup']} warm-up), {result['requests_per_s']:.0f} req/s "
+        f"after warm-up; mix {result['counts']}\n"
+        f"  RSS {result['rss_before_mb']:.1f} MB -> {result['rss_after_mb']:.1f} MB ({result['rss_growth']:+.1%}); "
+        f"fds {result['fds_before']} -> {result['fds_after']}; asyncio tasks {result['tasks_before']} -> "
+        f"{result['tasks_after']}"
+    )
+    problems = check_soak(result)
+    for problem in problems:
+        print(f"  FAIL: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
