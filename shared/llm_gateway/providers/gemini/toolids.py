@@ -25,7 +25,7 @@ from dataclasses import dataclass
 _GID = "__gid_"
 _SIG = "__ts_"
 _CORE = re.compile(r"^call_[0-9a-f]{24}$")
-_SAFE_GID = re.compile(r"^[A-Za-z0-9\-.]{1,128}$")
+_SAFE_GID = re.compile(r"^(?!.*__)[A-Za-z0-9_\-.]{1,128}$")
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def _to_urlsafe(signature: str) -> str:
 def _from_urlsafe(text: str) -> str | None:
     padded = text + "=" * (-len(text) % 4)
     try:
-        raw = base64.urlsafe_b64decode(padded.encode("ascii"))
+        raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
         return None
-    return base64.b64encode(raw).decode("ascii")
+    return base64.b64encode(raw).decode("ascii") if raw else None

@@ -37,7 +37,12 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ("parallel_tool_calls_false", {"parallel_tool_calls": False}, "parallel_tool_calls", "unsupported_parameter"),
     ("audio_output", {"modalities": ["text", "audio"]}, "modalities", "unsupported_parameter"),
     ("prediction", {"prediction": {"type": "content", "content": "x"}}, "prediction", "unsupported_parameter"),
-    ("web_search", {"web_search_options": {"search_context_size": "low"}}, "web_search_options", "unsupported_parameter"),
+    (
+        "web_search",
+        {"web_search_options": {"search_context_size": "low"}},
+        "web_search_options",
+        "unsupported_parameter",
+    ),
     ("flex_tier", {"service_tier": "flex"}, "service_tier", "unsupported_parameter"),
     ("bad_effort", {"reasoning_effort": "turbo"}, "reasoning_effort", "invalid_value"),
     (
