@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fake_gemini import FakeGemini
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import MASTER_KEY
 
@@ -63,17 +62,3 @@ def dynamodb_tables(moto_endpoint: str, request: pytest.FixtureRequest) -> dict[
 @pytest.fixture
 def master_key() -> str:
     return MASTER_KEY
-
-
-@pytest.fixture(scope="session")
-def fake_gemini_server() -> Iterator[FakeGemini]:
-    server = FakeGemini().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fake_gemini(fake_gemini_server: FakeGemini) -> Iterator[FakeGemini]:
-    fake_gemini_server.reset()
-    yield fake_gemini_server
-    fake_gemini_server.reset()
