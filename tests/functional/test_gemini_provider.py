@@ -26,7 +26,10 @@ from tests.support.gateway import MASTER_KEY, running_gateway
 from tests.support.openai_schema import assert_chunk, assert_completion, assert_error
 from tests.support.sse import assemble, check_stream, parse_sse_lines
 
-PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+PNG = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 WEATHER_TOOL = {
     "type": "function",
     "function": {
