@@ -6,6 +6,7 @@ Every response and chunk is validated against OpenAI's schema; what the fake rec
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -124,6 +125,16 @@ def test_streamed_text_with_and_without_usage(client: openai.OpenAI, fake: FakeG
 
     plain = _stream(client, model="gem", messages=USER)
     assert all(c["choices"] for c in plain) and all(c.get("usage") is None for c in plain)
+
+
+def test_chunks_reach_the_client_while_gemini_is_still_producing(client: openai.OpenAI, fake: FakeGemini) -> None:
+    fake.plan(GReply(text="one two three four five", chunk_delay=0.3))
+    arrivals: list[float] = []
+    for chunk in client.chat.completions.create(model="gem", messages=USER, stream=True):
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append(time.monotonic())
+    assert len(arrivals) == 5
+    assert arrivals[-1] - arrivals[0] > 0.8  # spread over the upstream's pacing, not one burst at the end
 
 
 def test_images_go_inline_or_by_reference(client: openai.OpenAI, fake: FakeGemini) -> None:

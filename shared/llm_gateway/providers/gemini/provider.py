@@ -52,7 +52,8 @@ class GeminiProvider(HTTPChatProvider):
 
     def build_request(self, call: ProviderCall) -> UpstreamHTTPRequest:
         base = (call.deployment.api_base or DEFAULT_API_BASE).rstrip("/")
-        model = quote(call.deployment.model.removeprefix("models/"), safe="-._")
+        model = call.deployment.model
+        resource = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
         action = "streamGenerateContent?alt=sse" if call.stream else "generateContent"
         headers: dict[str, str] = {}
         if call.api_key:
@@ -60,7 +61,9 @@ class GeminiProvider(HTTPChatProvider):
         extra_headers = call.deployment.config.extra_fields.get("headers")
         if isinstance(extra_headers, dict):
             headers.update({str(k): str(v) for k, v in extra_headers.items()})
-        return UpstreamHTTPRequest(url=f"{base}/models/{model}:{action}", json=build_body(call), headers=headers)
+        return UpstreamHTTPRequest(
+            url=f"{base}/{quote(resource, safe='/-._')}:{action}", json=build_body(call), headers=headers
+        )
 
     def parse_response(self, call: ProviderCall, data: Any) -> dict[str, Any]:
         return parse_completion(call, data, int(self.deps.clock()))

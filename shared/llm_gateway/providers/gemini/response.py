@@ -22,6 +22,7 @@ import orjson
 
 from llm_gateway.errors import UpstreamConnectionError, UpstreamStatusError
 from llm_gateway.providers.base import ProviderCall
+from llm_gateway.providers.gemini.errors import error_from_payload
 from llm_gateway.providers.gemini.toolids import new_tool_call_id
 
 FINISH_REASONS: dict[str, str] = {
@@ -145,6 +146,8 @@ def usage(metadata: Any) -> dict[str, Any] | None:
 def parse_completion(call: ProviderCall, data: Any, created: int) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise bad_response(call, "a response that is not a JSON object")
+    if "error" in data and "candidates" not in data:
+        raise error_from_payload(call, data, status=None)
     response_id = data.get("responseId") if isinstance(data.get("responseId"), str) else None
     candidates = data.get("candidates")
     choices: list[dict[str, Any]] = []

@@ -167,3 +167,39 @@ def test_request_safety_settings_override_the_deployment() -> None:
     body = {"model": "gem", "messages": [_user()], "safety_settings": mine}
     config = {"safety_settings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}]}
     assert build_body(make_call(body, config))["safetySettings"] == mine
+
+
+@pytest.mark.parametrize(
+    ("model", "stream", "path"),
+    [
+        ("gemini-2.5-flash", False, "/v1beta/models/gemini-2.5-flash:generateContent"),
+        ("models/gemini-2.5-pro", True, "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"),
+        ("tunedModels/my-model-7", False, "/v1beta/tunedModels/my-model-7:generateContent"),
+    ],
+)
+def test_endpoint_and_key_header(model: str, stream: bool, path: str) -> None:
+    from llm_gateway.providers.gemini import GeminiProvider
+
+    call = make_call({"model": "gem", "messages": [_user()], "stream": stream}, {"model": model})
+    upstream = GeminiProvider.__new__(GeminiProvider).build_request(call)
+    assert upstream.url == "https://generativelanguage.googleapis.com" + path
+    assert upstream.headers == {"x-goog-api-key": call.api_key}
+    assert call.api_key is not None and call.api_key not in upstream.url
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ({"api_base": "ftp://x"}, "api_base"),
+        ({"drop_params": "yes"}, "drop_params"),
+        ({"safety_settings": {"category": "x"}}, "safety_settings"),
+        ({"generation_config": [1]}, "generation_config"),
+    ],
+)
+def test_bad_deployment_options_fail_at_start_up(extra: dict[str, Any], problem: str) -> None:
+    from llm_gateway.config import DeploymentConfig
+    from llm_gateway.providers.gemini import GeminiProvider
+
+    entry = DeploymentConfig(name="g", provider="gemini", model="gemini-2.5-flash", **extra)
+    with pytest.raises(ValueError, match=problem):
+        GeminiProvider.validate_deployment(entry)

@@ -54,3 +54,11 @@ def test_tool_call_ids_are_stable_for_the_same_upstream_response() -> None:
     ids = [c["id"] for c in first["choices"][0]["message"]["tool_calls"]]
     assert ids == [c["id"] for c in second["choices"][0]["message"]["tool_calls"]]
     assert len(set(ids)) == 3 and all(i.startswith("call_") for i in ids)
+
+
+def test_an_error_object_in_a_200_body_is_mapped_like_an_http_error() -> None:
+    call = make_call({"model": "gem", "messages": [{"role": "user", "content": "hi"}]})
+    data = {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}
+    with pytest.raises(GatewayError) as caught:
+        parse_completion(call, data, CREATED)
+    assert caught.value.status_code == 503 and caught.value.code == "upstream_overloaded"
