@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import mimetypes
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +32,40 @@ PROVIDER = "gemini"
 _REMOTE_SCHEMES = ("https://", "http://", "gs://")
 _AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mp3", "mpeg": "audio/mpeg", "flac": "audio/flac"}
 _AUDIO_TYPES |= {"ogg": "audio/ogg", "aac": "audio/aac", "aiff": "audio/aiff", "pcm16": "audio/l16"}
+# The media types Gemini takes, by extension: a fixed table, so the answer does not depend on the host's
+# /etc/mime.types (which differs between a laptop and Lambda).
+_BY_EXTENSION = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "heic": "image/heic",
+    "heif": "image/heif",
+    "pdf": "application/pdf",
+    "txt": "text/plain",
+    "md": "text/md",
+    "csv": "text/csv",
+    "html": "text/html",
+    "xml": "text/xml",
+    "json": "application/json",
+    "mp3": "audio/mp3",
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "aac": "audio/aac",
+    "aiff": "audio/aiff",
+    "m4a": "audio/mp4",
+    "mp4": "video/mp4",
+    "mpeg": "video/mpeg",
+    "mpg": "video/mpeg",
+    "mov": "video/mov",
+    "avi": "video/avi",
+    "webm": "video/webm",
+    "wmv": "video/wmv",
+    "flv": "video/x-flv",
+    "3gp": "video/3gpp",
+}
 
 
 @dataclass
@@ -146,10 +179,15 @@ def _media_from_url(url: str, param: str, *, default_type: str | None) -> dict[s
 
 
 def _file_data(uri: str, default_type: str | None) -> dict[str, Any]:
-    path = uri.split("?", 1)[0].split("#", 1)[0]
-    guessed, _ = mimetypes.guess_type(path, strict=False)
-    mime = guessed or default_type
+    mime = _guess_type(uri.split("?", 1)[0].split("#", 1)[0]) or default_type
     return {"mimeType": mime, "fileUri": uri} if mime else {"fileUri": uri}
+
+
+def _guess_type(path: str) -> str | None:
+    name = path.rsplit("/", 1)[-1]
+    if "." not in name:
+        return None
+    return _BY_EXTENSION.get(name.rsplit(".", 1)[-1].lower())
 
 
 def _plain_base64(data: Any, param: str) -> str:
@@ -164,11 +202,11 @@ def _file_part(file: dict[str, Any], param: str) -> dict[str, Any]:
     if isinstance(file_data, str) and file_data:
         if file_data.startswith("data:"):
             return _media_from_url(file_data, f"{param}.file_data", default_type=None)
-        guessed = mimetypes.guess_type(filename or "", strict=False)[0] if filename else None
+        guessed = _guess_type(filename) if filename else None
         return {"inlineData": {"mimeType": guessed or "application/pdf", "data": file_data}}
     file_id = file.get("file_id")
     if isinstance(file_id, str) and (file_id.startswith("files/") or file_id.lower().startswith(_REMOTE_SCHEMES)):
-        guessed = mimetypes.guess_type(filename or file_id, strict=False)[0]
+        guessed = _guess_type(filename or file_id)
         return {"fileData": {"mimeType": guessed, "fileUri": file_id} if guessed else {"fileUri": file_id}}
     raise InvalidRequestError(
         "The gemini provider takes files as 'file_data' (base64 or a data URL) or as a 'file_id' that is a "
