@@ -12,6 +12,7 @@ Config (a ``models:`` entry)::
       generation_config: {topK: 40}          # defaults merged under what the request maps to
       include_thoughts: true                 # return thought summaries as reasoning_content
       thought_signature_fallback: true       # Gemini 3: sign unsigned replayed function calls
+      schema_dialect: json_schema            # or openapi: the older parameters / responseSchema fields
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class GeminiProvider(HTTPChatProvider):
             raise ValueError("safety_settings must be a list of {category, threshold} mappings")
         if "generation_config" in extra and not isinstance(extra["generation_config"], dict):
             raise ValueError("generation_config must be a mapping")
+        if extra.get("schema_dialect", "json_schema") not in ("json_schema", "openapi"):
+            raise ValueError("schema_dialect must be 'json_schema' or 'openapi'")
 
     def build_request(self, call: ProviderCall) -> UpstreamHTTPRequest:
         base = (call.deployment.api_base or DEFAULT_API_BASE).rstrip("/")

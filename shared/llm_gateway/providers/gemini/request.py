@@ -17,7 +17,7 @@ from typing import Any
 from llm_gateway.errors import InvalidRequestError
 from llm_gateway.providers.base import ProviderCall
 from llm_gateway.providers.gemini.messages import PROVIDER, map_messages
-from llm_gateway.providers.gemini.schema import to_gemini_schema
+from llm_gateway.providers.gemini.schema import to_gemini_schema, to_openapi_schema
 from llm_gateway.providers.params import apply_unsupported, refuse
 
 log = logging.getLogger("llm_gateway.providers.gemini")
@@ -136,26 +136,32 @@ def generation_config(call: ProviderCall, body: dict[str, Any]) -> dict[str, Any
         config["responseLogprobs"] = True
         if body.get("top_logprobs"):
             config["logprobs"] = body["top_logprobs"]
-    _response_format(body.get("response_format"), config)
+    _response_format(call, body.get("response_format"), config)
     thinking = _thinking(call, body.get("reasoning_effort"))
     if thinking:
         config["thinkingConfig"] = {**config.get("thinkingConfig", {}), **thinking}
     return config
 
 
-def _response_format(response_format: Any, config: dict[str, Any]) -> None:
+def _openapi_dialect(call: ProviderCall) -> bool:
+    return call.deployment.config.extra_fields.get("schema_dialect") == "openapi"
+
+
+def _response_format(call: ProviderCall, response_format: Any, config: dict[str, Any]) -> None:
     if not isinstance(response_format, dict) or response_format.get("type") in (None, "text"):
         return
     config["responseMimeType"] = "application/json"
     if response_format.get("type") == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema")
         if isinstance(schema, dict):
-            config["responseJsonSchema"] = _schema(schema, "response_format.json_schema.schema")
+            key = "responseSchema" if _openapi_dialect(call) else "responseJsonSchema"
+            config[key] = _schema(call, schema, "response_format.json_schema.schema")
 
 
-def _schema(schema: dict[str, Any], param: str) -> Any:
+def _schema(call: ProviderCall, schema: dict[str, Any], param: str) -> Any:
+    convert = to_openapi_schema if _openapi_dialect(call) else to_gemini_schema
     try:
-        converted, dropped = to_gemini_schema(schema)
+        converted, dropped = convert(schema)
     except ValueError as exc:
         raise InvalidRequestError(f"Invalid '{param}': {exc}.", param=param, code="invalid_value") from None
     if dropped:
@@ -231,7 +237,8 @@ def _declarations(call: ProviderCall, body: dict[str, Any]) -> list[dict[str, An
             declaration["description"] = function["description"]
         parameters = function.get("parameters")
         if isinstance(parameters, dict) and parameters:
-            declaration["parametersJsonSchema"] = _schema(parameters, f"{param}.parameters")
+            key = "parameters" if _openapi_dialect(call) else "parametersJsonSchema"
+            declaration[key] = _schema(call, parameters, f"{param}.parameters")
         out.append(declaration)
     return out
 

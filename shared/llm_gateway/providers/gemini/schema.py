@@ -96,3 +96,105 @@ def _normalise(node: dict[str, Any]) -> dict[str, Any]:
         del node["allOf"]
         node = {**all_of[0], **node}
     return node
+
+
+# --- the older OpenAPI-3.0 "Schema" dialect (``parameters`` / ``responseSchema``) -----------------------
+
+_OPENAPI_KEEP = frozenset(
+    {
+        "type",
+        "format",
+        "title",
+        "description",
+        "nullable",
+        "enum",
+        "items",
+        "minItems",
+        "maxItems",
+        "properties",
+        "required",
+        "minProperties",
+        "maxProperties",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "minimum",
+        "maximum",
+        "anyOf",
+        "propertyOrdering",
+        "default",
+        "example",
+    }
+)
+
+
+def to_openapi_schema(schema: Any) -> tuple[Any, set[str]]:
+    """JSON Schema -> Gemini's OpenAPI-3.0 subset, for deployments with ``schema_dialect: openapi``.
+
+    ``$ref`` is inlined from ``$defs`` / ``definitions`` (a recursive schema is refused: this dialect
+    cannot express it), ``type: [T, "null"]`` becomes ``type: T`` + ``nullable``, ``oneOf`` becomes
+    ``anyOf``, ``const`` becomes ``enum``, type names are upper-cased; other keywords are dropped.
+    """
+    dropped: set[str] = set()
+    root = _normalise(schema) if isinstance(schema, dict) else schema
+    defs = root.get("$defs", {}) if isinstance(root, dict) else {}
+    return _openapi(root, defs if isinstance(defs, dict) else {}, dropped, 0, ()), dropped
+
+
+def _openapi(node: Any, defs: dict[str, Any], dropped: set[str], depth: int, seen: tuple[str, ...]) -> Any:
+    if not isinstance(node, dict):
+        return node
+    if depth > _MAX_DEPTH:
+        raise ValueError("the schema is nested too deeply")
+    node = _normalise(node)
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        name = ref.rsplit("/", 1)[-1]
+        if name in seen or name not in defs:
+            raise ValueError(f"the $ref {ref!r} is recursive or unknown, which schema_dialect 'openapi' cannot express")
+        return _openapi(defs[name], defs, dropped, depth + 1, (*seen, name))
+    if "oneOf" in node and "anyOf" not in node:
+        node["anyOf"] = node.pop("oneOf")
+    out = _openapi_type(node.get("type"))
+    for key, value in node.items():
+        if key in ("type", "$defs"):
+            continue
+        if key not in _OPENAPI_KEEP:
+            dropped.add(key)
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {name: _openapi(sub, defs, dropped, depth + 1, seen) for name, sub in value.items()}
+        elif key == "anyOf" and isinstance(value, list):
+            _openapi_any_of([_openapi(sub, defs, dropped, depth + 1, seen) for sub in value], out)
+        elif key == "items" and isinstance(value, dict):
+            out[key] = _openapi(value, defs, dropped, depth + 1, seen)
+        elif key == "enum" and isinstance(value, list):
+            out[key] = [str(v) for v in value if v is not None]
+            out["type"] = "STRING"  # enums are string-only in this dialect
+        else:
+            out[key] = value
+    return out
+
+
+def _openapi_type(kind: Any) -> dict[str, Any]:
+    if isinstance(kind, str):
+        return {"type": kind.upper()}
+    if not isinstance(kind, list):
+        return {}
+    named = [str(t).upper() for t in kind if t != "null"]
+    out: dict[str, Any] = {"nullable": True} if len(named) != len(kind) else {}
+    if len(named) == 1:
+        out["type"] = named[0]
+    elif named:
+        out["anyOf"] = [{"type": t} for t in named]
+    return out
+
+
+def _openapi_any_of(options: list[Any], out: dict[str, Any]) -> None:
+    """``anyOf`` with a ``null`` option becomes ``nullable``; a single remaining option is inlined."""
+    real = [o for o in options if not (isinstance(o, dict) and o.get("type") == "NULL")]
+    if len(real) != len(options):
+        out["nullable"] = True
+    if len(real) == 1 and isinstance(real[0], dict):
+        out.update({k: v for k, v in real[0].items() if k not in out})
+    elif real:
+        out["anyOf"] = real

@@ -194,6 +194,7 @@ def test_endpoint_and_key_header(model: str, stream: bool, path: str) -> None:
         ({"drop_params": "yes"}, "drop_params"),
         ({"safety_settings": {"category": "x"}}, "safety_settings"),
         ({"generation_config": [1]}, "generation_config"),
+        ({"schema_dialect": "yaml"}, "schema_dialect"),
     ],
 )
 def test_bad_deployment_options_fail_at_start_up(extra: dict[str, Any], problem: str) -> None:
@@ -203,3 +204,16 @@ def test_bad_deployment_options_fail_at_start_up(extra: dict[str, Any], problem:
     entry = DeploymentConfig(name="g", provider="gemini", model="gemini-2.5-flash", **extra)
     with pytest.raises(ValueError, match=problem):
         GeminiProvider.validate_deployment(entry)
+
+
+def test_a_schema_the_openapi_dialect_cannot_express_is_a_400() -> None:
+    parameters = {"$defs": {"N": {"type": "object", "properties": {"n": {"$ref": "#/$defs/N"}}}}, "$ref": "#/$defs/N"}
+    body = {
+        "model": "gem",
+        "messages": [_user()],
+        "tools": [{"type": "function", "function": {"name": "t", "parameters": parameters}}],
+    }
+    with pytest.raises(InvalidRequestError) as caught:
+        build_body(make_call(body, {"schema_dialect": "openapi"}))
+    assert caught.value.param == "tools[0].function.parameters"
+    assert "parametersJsonSchema" in build_body(make_call(body))["tools"][0]["functionDeclarations"][0]

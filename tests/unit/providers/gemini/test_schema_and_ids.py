@@ -65,3 +65,15 @@ def test_foreign_ids_decode_to_nothing(foreign: str) -> None:
 
 def test_ids_without_response_id_are_unique() -> None:
     assert new_tool_call_id(None, 0, 0) != new_tool_call_id(None, 0, 0)
+
+
+def test_openapi_dialect_refuses_recursive_refs() -> None:
+    from llm_gateway.providers.gemini.schema import to_openapi_schema
+
+    tree = {
+        "$defs": {
+            "Node": {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/Node"}}}}
+        }
+    }
+    with pytest.raises(ValueError, match="recursive"):
+        to_openapi_schema({**tree, "$ref": "#/$defs/Node"})
