@@ -336,3 +336,20 @@ def test_stream_failures_after_the_first_byte_end_with_an_error_frame(
     chunks, error = check_stream(messages)
     assert assemble(chunks)[0]["content"] == "one two "
     assert error is not None and error["error"]["code"] == code
+
+
+async def test_async_sdk_stream_with_usage(gateway: Any, fake: FakeGemini) -> None:
+    fake.reset()
+    fake.plan(GReply(text="alpha beta", thought="hmm"))
+    async with openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key=MASTER_KEY, max_retries=0) as sdk:
+        stream = await sdk.chat.completions.create(
+            model="gem", messages=USER, stream=True, stream_options={"include_usage": True}
+        )
+        chunks = [chunk.model_dump(exclude_unset=True) async for chunk in stream]
+    for chunk in chunks:
+        assert_chunk(chunk)
+    joined = assemble(chunks)[0]
+    assert (joined["content"], joined["reasoning_content"], joined["finish_reason"]) == ("alpha beta", "hmm", "stop")
+    usage = chunks[-1]["usage"]
+    assert usage["completion_tokens_details"]["reasoning_tokens"] == 5
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
