@@ -8,50 +8,30 @@ first token p50/p99 and throughput.
 client errors, upstream errors and client disconnects (``--mix stream=5,json=3,...``); after warm-up, RSS
 must grow by at most 10% and open fds and asyncio tasks must come back to their starting counts.
 
-The gateway runs under uvicorn in a thread of this process (its own event loop), so RSS and fds are this
-process's; tasks are counted on the gateway's loop only.
+The gateway runs as its own process (``uvicorn gateway:app``, uvloop + httptools as on Lambda), the echo
+upstream as another; RSS and fds are read from ``/proc/<gateway pid>``, asyncio tasks from the gateway's
+opt-in ``/debug/runtime`` endpoint. The gateway's log is checked for tracebacks and errors.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
-import os
 import random
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.hardening.upstreams import EchoUpstream, expected_text
-from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
-from tests.support.servers import UvicornThread
+from tests.hardening.processes import Process, echo_upstream, gateway_process
+from tests.hardening.upstreams import expected_text
+from tests.support.gateway import MASTER_KEY, openai_config
 from tests.support.sse import assemble, check_stream, parse_sse_text
 
 HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
-
-
-def rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def gateway_tasks(server: UvicornThread) -> int:
-    async def count() -> int:
-        return len(asyncio.all_tasks()) - 1
-
-    assert server.loop is not None
-    return asyncio.run_coroutine_threadsafe(count(), server.loop).result(timeout=10)
 
 
 def _body(tag: str, stream: bool) -> dict[str, Any]:
@@ -86,10 +66,19 @@ def limits_for(concurrency: int) -> httpx.Limits:
     return httpx.Limits(max_connections=concurrency + 10, max_keepalive_connections=concurrency + 10)
 
 
-def gateway_config(upstream: EchoUpstream, concurrency: int) -> dict[str, Any]:
-    config = openai_config(upstream.v1)
+def gateway_config(upstream: Process, concurrency: int) -> dict[str, Any]:
+    config = openai_config(upstream.base_url + "/v1")
     config["server"] = {"max_connections": concurrency + 50, "max_keepalive_connections": concurrency + 50}
     return config
+
+
+def log_problems(gateway: Process) -> list[str]:
+    """Lines of the gateway's log that carry a stack trace or an ERROR."""
+    return [
+        line[:300]
+        for line in gateway.log_text().splitlines()
+        if "Traceback" in line or '"exception"' in line or '"level": "ERROR"' in line
+    ]
 
 
 async def run_load(base_url: str, streams: int, words: int) -> dict[str, float]:
@@ -107,14 +96,29 @@ async def run_load(base_url: str, streams: int, words: int) -> dict[str, float]:
     }
 
 
-def load(streams: int, words: int, chunk_delay: float) -> dict[str, float]:
-    upstream = EchoUpstream().start()
-    upstream.words, upstream.chunk_delay = words, chunk_delay
-    try:
-        with running_gateway(gateway_config(upstream, streams)) as gateway:
-            return asyncio.run(run_load(gateway.base_url, streams, words))
-    finally:
-        upstream.stop()
+def load(streams: int, words: int, chunk_delay: float) -> dict[str, Any]:
+    with echo_upstream(words, chunk_delay) as upstream, gateway_process(gateway_config(upstream, streams)) as gateway:
+        rss_before = gateway.rss_bytes()
+        peak = [rss_before]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.05):
+                peak.append(gateway.rss_bytes())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            result: dict[str, Any] = dict(asyncio.run(run_load(gateway.base_url, streams, words)))
+        finally:
+            done.set()
+            sampler.join()
+        rss_peak = max(peak)
+        result["rss_before_mb"] = rss_before / 2**20
+        result["rss_peak_mb"] = rss_peak / 2**20
+        result["kb_per_stream"] = max(0, rss_peak - rss_before) / streams / 1024
+        result["log_problems"] = log_problems(gateway)
+    return result
 
 
 # --- soak -------------------------------------------------------------------------------------------
@@ -128,17 +132,15 @@ class SoakStats:
     failures: list[str] = field(default_factory=list)
 
 
-async def soak_one(client: httpx.AsyncClient, kind: str, i: int, upstream: EchoUpstream, stats: SoakStats) -> None:
+async def soak_one(client: httpx.AsyncClient, kind: str, i: int, words: int, stats: SoakStats) -> None:
     tag = f"r{i}"
     try:
         if kind == "stream":
-            await one_stream(client, tag, upstream.words)
+            await one_stream(client, tag, words)
         elif kind == "json":
             response = await client.post("/v1/chat/completions", json=_body(tag, False), headers=HEADERS)
             assert response.status_code == 200, response.text
-            assert response.json()["choices"][0]["message"]["content"] == expected_text(
-                _body(tag, False), upstream.words
-            )
+            assert response.json()["choices"][0]["message"]["content"] == expected_text(_body(tag, False), words)
         elif kind == "bad_request":
             response = await client.post("/v1/chat/completions", json={"model": "gpt-test", "n": -1}, headers=HEADERS)
             assert response.status_code == 400, response.text
@@ -160,7 +162,7 @@ async def soak_one(client: httpx.AsyncClient, kind: str, i: int, upstream: EchoU
 
 
 async def soak_batch(
-    base_url: str, kinds: list[str], start: int, concurrency: int, upstream: EchoUpstream, stats: SoakStats
+    base_url: str, kinds: list[str], start: int, concurrency: int, words: int, stats: SoakStats
 ) -> None:
     queue = list(enumerate(kinds, start))
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits_for(concurrency)) as client:
@@ -168,46 +170,46 @@ async def soak_batch(
         async def worker() -> None:
             while queue:
                 i, kind = queue.pop()
-                await soak_one(client, kind, i, upstream, stats)
+                await soak_one(client, kind, i, words, stats)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-def settle(gateway: UvicornThread, baseline: int | None, seconds: float = 10.0) -> int:
-    """Tasks on the gateway's loop once in-flight clean-ups finish (waits for ``baseline`` if given)."""
+def idle_figures(gateway: Process, baseline: dict[str, int] | None, seconds: float = 15.0) -> dict[str, int]:
+    """RSS, fds and tasks once in-flight clean-ups are done (waits up to ``seconds`` for ``baseline``)."""
     deadline = time.monotonic() + seconds
     while True:
-        count = gateway_tasks(gateway)
-        if baseline is None or count <= baseline or time.monotonic() > deadline:
-            return count
-        time.sleep(0.1)
+        time.sleep(0.3)
+        runtime = gateway.runtime()
+        time.sleep(0.2)  # let the debug request's own connection close
+        figures = {
+            "rss": gateway.rss_bytes(),
+            "fds": gateway.open_fds(),
+            "tasks": int(runtime["asyncio_tasks"]),
+            "pooled": int(runtime["upstream_connections"] or 0),
+        }
+        # An idle keep-alive connection to the upstream is an fd the pool may keep (up to its limit);
+        # what must come back is everything else.
+        figures["fds_besides_pool"] = figures["fds"] - figures["pooled"]
+        if baseline is None or time.monotonic() > deadline:
+            return figures
+        if figures["fds_besides_pool"] <= baseline["fds_besides_pool"] and figures["tasks"] <= baseline["tasks"]:
+            return figures
 
 
 def soak(requests: int, mix: dict[str, int], concurrency: int, warmup: int, seed: int = 7) -> dict[str, Any]:
     rng = random.Random(seed)
     kinds = rng.choices(list(mix), weights=list(mix.values()), k=requests)
-    upstream = EchoUpstream().start()
-    upstream.words = 30
+    words = 30
     stats = SoakStats()
-    try:
-        with running_gateway(gateway_config(upstream, concurrency)) as gateway:
-            asyncio.run(soak_batch(gateway.base_url, kinds[:warmup], 0, concurrency, upstream, stats))
-            time.sleep(0.5)
-            gc.collect()
-            before = {"rss": rss_bytes(), "fds": open_fds(), "tasks": settle(gateway, None)}
-            started = time.monotonic()
-            asyncio.run(soak_batch(gateway.base_url, kinds[warmup:], warmup, concurrency, upstream, stats))
-            elapsed = time.monotonic() - started
-            time.sleep(0.5)
-            gc.collect()
-            tasks_after = settle(gateway, before["tasks"])
-            after = {"rss": rss_bytes(), "fds": open_fds(), "tasks": tasks_after}
-            deadline = time.monotonic() + 10
-            while after["fds"] > before["fds"] and time.monotonic() < deadline:
-                time.sleep(0.2)
-                after["fds"] = open_fds()
-    finally:
-        upstream.stop()
+    with echo_upstream(words, 0.0) as upstream, gateway_process(gateway_config(upstream, concurrency)) as gateway:
+        asyncio.run(soak_batch(gateway.base_url, kinds[:warmup], 0, concurrency, words, stats))
+        before = idle_figures(gateway, None)
+        started = time.monotonic()
+        asyncio.run(soak_batch(gateway.base_url, kinds[warmup:], warmup, concurrency, words, stats))
+        elapsed = time.monotonic() - started
+        after = idle_figures(gateway, before)
+        problems_in_log = log_problems(gateway)
     return {
         "requests": requests,
         "warmup": warmup,
@@ -215,22 +217,30 @@ def soak(requests: int, mix: dict[str, int], concurrency: int, warmup: int, seed
         "requests_per_s": (requests - warmup) / elapsed,
         "counts": stats.counts,
         "failures": stats.failures,
+        "log_problems": problems_in_log,
         "rss_before_mb": before["rss"] / 2**20,
         "rss_after_mb": after["rss"] / 2**20,
         "rss_growth": after["rss"] / before["rss"] - 1,
         "fds_before": before["fds"],
         "fds_after": after["fds"],
+        "pooled_before": before["pooled"],
+        "pooled_after": after["pooled"],
+        "fds_besides_pool_before": before["fds_besides_pool"],
+        "fds_besides_pool_after": after["fds_besides_pool"],
         "tasks_before": before["tasks"],
         "tasks_after": after["tasks"],
     }
 
 
 def check_soak(result: dict[str, Any], max_growth: float = 0.10) -> list[str]:
-    problems = list(result["failures"][:10])
+    problems = list(result["failures"][:10]) + list(result["log_problems"][:10])
     if result["rss_growth"] > max_growth:
         problems.append(f"RSS grew {result['rss_growth']:.1%} (limit {max_growth:.0%})")
-    if result["fds_after"] > result["fds_before"]:
-        problems.append(f"open fds {result['fds_before']} -> {result['fds_after']}")
+    if result["fds_besides_pool_after"] > result["fds_besides_pool_before"]:
+        problems.append(
+            f"open fds besides pooled upstream connections {result['fds_besides_pool_before']} -> "
+            f"{result['fds_besides_pool_after']}"
+        )
     if result["tasks_after"] > result["tasks_before"]:
         problems.append(f"asyncio tasks {result['tasks_before']} -> {result['tasks_after']}")
     return problems
@@ -264,16 +274,21 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{result['streams']} concurrent streams, all complete and intact, in {result['seconds']:.2f}s: "
             f"TTFT p50 {result['ttft_p50_ms']:.0f} ms, p99 {result['ttft_p99_ms']:.0f} ms; "
-            f"{result['streams_per_s']:.1f} streams/s, {result['chunks_per_s']:.0f} chunks/s"
+            f"{result['streams_per_s']:.1f} streams/s, {result['chunks_per_s']:.0f} chunks/s; gateway RSS "
+            f"{result['rss_before_mb']:.1f} MB, peak {result['rss_peak_mb']:.1f} MB "
+            f"(~{result['kb_per_stream']:.0f} KB a stream)"
         )
-        return 0
+        for problem in result["log_problems"][:10]:
+            print(f"  FAIL (gateway log): {problem}", file=sys.stderr)
+        return 1 if result["log_problems"] else 0
     result = soak(args.requests, _parse_mix(args.mix), args.concurrency, args.warmup)
     print(
         f"soak: {result['requests']} requests ({result['warmup']} warm-up), {result['requests_per_s']:.0f} req/s "
         f"after warm-up; mix {result['counts']}\n"
         f"  RSS {result['rss_before_mb']:.1f} MB -> {result['rss_after_mb']:.1f} MB ({result['rss_growth']:+.1%}); "
-        f"fds {result['fds_before']} -> {result['fds_after']}; asyncio tasks {result['tasks_before']} -> "
-        f"{result['tasks_after']}"
+        f"fds {result['fds_before']} -> {result['fds_after']} (pooled upstream connections "
+        f"{result['pooled_before']} -> {result['pooled_after']}); asyncio tasks {result['tasks_before']} -> "
+        f"{result['tasks_after']}; gateway log: {len(result['log_problems'])} tracebacks/errors"
     )
     problems = check_soak(result)
     for problem in problems:

@@ -53,3 +53,28 @@ class HostileUpstream(FakeOpenAI):
                 await respond.write(b":")
         else:
             await super()._act(behaviour, body, respond)
+
+
+def main() -> None:
+    """Run an :class:`EchoUpstream` in its own process (for load and soak runs); prints ``PORT <n>``."""
+    import argparse
+    import sys
+    import time
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--words", type=int, default=20)
+    parser.add_argument("--chunk-delay", type=float, default=0.0)
+    args = parser.parse_args()
+    server = EchoUpstream().start()
+    server.words, server.chunk_delay = args.words, args.chunk_delay
+    print(f"PORT {server.port}", flush=True)
+    try:
+        while sys.stdin.readline():  # runs until its parent closes stdin
+            pass
+    finally:
+        server.stop()
+        time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    main()

@@ -85,6 +85,10 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    if gateway.env.get("LLM_GATEWAY_DEBUG_RUNTIME") == "1":
+        from llm_gateway.api.routes import debug
+
+        app.include_router(debug.router)
     app.add_exception_handler(GatewayError, _on_gateway_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)

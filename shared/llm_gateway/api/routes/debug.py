@@ -1,0 +1,63 @@
+"""GET /debug/runtime: process figures for soak tests (asyncio tasks, open fds, RSS, pooled upstream
+connections). Off unless ``LLM_GATEWAY_DEBUG_RUNTIME=1``; when on, it still needs a valid key."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from llm_gateway.api.auth import bearer_token
+from llm_gateway.api.responses import json_response
+
+DEBUG_RUNTIME_ENV = "LLM_GATEWAY_DEBUG_RUNTIME"
+
+router = APIRouter()
+
+
+def _rss_bytes() -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _open_fds() -> int | None:
+    try:
+        return sum(1 for _ in Path("/proc/self/fd").iterdir())
+    except OSError:
+        return None
+
+
+def _pooled_connections(transport: Any) -> int | None:
+    pool = getattr(transport, "_pool", None)  # httpx keeps the httpcore pool private
+    connections = getattr(pool, "connections", None)
+    return len(connections) if isinstance(connections, list) else None
+
+
+def runtime_figures(transport: Any = None) -> dict[str, Any]:
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    return {
+        "asyncio_tasks": len(tasks),
+        "open_fds": _open_fds(),
+        "rss_bytes": _rss_bytes(),
+        "upstream_connections": _pooled_connections(transport),
+        "gc_objects": len(gc.get_objects()),
+    }
+
+
+@router.get("/debug/runtime", include_in_schema=False, response_class=Response)
+async def debug_runtime(request: Request) -> Response:
+    gateway = request.app.state.gateway.ensure_ready()
+    await gateway.authenticator.authenticate(bearer_token(request.headers))
+    if request.query_params.get("gc") == "1":
+        gc.collect()
+    return json_response(runtime_figures(getattr(gateway, "transport", None)))
