@@ -37,6 +37,7 @@ bench: install
 
 # Hardening runs (see the README's "Hardening" section). FUZZ_EXAMPLES, LOAD_STREAMS, SOAK_REQUESTS, SOAK_MIX.
 FUZZ_EXAMPLES ?= 10000
+SCHEMATHESIS_EXAMPLES ?= 1000
 LOAD_STREAMS ?= 200
 SOAK_REQUESTS ?= 20000
 SOAK_MIX ?= stream=5,json=3,bad_request=1,unknown_model=1,upstream_error=1,disconnect=1
@@ -44,6 +45,7 @@ HARDENING := PYTHONPATH=shared:handlers:. $(PY) -m
 
 fuzz: install
 	$(HARDENING) tests.hardening.fuzz --examples $(FUZZ_EXAMPLES) --socket-examples 1000
+	SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider tests/functional/test_schemathesis.py
 
 load: install
 	$(HARDENING) tests.hardening.load load --streams $(LOAD_STREAMS)
