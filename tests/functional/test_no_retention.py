@@ -1,0 +1,61 @@
+"""Nothing per request outlives its request: after streams (complete, cut by the client, failed) and
+plain calls, no request context, parsed request or stream object is still reachable."""
+
+from __future__ import annotations
+
+import gc
+import socket
+import time
+
+import httpx
+
+from llm_gateway.core.context import RequestContext
+from llm_gateway.core.pipeline import OpenedStream
+from llm_gateway.schemas.validation import ChatRequest
+from tests.support.fake_openai import FakeOpenAI, Reply, Status
+from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
+
+HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
+
+
+def _alive() -> dict[str, int]:
+    gc.collect()
+    kinds = {"RequestContext": RequestContext, "ChatRequest": ChatRequest, "OpenedStream": OpenedStream}
+    counts = dict.fromkeys(kinds, 0)
+    for obj in gc.get_objects():
+        for name, kind in kinds.items():
+            if isinstance(obj, kind):
+                counts[name] += 1
+    return counts
+
+
+def test_requests_leave_no_objects_behind(fake_openai: FakeOpenAI) -> None:
+    body = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
+    with running_gateway(openai_config(fake_openai.v1)) as gateway:
+        with httpx.Client(base_url=gateway.base_url, headers=HEADERS, timeout=10) as client:
+            for _ in range(20):
+                assert client.post("/v1/chat/completions", json=body).status_code == 200
+                with client.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as response:
+                    response.read()
+            fake_openai.plan(Status(500), Status(400))
+            assert client.post("/v1/chat/completions", json=body).status_code == 502
+            assert client.post("/v1/chat/completions", json={**body, "stream": True}).status_code == 400
+            assert client.post("/v1/chat/completions", json={"model": "gpt-test"}).status_code == 400
+        fake_openai.default = Reply(text=" ".join(["word"] * 200), chunk_delay=0.05)
+        for _ in range(5):  # clients that leave mid-stream
+            payload = httpx.Request(
+                "POST", f"{gateway.base_url}/v1/chat/completions", json={**body, "stream": True}, headers=HEADERS
+            )
+            sock = socket.create_connection(("127.0.0.1", gateway.port))
+            head = "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n" + "".join(
+                f"{k}: {v}\r\n" for k, v in payload.headers.items() if k != "host"
+            )
+            sock.sendall(head.encode() + b"\r\n" + payload.read())
+            received = b""
+            while b"data:" not in received:
+                received += sock.recv(65536)
+            sock.close()
+        deadline = time.monotonic() + 10
+        while (alive := _alive()) != {"RequestContext": 0, "ChatRequest": 0, "OpenedStream": 0}:
+            assert time.monotonic() < deadline, f"still alive after the requests ended: {alive}"
+            time.sleep(0.1)
