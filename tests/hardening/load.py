@@ -99,6 +99,7 @@ async def run_load(base_url: str, streams: int, words: int) -> dict[str, float]:
 def load(streams: int, words: int, chunk_delay: float) -> dict[str, Any]:
     with echo_upstream(words, chunk_delay) as upstream, gateway_process(gateway_config(upstream, streams)) as gateway:
         rss_before = gateway.rss_bytes()
+        cpu_before = gateway.cpu_seconds()
         peak = [rss_before]
         done = threading.Event()
 
@@ -114,6 +115,7 @@ def load(streams: int, words: int, chunk_delay: float) -> dict[str, Any]:
             done.set()
             sampler.join()
         rss_peak = max(peak)
+        result["gateway_cpu_s"] = gateway.cpu_seconds() - cpu_before
         result["rss_before_mb"] = rss_before / 2**20
         result["rss_peak_mb"] = rss_peak / 2**20
         result["kb_per_stream"] = max(0, rss_peak - rss_before) / streams / 1024
@@ -276,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
             f"TTFT p50 {result['ttft_p50_ms']:.0f} ms, p99 {result['ttft_p99_ms']:.0f} ms; "
             f"{result['streams_per_s']:.1f} streams/s, {result['chunks_per_s']:.0f} chunks/s; gateway RSS "
             f"{result['rss_before_mb']:.1f} MB, peak {result['rss_peak_mb']:.1f} MB "
-            f"(~{result['kb_per_stream']:.0f} KB a stream)"
+            f"(~{result['kb_per_stream']:.0f} KB a stream); gateway CPU {result['gateway_cpu_s']:.2f} s "
+            f"({result['gateway_cpu_s'] / result['streams'] * 1000:.1f} ms a stream)"
         )
         for problem in result["log_problems"][:10]:
             print(f"  FAIL (gateway log): {problem}", file=sys.stderr)
