@@ -26,7 +26,7 @@ class RequestLimits(BaseModel):
     max_json_depth: int = Field(default=64, ge=4, le=1000, description="Deepest nesting of arrays/objects.")
     max_messages: int = Field(default=2048, ge=1)
     max_content_parts: int = Field(default=512, ge=1, description="Content parts in one message.")
-    max_n: int = Field(default=16, ge=1, le=128, description="Choices per request ('n').")
+    max_n: int = Field(default=128, ge=1, le=128, description="Choices per request ('n'); OpenAI allows 128.")
     max_output_tokens: int = Field(default=1_000_000, ge=1, description="'max_tokens' / 'max_completion_tokens'.")
     max_stop_sequences: int = Field(default=16, ge=0)
     max_stop_sequence_chars: int = Field(default=1024, ge=1)

@@ -148,7 +148,7 @@ def run_fuzz(
 def main(argv: list[str] | None = None) -> int:
     from llm_gateway.api.app import create_app
     from tests.support.fake_openai import FakeOpenAI
-    from tests.support.gateway import MASTER_KEY, make_gateway, running_gateway
+    from tests.support.gateway import make_gateway, running_gateway
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=10_000, help="in-process ASGI cases")
@@ -161,35 +161,36 @@ def main(argv: list[str] | None = None) -> int:
 
     upstream = FakeOpenAI().start()
     config = fuzz_config(upstream.v1)
-    exit_code = 0
+    failures = 0
     try:
         with asyncio.Runner() as runner:
             app = create_app(make_gateway(config))
             client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
-            tally = Tally()
-            started = time.monotonic()
-            try:
-                run_fuzz(client, MASTER_KEY, runner.run, pool=pool, examples=args.examples, tally=tally)
-            except Exception as exc:
-                print(f"FAILED: {exc}", file=sys.stderr)
-                exit_code = 1
-            print(tally.report(f"in-process ASGI ({time.monotonic() - started:.0f}s)"))
-            runner.run(client.aclose())
+            failures += _phase("in-process ASGI", client, runner, pool, args.examples)
         if args.socket_examples:
             with running_gateway(config) as gateway, asyncio.Runner() as runner:
                 client = httpx.AsyncClient(base_url=gateway.base_url, timeout=REQUEST_TIMEOUT)
-                tally = Tally()
-                started = time.monotonic()
-                try:
-                    run_fuzz(client, MASTER_KEY, runner.run, pool=pool, examples=args.socket_examples, tally=tally)
-                except Exception as exc:
-                    print(f"FAILED: {exc}", file=sys.stderr)
-                    exit_code = 1
-                print(tally.report(f"real socket, uvicorn ({time.monotonic() - started:.0f}s)"))
-                runner.run(client.aclose())
+                failures += _phase("real socket, uvicorn", client, runner, pool, args.socket_examples)
     finally:
         upstream.stop()
-    return exit_code
+    return 1 if failures else 0
+
+
+def _phase(title: str, client: httpx.AsyncClient, runner: asyncio.Runner, pool: list[Any], examples: int) -> int:
+    """One fuzz run through ``client``; prints the counts; returns 1 if a case broke the contract."""
+    from tests.support.gateway import MASTER_KEY
+
+    tally = Tally()
+    started = time.monotonic()
+    failed = 0
+    try:
+        run_fuzz(client, MASTER_KEY, runner.run, pool=pool, examples=examples, tally=tally)
+    except Exception as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        failed = 1
+    print(tally.report(f"{title} ({time.monotonic() - started:.0f}s)"))
+    runner.run(client.aclose())
+    return failed
 
 
 if __name__ == "__main__":

@@ -115,19 +115,7 @@ def gateway_process(config: dict[str, Any], env: dict[str, str] | None = None) -
     }
     with log_path.open("w") as log:
         popen = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--timeout-keep-alive",
-                "60",
-                "gateway:app",
-            ],
+            [sys.executable, *f"-m uvicorn --host 127.0.0.1 --port {port} --no-access-log gateway:app".split()],
             cwd=ROOT / "handlers",
             env=environment,
             stdout=log,
