@@ -242,7 +242,10 @@ class HTTPChatProvider(ChatProvider):
                 f"The upstream for model '{call.deployment.group}' went silent for too long."
             ) from None
         except httpx.HTTPError as exc:
-            raise connection_error(call, exc) from None
+            raise UpstreamConnectionError(
+                f"The upstream stream for model '{call.deployment.group}' was cut off ({type(exc).__name__}).",
+                code="upstream_stream_cut",
+            ) from None
         finally:
             await response.aclose()
 
