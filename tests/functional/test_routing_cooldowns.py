@@ -160,7 +160,7 @@ def test_dynamodb_calls_per_healthy_request_and_per_failed_attempt(
 def test_every_deployment_cooling_down_fails_fast_with_503_and_retry_after(fake_openai: FakeOpenAI) -> None:
     fake_openai.plan(Status(429, error_type="rate_limit_error", headers={"retry-after": "20"}))
     clock = FakeTime()
-    cfg = groups(fake_openai.v1, {"gpt-test": "model-a"}, max_retry_after=5)
+    cfg = groups(fake_openai.v1, {"gpt-test": "model-a"}, max_retry_after=5, when_all_cooling="fail_fast")
     with running_gateway(cfg, **clock.options()) as gw:
         assert chat(gw.base_url).status_code == 429
         clock.advance(2)
@@ -183,15 +183,20 @@ def test_a_group_cooling_down_hands_over_to_its_fallback(fake_openai: FakeOpenAI
     assert upstream_models(fake_openai) == ["model-a", "model-b", "model-b"]
 
 
-def test_try_soonest_makes_one_attempt_when_everything_cools(fake_openai: FakeOpenAI) -> None:
-    fake_openai.plan(Status(429, headers={"retry-after": "20"}))
+@pytest.mark.parametrize("mode", ["try_soonest", "auto"])
+def test_with_nowhere_else_to_go_a_cooling_group_gets_one_attempt(fake_openai: FakeOpenAI, mode: str) -> None:
+    fake_openai.plan(Status(429, headers={"retry-after": "20"}), Status(503), Reply(text="back"))
     clock = FakeTime()
-    cfg = groups(fake_openai.v1, {"gpt-test": "model-a"}, max_retry_after=5, when_all_cooling="try_soonest")
+    cfg = groups(fake_openai.v1, {"gpt-test": "model-a"}, max_retry_after=5, when_all_cooling=mode)
     with running_gateway(cfg, **clock.options()) as gw:
         assert chat(gw.base_url).status_code == 429
+        failed = chat(gw.base_url)  # one attempt, no retries: the group is known to be unwell
+        assert failed.status_code == 502
+        assert failed.headers["x-llm-gateway-attempts"] == "1"
         response = chat(gw.base_url)
     assert response.status_code == 200
     assert response.headers["x-llm-gateway-attempts"] == "1"
+    assert len(fake_openai.chat_requests()) == 3
 
 
 def test_requests_are_served_when_the_state_table_is_unreachable(fake_openai: FakeOpenAI) -> None:

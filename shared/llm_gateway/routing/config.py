@@ -31,9 +31,11 @@ class RouterConfig(BaseModel):
         default=30.0, ge=0, description="After the state table fails, use memory only for this long (s)."
     )
     state_timeout: float = Field(default=1.0, gt=0, description="Longest wait for one state table call (s).")
-    when_all_cooling: Literal["fail_fast", "try_soonest"] = Field(
-        default="fail_fast",
-        description="Every deployment of a group cooling down: 503 + Retry-After, or one try on the soonest back.",
+    when_all_cooling: Literal["auto", "fail_fast", "try_soonest"] = Field(
+        default="auto",
+        description="Every deployment of a group cooling down: fail_fast = next fallback group, else 503 + "
+        "Retry-After; try_soonest = one attempt on the deployment back soonest; auto = fail_fast when a "
+        "fallback group is left, else try_soonest.",
     )
     deadline_margin: float = Field(
         default=1.0, ge=0, description="Under Lambda: stop this long before the invocation's deadline (s)."

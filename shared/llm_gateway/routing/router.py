@@ -180,7 +180,14 @@ class Router(ChatHandler):
     # -- one group -------------------------------------------------------------------------------------
 
     async def _try_group(
-        self, group: str, request: ChatRequest, ctx: RequestContext, plan: RoutePlan, attempt: AttemptFn[T]
+        self,
+        group: str,
+        request: ChatRequest,
+        ctx: RequestContext,
+        plan: RoutePlan,
+        attempt: AttemptFn[T],
+        *,
+        has_fallback: bool,
     ) -> T:
         deployments = self.groups.get(group)
         failed: set[str] = set()
@@ -195,7 +202,7 @@ class Router(ChatHandler):
             healthy = [d for d in deployments if d.id not in cooling]
             if last is None:
                 if not healthy:
-                    if self.config.when_all_cooling != "try_soonest":
+                    if not self._try_soonest(has_fallback):
                         raise _GroupExhausted(_all_cooling(group, min(cooling.values()) - now))
                     healthy, limit = [min(deployments, key=lambda d: cooling[d.id])], 1
                 choice = self._pick([d for d in healthy if d.id not in failed] or healthy)
@@ -223,6 +230,11 @@ class Router(ChatHandler):
         if last is None:
             raise UpstreamTimeoutError("The request ran out of time before an upstream answered.")
         raise _GroupExhausted(last[1])
+
+    def _try_soonest(self, has_fallback: bool) -> bool:
+        """When a whole group is cooling down: one attempt on its soonest-back deployment, or fail fast."""
+        mode = self.config.when_all_cooling
+        return mode == "try_soonest" or (mode == "auto" and not has_fallback)
 
     def _next_choice(
         self,
@@ -288,7 +300,7 @@ class Router(ChatHandler):
                     ctx.notes["context_window_precheck"] = f"{group}->{target}"
                     group, reason, window_switched = target, "context_window", True
             try:
-                result = await self._try_group(group, request, ctx, plan, attempt)
+                result = await self._try_group(group, request, ctx, plan, attempt, has_fallback=bool(queue))
             except _GroupExhausted as exhausted:
                 if not queue:
                     raise _with_attempts(exhausted.error, ctx) from None
