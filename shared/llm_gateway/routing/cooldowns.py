@@ -127,42 +127,46 @@ class MemoryCooldownStore(CooldownStore):
     """Process-local state: the fallback when the table is unreachable, and the store for local runs."""
 
     def __init__(self) -> None:
-        self._items: dict[tuple[str, str], DeploymentHealth] = {}
+        self._groups: dict[str, dict[str, DeploymentHealth]] = {}
+
+    def get(self, group: str, deployment_id: str) -> DeploymentHealth | None:
+        items = self._groups.get(group)
+        return items.get(deployment_id) if items else None
+
+    def _put(self, group: str, health: DeploymentHealth) -> DeploymentHealth:
+        self._groups.setdefault(group, {})[health.deployment_id] = health
+        return health
 
     async def _add_failure(
         self, group: str, deployment_id: str, *, now: float, floor: float, policy: CooldownPolicy
     ) -> DeploymentHealth | None:
-        current = self._items.get((group, deployment_id))
+        current = self.get(group, deployment_id)
         if current is None or current.window_start <= floor:
             return None
-        updated = replace(current, fails=current.fails + 1)
-        self._items[(group, deployment_id)] = updated
-        return updated
+        return self._put(group, replace(current, fails=current.fails + 1))
 
     async def _start_window(
         self, group: str, deployment_id: str, *, now: float, floor: float, policy: CooldownPolicy
     ) -> DeploymentHealth | None:
-        current = self._items.get((group, deployment_id)) or DeploymentHealth(deployment_id)
+        current = self.get(group, deployment_id) or DeploymentHealth(deployment_id)
         if current.window_start > floor:
             return None
-        updated = replace(current, fails=1, window_start=now)
-        self._items[(group, deployment_id)] = updated
-        return updated
+        return self._put(group, replace(current, fails=1, window_start=now))
 
     async def _set_cooldown(
         self, group: str, deployment_id: str, *, until: float, reason: str, policy: CooldownPolicy
     ) -> None:
-        current = self._items.get((group, deployment_id)) or DeploymentHealth(deployment_id)
+        current = self.get(group, deployment_id) or DeploymentHealth(deployment_id)
         if current.cooldown_until < until:
-            self._items[(group, deployment_id)] = replace(
-                current, cooldown_until=until, reason=reason, fails=0, window_start=until
-            )
+            self._put(group, replace(current, cooldown_until=until, reason=reason, fails=0, window_start=until))
 
     async def _delete(self, group: str, deployment_id: str) -> None:
-        self._items.pop((group, deployment_id), None)
+        items = self._groups.get(group)
+        if items:
+            items.pop(deployment_id, None)
 
     async def _read_group(self, group: str, *, now: float) -> dict[str, DeploymentHealth]:
-        return {dep: health for (g, dep), health in self._items.items() if g == group}
+        return dict(self._groups.get(group) or {})
 
 
 class DynamoCooldownStore(CooldownStore):

@@ -86,10 +86,14 @@ class HealthTracker:
 
     async def view(self, group: str) -> dict[str, DeploymentHealth]:
         """Each deployment's health as this instance knows it (shared copy merged with local memory)."""
-        merged = dict(await self._shared_snapshot(group))
-        for deployment_id, local in (await self.local.read_group(group, now=self.clock())).items():
-            shared = merged.get(deployment_id)
-            if shared is None or local.cooldown_until > shared.cooldown_until or local.fails > shared.fails:
+        shared = await self._shared_snapshot(group)
+        local_items = await self.local.read_group(group, now=self.clock())
+        if not local_items:
+            return shared
+        merged = dict(shared)
+        for deployment_id, local in local_items.items():
+            other = merged.get(deployment_id)
+            if other is None or local.cooldown_until > other.cooldown_until or local.fails > other.fails:
                 merged[deployment_id] = local
         return merged
 
@@ -150,7 +154,7 @@ class HealthTracker:
             snapshot.healths.pop(deployment.id, None)
 
     async def _local(self, deployment: Deployment) -> DeploymentHealth | None:
-        return (await self.local.read_group(deployment.group, now=self.clock())).get(deployment.id)
+        return self.local.get(deployment.group, deployment.id)
 
 
 def _is_rate_limit(error: GatewayError) -> bool:
