@@ -162,9 +162,9 @@ class Router(ChatHandler):
             async with asyncio.timeout(call.timeout):
                 result = await attempt(deployment, call)
         except TimeoutError:
-            error = UpstreamTimeoutError("The request reached its deadline before the upstream answered.")
-            await self._failed(deployment, error, ctx)
-            raise error from None
+            # The request's own deadline, not the deployment's fault: noted, not counted against it.
+            _note(ctx, deployment, "deadline")
+            raise UpstreamTimeoutError("The request reached its deadline before the upstream answered.") from None
         except GatewayError as exc:
             await self._failed(deployment, exc, ctx)
             raise
