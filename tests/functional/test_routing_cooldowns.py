@@ -4,6 +4,7 @@ state table going away."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -29,20 +30,27 @@ def dynamo(moto_endpoint: str) -> CountingDynamo:
     return CountingDynamo(moto_endpoint)
 
 
-def cooldown_items(dynamo: CountingDynamo, env: dict[str, str], group: str = "gpt-test") -> dict[str, Any]:
-    result = dynamo.client.query(
-        TableName=env["LLM_GATEWAY_STATE_TABLE"],
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": f"cooldown#{group}"}},
-    )
-    return {item["sk"]["S"]: item for item in result["Items"]}
+@dataclass
+class Pair:
+    """Two gateways sharing one StateTable (each with its own DynamoDB client and memory), one clock."""
+
+    one: Any
+    two: Any
+    clock: FakeTime
+    dynamo: CountingDynamo
+    table: str
+
+    def cooldowns(self, group: str = "gpt-test") -> dict[str, Any]:
+        result = self.dynamo.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"cooldown#{group}"}},
+        )
+        return {item["sk"]["S"]: item for item in result["Items"]}
 
 
 @pytest.fixture
-def two_instances(
-    fake_openai: FakeOpenAI, dynamodb_tables: dict[str, str], dynamo: CountingDynamo
-) -> Iterator[tuple[Any, Any, FakeTime]]:
-    """Two gateways sharing one StateTable (each with its own DynamoDB client and memory), one clock."""
+def pair(fake_openai: FakeOpenAI, dynamodb_tables: dict[str, str], dynamo: CountingDynamo) -> Iterator[Pair]:
     clock = FakeTime()
     cfg = two_deployments(fake_openai.v1, state_cache_ttl=5)
     second = CountingDynamo(dynamo.client.meta.endpoint_url)
@@ -51,22 +59,17 @@ def two_instances(
         running_gateway(cfg, aws_clients=dynamo.aws_clients(), **options) as one,
         running_gateway(cfg, aws_clients=second.aws_clients(), **options) as two,
     ):
-        yield one, two, clock
+        yield Pair(one, two, clock, dynamo, dynamodb_tables["LLM_GATEWAY_STATE_TABLE"])
 
 
-def test_a_429_with_retry_after_cools_the_deployment_for_every_instance(
-    fake_openai: FakeOpenAI,
-    two_instances: tuple[Any, Any, FakeTime],
-    dynamo: CountingDynamo,
-    dynamodb_tables: dict[str, str],
-) -> None:
-    one, two, clock = two_instances
+def test_a_429_with_retry_after_cools_the_deployment_for_every_instance(fake_openai: FakeOpenAI, pair: Pair) -> None:
+    one, two, clock = pair.one, pair.two, pair.clock
     fake_openai.plan(Status(429, headers={"retry-after": "40"}), model="model-a")
     first = chat(one.base_url)
     assert first.status_code == 200
     assert first.headers["x-llm-gateway-deployment"] == MODEL_B
     assert upstream_models(fake_openai) == ["model-a", "model-b"]
-    item = cooldown_items(dynamo, dynamodb_tables)[MODEL_A]
+    item = pair.cooldowns()[MODEL_A]
     assert float(item["cooldown_until"]["N"]) == pytest.approx(clock.wall + 40)
 
     # The other instance never saw model-a fail, and its rng prefers model-a: it still skips it.
@@ -78,19 +81,14 @@ def test_a_429_with_retry_after_cools_the_deployment_for_every_instance(
     assert chat(two.base_url).headers["x-llm-gateway-deployment"] == MODEL_A
 
 
-def test_allowed_fails_within_the_window_trip_a_shared_cooldown(
-    fake_openai: FakeOpenAI,
-    two_instances: tuple[Any, Any, FakeTime],
-    dynamo: CountingDynamo,
-    dynamodb_tables: dict[str, str],
-) -> None:
-    one, two, clock = two_instances
+def test_allowed_fails_within_the_window_trip_a_shared_cooldown(fake_openai: FakeOpenAI, pair: Pair) -> None:
+    one, two, clock = pair.one, pair.two, pair.clock
     fake_openai.plan(Status(500), Status(500), Status(500), model="model-a")
     for _ in range(3):  # allowed_fails defaults to 3; each request is rescued by model-b
         assert chat(one.base_url).status_code == 200
         clock.advance(1)
     assert upstream_models(fake_openai) == ["model-a", "model-b"] * 3
-    item = cooldown_items(dynamo, dynamodb_tables)[MODEL_A]
+    item = pair.cooldowns()[MODEL_A]
     assert float(item["cooldown_until"]["N"]) == pytest.approx(clock.wall - 1 + 30)
 
     clock.advance(5)
@@ -99,39 +97,27 @@ def test_allowed_fails_within_the_window_trip_a_shared_cooldown(
     assert upstream_models(fake_openai) == ["model-b"]
 
 
-def test_failures_spread_over_more_than_the_window_do_not_trip(
-    fake_openai: FakeOpenAI,
-    two_instances: tuple[Any, Any, FakeTime],
-    dynamo: CountingDynamo,
-    dynamodb_tables: dict[str, str],
-) -> None:
-    one, _two, clock = two_instances
+def test_failures_spread_over_more_than_the_window_do_not_trip(fake_openai: FakeOpenAI, pair: Pair) -> None:
+    one, clock = pair.one, pair.clock
     for _ in range(4):
         fake_openai.plan(Status(500), model="model-a")
         assert chat(one.base_url).status_code == 200
         clock.advance(31)  # failure_window 60 s: never three failures within one window
-    item = cooldown_items(dynamo, dynamodb_tables)[MODEL_A]
+    item = pair.cooldowns()[MODEL_A]
     assert "cooldown_until" not in item
 
 
-def test_a_success_clears_the_shared_record(
-    fake_openai: FakeOpenAI,
-    two_instances: tuple[Any, Any, FakeTime],
-    dynamo: CountingDynamo,
-    dynamodb_tables: dict[str, str],
-) -> None:
-    one, _two, _clock = two_instances
+def test_a_success_clears_the_shared_record(fake_openai: FakeOpenAI, pair: Pair) -> None:
+    one = pair.one
     fake_openai.plan(Status(500), Reply(text="recovered"), model="model-a")
     assert chat(one.base_url, num_retries=0, fallbacks=[]).status_code == 502
-    assert MODEL_A in cooldown_items(dynamo, dynamodb_tables)
+    assert MODEL_A in pair.cooldowns()
     assert chat(one.base_url).headers["x-llm-gateway-deployment"] == MODEL_A
-    assert MODEL_A not in cooldown_items(dynamo, dynamodb_tables)
+    assert MODEL_A not in pair.cooldowns()
 
 
-def test_dynamodb_calls_per_healthy_request_and_per_failed_attempt(
-    fake_openai: FakeOpenAI, two_instances: tuple[Any, Any, FakeTime], dynamo: CountingDynamo
-) -> None:
-    one, _two, clock = two_instances
+def test_dynamodb_calls_per_healthy_request_and_per_failed_attempt(fake_openai: FakeOpenAI, pair: Pair) -> None:
+    one, clock, dynamo = pair.one, pair.clock, pair.dynamo
     dynamo.reset()
     for _ in range(20):
         assert chat(one.base_url).status_code == 200

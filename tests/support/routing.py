@@ -107,3 +107,12 @@ def groups(api_base: str, names: dict[str, str], **router: Any) -> dict[str, Any
 
 def upstream_models(fake: Any) -> list[str]:
     return [r.json()["model"] for r in fake.chat_requests()]
+
+
+def moto_state_table(request: Any) -> Any:
+    """An ``AsyncTable`` on this test's moto StateTable (for store-level tests parametrised by backend)."""
+    from llm_gateway.aws.state_table import AsyncTable
+
+    tables = request.getfixturevalue("dynamodb_tables")
+    dynamo = CountingDynamo(request.getfixturevalue("moto_endpoint"))
+    return AsyncTable(lambda: dynamo.client, tables["LLM_GATEWAY_STATE_TABLE"], timeout=5)

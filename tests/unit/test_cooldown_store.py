@@ -14,7 +14,7 @@ from llm_gateway.providers.base import Deployment
 from llm_gateway.routing.config import RouterConfig
 from llm_gateway.routing.cooldowns import CooldownPolicy, CooldownStore, DynamoCooldownStore, MemoryCooldownStore
 from llm_gateway.routing.health import HealthTracker
-from tests.support.routing import CountingDynamo, FakeTime
+from tests.support.routing import CountingDynamo, FakeTime, moto_state_table
 
 POLICY = CooldownPolicy(allowed_fails=3, failure_window=60, cooldown_seconds=30, max_cooldown=300)
 NOW = 1_800_000_000.0
@@ -24,9 +24,7 @@ NOW = 1_800_000_000.0
 def store(request: pytest.FixtureRequest) -> CooldownStore:
     if request.param == "memory":
         return MemoryCooldownStore()
-    tables = request.getfixturevalue("dynamodb_tables")
-    dynamo = CountingDynamo(request.getfixturevalue("moto_endpoint"))
-    return DynamoCooldownStore(AsyncTable(lambda: dynamo.client, tables["LLM_GATEWAY_STATE_TABLE"], timeout=5))
+    return DynamoCooldownStore(moto_state_table(request))
 
 
 async def fail(store: CooldownStore, now: float, known: Any = None, **kwargs: Any) -> Any:

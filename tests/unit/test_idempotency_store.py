@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from llm_gateway.aws.state_table import AsyncTable
 from llm_gateway.idempotency.store import (
     DynamoIdempotencyStore,
     IdempotencyRecord,
@@ -12,7 +11,7 @@ from llm_gateway.idempotency.store import (
     MemoryIdempotencyStore,
     record_key,
 )
-from tests.support.routing import CountingDynamo
+from tests.support.routing import moto_state_table
 
 NOW = 1_800_000_000.0
 KEY = record_key("alice", "order-1")
@@ -22,9 +21,7 @@ KEY = record_key("alice", "order-1")
 def store(request: pytest.FixtureRequest) -> IdempotencyStore:
     if request.param == "memory":
         return MemoryIdempotencyStore()
-    tables = request.getfixturevalue("dynamodb_tables")
-    dynamo = CountingDynamo(request.getfixturevalue("moto_endpoint"))
-    return DynamoIdempotencyStore(AsyncTable(lambda: dynamo.client, tables["LLM_GATEWAY_STATE_TABLE"], timeout=5))
+    return DynamoIdempotencyStore(moto_state_table(request))
 
 
 def pending(owner: str, until: float = NOW + 60, body: str = "h1") -> IdempotencyRecord:

@@ -103,26 +103,12 @@ class HealthTracker:
         reason = error.code or "failure"
         snapshot = self._snapshots.get(deployment.group)
         known = snapshot.healths.get(deployment.id) if snapshot else None
-        health = await self.local.record_failure(
-            deployment.group,
-            deployment.id,
-            now=now,
-            policy=self.policy,
-            retry_after=retry_after,
-            reason=reason,
-            known=await self._local(deployment),
-        )
+        facts = {"now": now, "policy": self.policy, "retry_after": retry_after, "reason": reason}
+        local_known = await self._local(deployment)
+        health = await self.local.record_failure(deployment.group, deployment.id, known=local_known, **facts)
         if self.shared is not None and self.shared_usable():
             try:
-                health = await self.shared.record_failure(
-                    deployment.group,
-                    deployment.id,
-                    now=now,
-                    policy=self.policy,
-                    retry_after=retry_after,
-                    reason=reason,
-                    known=known,
-                )
+                health = await self.shared.record_failure(deployment.group, deployment.id, known=known, **facts)
             except TableUnavailable as exc:
                 self._shared_failed(exc)
             else:
