@@ -103,12 +103,22 @@ class HealthTracker:
         reason = error.code or "failure"
         snapshot = self._snapshots.get(deployment.group)
         known = snapshot.healths.get(deployment.id) if snapshot else None
-        facts = {"now": now, "policy": self.policy, "retry_after": retry_after, "reason": reason}
-        local_known = await self._local(deployment)
-        health = await self.local.record_failure(deployment.group, deployment.id, known=local_known, **facts)
+
+        async def record(store: CooldownStore, known: DeploymentHealth | None) -> DeploymentHealth:
+            return await store.record_failure(
+                deployment.group,
+                deployment.id,
+                now=now,
+                policy=self.policy,
+                retry_after=retry_after,
+                reason=reason,
+                known=known,
+            )
+
+        health = await record(self.local, await self._local(deployment))
         if self.shared is not None and self.shared_usable():
             try:
-                health = await self.shared.record_failure(deployment.group, deployment.id, known=known, **facts)
+                health = await record(self.shared, known)
             except TableUnavailable as exc:
                 self._shared_failed(exc)
             else:
