@@ -26,7 +26,6 @@ def core_config(api_base: str) -> dict[str, Any]:
             {"name": "mock-stream", "provider": "mock", "model": "mock-1", "chunk_delay_ms": 100},
         ],
         "server": {"read_timeout": 5, "stream_heartbeat_seconds": 0.3},
-        "router": {"num_retries": 0},  # these tests check one upstream exchange; routing has its own tests
     }
 
 
