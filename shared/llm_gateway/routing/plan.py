@@ -58,7 +58,7 @@ def make_plan(request: ChatRequest, ctx: RequestContext, groups: ModelGroups, co
     else:
         chain = [name for name in config.fallbacks.get(requested, []) if ctx.principal.may_use(name)]
     fallbacks = [name for name in dict.fromkeys(chain) if name != requested]
-    window_map = dict(config.context_window_fallbacks)
+    window_map = {k: v for k, v in config.context_window_fallbacks.items() if ctx.principal.may_use(v)}
     for source, target in (parsed.context_window_fallback_dict or {}).items():
         _check_group(target, groups, ctx, f"context_window_fallback_dict.{source}")
         window_map[source] = target
