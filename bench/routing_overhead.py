@@ -183,4 +183,9 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.rounds))
+    try:  # the event loop uvicorn runs in production
+        import uvloop
+
+        uvloop.run(main(args.requests, args.rounds))
+    except ImportError:
+        asyncio.run(main(args.requests, args.rounds))
