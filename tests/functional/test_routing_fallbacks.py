@@ -11,7 +11,7 @@ import pytest
 from tests.support.fake_openai import CutStream, Drop, FakeOpenAI, Reply, Status
 from tests.support.gateway import MASTER_KEY, running_gateway
 from tests.support.openai_schema import assert_completion, assert_error
-from tests.support.routing import FakeTime, FixedRandom, groups, upstream_models
+from tests.support.routing import FakeTime, FixedRandom, groups, two_deployments, upstream_models
 from tests.support.sse import assemble, check_stream, parse_sse_text
 
 HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
@@ -196,3 +196,16 @@ def test_a_stream_that_fails_after_its_first_chunk_ends_with_an_error_frame(fake
     assert "spliced" not in text
     assert assemble(chunks)[0]["content"] == "one two "
     assert len(fake_openai.chat_requests()) == 1
+
+
+def test_a_stream_cut_midway_counts_against_its_deployment(fake_openai: FakeOpenAI) -> None:
+    fake_openai.plan(CutStream(after=1), model="model-a")
+    cfg = two_deployments(fake_openai.v1, allowed_fails=1)
+    with running_gateway(cfg, rng=FixedRandom(0.1), **FakeTime().options()) as gw:
+        payload = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+        for _ in range(2):
+            with httpx.stream(
+                "POST", f"{gw.base_url}/v1/chat/completions", json=payload, headers=HEADERS, timeout=30
+            ) as response:
+                response.read()
+    assert upstream_models(fake_openai) == ["model-a", "model-b"]  # model-a cooled down after its cut stream
