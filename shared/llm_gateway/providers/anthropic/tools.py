@@ -151,9 +151,9 @@ def map_tools(
         definitions.append(_json_tool(body, mode))
         if thinking:
             choice = {"type": "auto"}
-        elif not has_client_tools or choice is None or choice["type"] == "none":
+        elif not has_client_tools or (choice is not None and choice["type"] == "none"):
             choice = {"type": "tool", "name": mode.tool_name}
-        elif choice["type"] == "auto":
+        elif choice is None or choice["type"] == "auto":
             choice = {"type": "any"}
 
     if not definitions and history_tools:
