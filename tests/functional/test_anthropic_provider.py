@@ -381,3 +381,50 @@ def test_error_event_surfaces_as_an_sdk_error(client: openai.OpenAI, fake: FakeA
     stream = client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "hi"}], stream=True)
     with pytest.raises(openai.APIError, match="overloaded"):
         list(stream)
+
+
+def test_chunks_go_out_as_they_come_in(gateway: UvicornThread, fake: FakeAnthropic) -> None:
+    fake.plan(Reply(text="a b c d e f", chunk_delay=0.15))
+    headers = {"authorization": f"Bearer {MASTER_KEY}"}
+    body = {"model": "claude", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    with httpx.stream(
+        "POST", gateway.base_url + "/v1/chat/completions", json=body, headers=headers, timeout=30
+    ) as response:
+        messages = parse_sse_lines(response.iter_lines())
+    content_times = [
+        m.at
+        for m in messages
+        if m.data != "[DONE]" and (m.json()["choices"] or [{}])[0].get("delta", {}).get("content")
+    ]
+    assert len(content_times) == 6
+    # the upstream spends >= 0.75 s between the first and the last word; a buffering gateway would
+    # deliver them together
+    assert content_times[-1] - content_times[0] > 0.4
+
+
+async def test_async_client_streams_parallel_tool_calls(gateway: UvicornThread, fake: FakeAnthropic) -> None:
+    fake.plan(Reply(text="", tools=[("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Lima"})]))
+    client = openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key=MASTER_KEY, max_retries=0)
+    stream = await client.chat.completions.create(
+        model="claude",
+        messages=[{"role": "user", "content": "Oslo and Lima?"}],
+        tools=[WEATHER_TOOL],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    arguments: dict[int, str] = {}
+    finish = None
+    usage = None
+    async for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            for call in choice.delta.tool_calls or []:
+                arguments[call.index] = arguments.get(call.index, "") + (
+                    call.function.arguments or "" if call.function else ""
+                )
+            finish = choice.finish_reason or finish
+    await client.close()
+    assert {i: json.loads(a) for i, a in arguments.items()} == {0: {"city": "Oslo"}, 1: {"city": "Lima"}}
+    assert finish == "tool_calls"
+    assert usage is not None and usage.completion_tokens == 21
