@@ -18,7 +18,13 @@ from llm_gateway.providers.anthropic.response import map_message
 from llm_gateway.providers.anthropic.settings import AnthropicSettings, settings_for
 from llm_gateway.providers.anthropic.stream import AnthropicStreamMapper
 from llm_gateway.providers.anthropic.tools import plan_json_mode
-from llm_gateway.providers.base import HTTPChatProvider, ProviderCall, StreamMapper, UpstreamHTTPRequest
+from llm_gateway.providers.base import (
+    HTTPChatProvider,
+    ProviderCall,
+    ProviderDeps,
+    StreamMapper,
+    UpstreamHTTPRequest,
+)
 
 
 class AnthropicProvider(HTTPChatProvider):
@@ -28,8 +34,16 @@ class AnthropicProvider(HTTPChatProvider):
     def validate_deployment(cls, deployment: DeploymentConfig) -> None:
         settings_for(deployment)
 
+    def __init__(self, deps: ProviderDeps) -> None:
+        super().__init__(deps)
+        self._settings_by_deployment: dict[str, AnthropicSettings] = {}
+
     def _settings(self, call: ProviderCall) -> AnthropicSettings:
-        return settings_for(call.deployment.config)
+        settings = self._settings_by_deployment.get(call.deployment.id)
+        if settings is None:
+            settings = settings_for(call.deployment.config)
+            self._settings_by_deployment[call.deployment.id] = settings
+        return settings
 
     def build_request(self, call: ProviderCall) -> UpstreamHTTPRequest:
         settings = self._settings(call)

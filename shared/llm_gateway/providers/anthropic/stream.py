@@ -170,8 +170,8 @@ class AnthropicStreamMapper(StreamMapper):
             return [self._chunk({"content": delta["text"]})]
         if kind == "input_json_delta":
             piece = delta.get("partial_json") or ""
-            if not piece:
-                return []
+            if not piece or block.kind not in ("tool", "json"):
+                return []  # server tools (web search, ...) stream their input too: not the client's calls
             block.streamed_arguments = True
             if block.kind == "json":
                 if self.json_mode is not None and self.json_mode.wrapped:

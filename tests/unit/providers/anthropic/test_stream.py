@@ -134,3 +134,27 @@ def test_unknown_events_and_pings_are_ignored() -> None:
     mapper = mapper_for({}, {})
     assert mapper.feed("ping", '{"type": "ping"}') == []
     assert mapper.feed("future_event", '{"type": "future_event", "x": 1}') == []
+
+
+def test_server_tool_blocks_are_not_client_tool_calls() -> None:
+    mapper = mapper_for({}, {})
+    events = [
+        {
+            "type": "message_start",
+            "message": {"id": "msg_s", "model": "claude-sonnet-4-5", "usage": {"input_tokens": 5}},
+        },
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}},
+        },
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"q": 1}'}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": "Sunny."}},
+        {"type": "content_block_stop", "index": 1},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 3}},
+        {"type": "message_stop"},
+    ]
+    chunks = [chunk for event in events for chunk in mapper.feed(event["type"], json.dumps(event))]
+    choice = assemble(chunks)[0]
+    assert (choice["content"], choice["tool_calls"], choice["finish_reason"]) == ("Sunny.", {}, "stop")
