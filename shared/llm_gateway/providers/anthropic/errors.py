@@ -49,6 +49,16 @@ STATUS_OF_TYPE = {
 }
 
 
+# Upstream statuses that are not the client's fault: (status for the client, code, what happened).
+_OPERATOR_SIDE = {
+    402: (502, "upstream_billing_error", "refused the request for billing reasons"),
+    504: (504, "upstream_timeout", "timed out"),
+    529: (503, "upstream_overloaded", "is overloaded; try again shortly"),
+}
+
+_CLIENT_SIDE_CODES = {404: "model_not_found", 413: "request_too_large", 429: "rate_limit_exceeded"}
+
+
 def error_fields(body: bytes | dict[str, Any]) -> tuple[str | None, str | None]:
     """``(error.type, error.message)`` from an Anthropic error body or event payload."""
     data: Any = body
@@ -78,47 +88,19 @@ def map_anthropic_error(
     message = scrub(raw_message, call.api_key) if raw_message else f"The upstream answered HTTP {status}."
     if status in (401, 403):
         return upstream_auth_error(group, status)
-    if status == 402:
+    if status in _OPERATOR_SIDE or status >= 500 or status < 400:
+        client_status, server_code, what = _OPERATOR_SIDE.get(status, (502, "upstream_error", "failed (HTTP {status})"))
         return UpstreamStatusError(
-            f"The upstream for model '{group}' refused the request for billing reasons: {message}",
+            f"The upstream for model '{group}' {what.format(status=status)}: {message}",
             upstream_status=status,
-            status_code=502,
-            code="upstream_billing_error",
-        )
-    if status == 529:
-        return UpstreamStatusError(
-            f"The upstream for model '{group}' is overloaded; try again shortly. ({message})",
-            upstream_status=status,
-            status_code=503,
-            error_type="server_error",
-            code="upstream_overloaded",
+            status_code=client_status,
+            error_type="server_error" if client_status == 503 else None,
+            code=server_code,
             retry_after=retry_after,
         )
-    if status == 504:
-        return UpstreamStatusError(
-            f"The upstream for model '{group}' timed out: {message}",
-            upstream_status=status,
-            status_code=504,
-            code="upstream_timeout",
-            retry_after=retry_after,
-        )
-    if status >= 500 or status < 400:
-        return UpstreamStatusError(
-            f"The upstream for model '{group}' failed (HTTP {status}): {message}",
-            upstream_status=status,
-            status_code=502,
-            code="upstream_error",
-            retry_after=retry_after,
-        )
-    code: str | None = None
+    code = _CLIENT_SIDE_CODES.get(status)
     if status == 400 and looks_like_context_overflow(message):
         code = "context_length_exceeded"
-    elif status == 404:
-        code = "model_not_found"
-    elif status == 413:
-        code = "request_too_large"
-    elif status == 429:
-        code = "rate_limit_exceeded"
     return UpstreamStatusError(
         message,
         upstream_status=status,
