@@ -428,3 +428,19 @@ async def test_async_client_streams_parallel_tool_calls(gateway: UvicornThread, 
     assert {i: json.loads(a) for i, a in arguments.items()} == {0: {"city": "Oslo"}, 1: {"city": "Lima"}}
     assert finish == "tool_calls"
     assert usage is not None and usage.completion_tokens == 21
+
+
+def test_legacy_functions_get_a_function_call(client: openai.OpenAI, fake: FakeAnthropic) -> None:
+    fake.plan(Reply(text="", tools=[("get_weather", {"city": "Oslo"})]))
+    result = client.chat.completions.create(
+        model="claude",
+        messages=[{"role": "user", "content": "Oslo?"}],
+        functions=[WEATHER_TOOL["function"]],
+    )
+    assert_completion(result.model_dump(exclude_unset=True))
+    message = result.choices[0].message
+    assert result.choices[0].finish_reason == "function_call"
+    assert message.function_call is not None and message.function_call.name == "get_weather"
+    assert json.loads(message.function_call.arguments) == {"city": "Oslo"}
+    assert message.tool_calls is None
+    assert sent(fake)["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}

@@ -17,7 +17,7 @@ from llm_gateway.providers.anthropic.request import build_messages_body
 from llm_gateway.providers.anthropic.response import map_message
 from llm_gateway.providers.anthropic.settings import AnthropicSettings, settings_for
 from llm_gateway.providers.anthropic.stream import AnthropicStreamMapper
-from llm_gateway.providers.anthropic.tools import plan_json_mode
+from llm_gateway.providers.anthropic.tools import plan_response
 from llm_gateway.providers.base import (
     HTTPChatProvider,
     ProviderCall,
@@ -55,12 +55,10 @@ class AnthropicProvider(HTTPChatProvider):
         return UpstreamHTTPRequest(url=settings.messages_url, json=build_messages_body(call, settings), headers=headers)
 
     def parse_response(self, call: ProviderCall, data: Any) -> dict[str, Any]:
-        json_mode = plan_json_mode(call.body, self._settings(call))
-        return map_message(call, data, json_mode, self.deps.clock())
+        return map_message(call, data, plan_response(call.body, self._settings(call)), self.deps.clock())
 
     def new_stream_mapper(self, call: ProviderCall) -> StreamMapper:
-        json_mode = plan_json_mode(call.body, self._settings(call))
-        return AnthropicStreamMapper(call, json_mode, self.deps.clock())
+        return AnthropicStreamMapper(call, plan_response(call.body, self._settings(call)), self.deps.clock())
 
     def map_error(self, call: ProviderCall, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
         return map_http_error(call, status, headers, body)

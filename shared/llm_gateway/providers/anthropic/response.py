@@ -2,7 +2,8 @@
 
 - ``text`` blocks, joined -> ``message.content`` (``null`` when the answer is only tool calls).
 - ``tool_use`` -> ``tool_calls`` with ``arguments`` as a JSON string (``"{}"`` for empty input); the call
-  to the JSON-mode tool (see :mod:`.tools`) becomes ``content`` instead.
+  to the JSON-mode tool (see :mod:`.tools`) becomes ``content`` instead. A client that sent legacy
+  ``functions`` gets ``function_call`` and ``finish_reason: function_call``, as OpenAI answers it.
 - ``thinking`` -> ``reasoning_content`` (joined), and every thinking / redacted-thinking block, with its
   signature, in ``thinking_blocks`` so a client can send it back on the next turn (Anthropic needs it
   when thinking and tools mix).
@@ -22,7 +23,7 @@ from typing import Any
 import orjson
 
 from llm_gateway.errors import UpstreamConnectionError
-from llm_gateway.providers.anthropic.tools import JsonMode
+from llm_gateway.providers.anthropic.tools import JsonMode, ResponsePlan
 from llm_gateway.providers.base import ProviderCall
 
 FINISH_REASONS = {
@@ -36,12 +37,13 @@ FINISH_REASONS = {
 }
 
 
-def finish_reason(stop_reason: Any, *, called_tools: bool) -> str:
+def finish_reason(stop_reason: Any, *, called_tools: bool, legacy_functions: bool = False) -> str:
     if stop_reason == "tool_use" and not called_tools:
         return "stop"  # the only tool called was the JSON-mode tool
     if stop_reason is None:
-        return "tool_calls" if called_tools else "stop"
-    return FINISH_REASONS.get(str(stop_reason), "stop")
+        stop_reason = "tool_use" if called_tools else "end_turn"
+    reason = FINISH_REASONS.get(str(stop_reason), "stop")
+    return "function_call" if reason == "tool_calls" and legacy_functions else reason
 
 
 def _count(usage: dict[str, Any], key: str) -> int:
@@ -83,9 +85,10 @@ def _bad(call: ProviderCall, what: str) -> UpstreamConnectionError:
     )
 
 
-def map_message(call: ProviderCall, data: Any, json_mode: JsonMode | None, now: float) -> dict[str, Any]:
+def map_message(call: ProviderCall, data: Any, plan: ResponsePlan, now: float) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("content"), list):
         raise _bad(call, "a response that is not an Anthropic message")
+    json_mode = plan.json_mode
     texts: list[str] = []
     reasoning: list[str] = []
     thinking_blocks: list[dict[str, Any]] = []
@@ -119,7 +122,9 @@ def map_message(call: ProviderCall, data: Any, json_mode: JsonMode | None, now: 
         "content": text if text or not tool_calls else None,
         "refusal": None,
     }
-    if tool_calls:
+    if tool_calls and plan.legacy_functions:
+        message["function_call"] = tool_calls[0]["function"]
+    elif tool_calls:
         message["tool_calls"] = tool_calls
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
@@ -136,7 +141,9 @@ def map_message(call: ProviderCall, data: Any, json_mode: JsonMode | None, now: 
                 "index": 0,
                 "message": message,
                 "logprobs": None,
-                "finish_reason": finish_reason(data.get("stop_reason"), called_tools=bool(tool_calls)),
+                "finish_reason": finish_reason(
+                    data.get("stop_reason"), called_tools=bool(tool_calls), legacy_functions=plan.legacy_functions
+                ),
             }
         ],
         "usage": map_usage(usage),

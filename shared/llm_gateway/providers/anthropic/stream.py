@@ -19,9 +19,11 @@ Anthropic event                            OpenAI chunk(s)
 ``error``                                  raises the mapped ``GatewayError``
 =========================================  ==============================================================
 
-In JSON-mode emulation the JSON tool's argument deltas are sent as ``content`` instead (buffered to the
-end of the block only when the schema was wrapped, to strip the wrapper). The stream always uses
-choice index 0. A stream that ends before ``message_stop`` was cut: :meth:`finish` raises.
+A client that sent legacy ``functions`` gets ``delta.function_call`` (name, then argument pieces) and
+``finish_reason: function_call`` instead of ``tool_calls``. In JSON-mode emulation the JSON tool's
+argument deltas are sent as ``content`` instead (buffered to the end of the block only when the schema
+was wrapped, to strip the wrapper). The stream always uses choice index 0. A stream that ends before
+``message_stop`` was cut: :meth:`finish` raises.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import orjson
 from llm_gateway.errors import UpstreamConnectionError
 from llm_gateway.providers.anthropic.errors import map_error_event
 from llm_gateway.providers.anthropic.response import completion_id, finish_reason, json_mode_content, map_usage
-from llm_gateway.providers.anthropic.tools import JsonMode
+from llm_gateway.providers.anthropic.tools import ResponsePlan
 from llm_gateway.providers.base import ProviderCall, StreamMapper
 
 
@@ -65,9 +67,10 @@ class StreamState:
 
 
 class AnthropicStreamMapper(StreamMapper):
-    def __init__(self, call: ProviderCall, json_mode: JsonMode | None, now: float) -> None:
+    def __init__(self, call: ProviderCall, plan: ResponsePlan, now: float) -> None:
         self.call = call
-        self.json_mode = json_mode
+        self.json_mode = plan.json_mode
+        self.legacy_functions = plan.legacy_functions
         self.state = StreamState(created=math.floor(now), model=call.deployment.model)
 
     @property
@@ -89,7 +92,13 @@ class AnthropicStreamMapper(StreamMapper):
         return chunk
 
     def _tool_delta(self, block: Block, arguments: str) -> dict[str, Any]:
+        if self.legacy_functions:
+            return self._chunk({"function_call": {"arguments": arguments}})
         return self._chunk({"tool_calls": [{"index": block.tool_index, "function": {"arguments": arguments}}]})
+
+    def _finish_reason(self, stop_reason: Any) -> str:
+        called = self.state.tool_calls > 0
+        return finish_reason(stop_reason, called_tools=called, legacy_functions=self.legacy_functions)
 
     def _bad(self, what: str) -> UpstreamConnectionError:
         return UpstreamConnectionError(
@@ -139,6 +148,13 @@ class AnthropicStreamMapper(StreamMapper):
         if kind == "tool_use" and self.json_mode is not None and block.get("name") == self.json_mode.tool_name:
             self.state.blocks[index] = Block("json")
             return []
+        if kind == "tool_use" and self.legacy_functions and self.state.tool_calls:
+            self.state.blocks[index] = Block("other")  # a legacy function_call answer holds one call
+            return []
+        if kind == "tool_use" and self.legacy_functions:
+            self.state.tool_calls += 1
+            self.state.blocks[index] = Block("tool", tool_index=0)
+            return [self._chunk({"function_call": {"name": str(block.get("name")), "arguments": ""}})]
         if kind == "tool_use":
             tool = Block("tool", tool_index=self.state.tool_calls)
             self.state.tool_calls += 1
@@ -214,14 +230,14 @@ class AnthropicStreamMapper(StreamMapper):
         stop_reason = (payload.get("delta") or {}).get("stop_reason")
         if self.state.finish_reason is not None or stop_reason is None:
             return []
-        self.state.finish_reason = finish_reason(stop_reason, called_tools=self.state.tool_calls > 0)
+        self.state.finish_reason = self._finish_reason(stop_reason)
         return [self._chunk({}, self.state.finish_reason)]
 
     def _on_message_stop(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
         self.state.done = True
         chunks = []
         if self.state.finish_reason is None:
-            self.state.finish_reason = finish_reason(None, called_tools=self.state.tool_calls > 0)
+            self.state.finish_reason = self._finish_reason(None)
             chunks.append(self._chunk({}, self.state.finish_reason))
         if self.call.want_usage:
             chunks.append(

@@ -2,7 +2,8 @@
 
 ``tool_choice``: ``auto`` -> ``{type: auto}``, ``none`` -> ``{type: none}``, ``required`` -> ``{type: any}``,
 a named function -> ``{type: tool, name}``, ``allowed_tools`` -> the listed tools only, with auto/any.
-``parallel_tool_calls: false`` -> ``disable_parallel_tool_use: true``.
+``parallel_tool_calls: false`` -> ``disable_parallel_tool_use: true``. Legacy ``functions`` (OpenAI's
+``function_call`` answer holds one call) also disable parallel calls.
 
 JSON-mode emulation (``response_format`` ``json_object``, or ``json_schema`` on a model without native
 structured outputs): one extra tool whose ``input_schema`` is the requested schema, which the model is
@@ -60,6 +61,23 @@ def plan_json_mode(body: dict[str, Any], settings: AnthropicSettings) -> JsonMod
     schema = (response_format.get("json_schema") or {}).get("schema") if kind == "json_schema" else None
     wrapped = isinstance(schema, dict) and schema.get("type") != "object"
     return JsonMode(tool_name=name, wrapped=wrapped)
+
+
+@dataclass(frozen=True)
+class ResponsePlan:
+    """What the response mapping must know about the request."""
+
+    json_mode: JsonMode | None = None
+    legacy_functions: bool = False
+    """The client used ``functions`` (not ``tools``): answer with ``function_call``, one call at most."""
+
+
+def uses_legacy_functions(body: dict[str, Any]) -> bool:
+    return bool(body.get("functions")) and not body.get("tools")
+
+
+def plan_response(body: dict[str, Any], settings: AnthropicSettings) -> ResponsePlan:
+    return ResponsePlan(json_mode=plan_json_mode(body, settings), legacy_functions=uses_legacy_functions(body))
 
 
 def _json_tool(body: dict[str, Any], mode: JsonMode) -> dict[str, Any]:
@@ -165,7 +183,8 @@ def map_tools(
         ]
         choice = {"type": "none"}
 
-    if body.get("parallel_tool_calls") is False and definitions:
+    single_call = body.get("parallel_tool_calls") is False or uses_legacy_functions(body)
+    if single_call and definitions:
         choice = choice or {"type": "auto"}
         if choice["type"] != "none":
             choice = {**choice, "disable_parallel_tool_use": True}

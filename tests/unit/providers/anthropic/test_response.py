@@ -9,7 +9,7 @@ import pytest
 from llm_gateway.errors import UpstreamConnectionError
 from llm_gateway.providers.anthropic.response import FINISH_REASONS, finish_reason, map_message
 from llm_gateway.providers.anthropic.settings import settings_for
-from llm_gateway.providers.anthropic.tools import plan_json_mode
+from llm_gateway.providers.anthropic.tools import ResponsePlan, plan_response
 from tests.support.openai_schema import assert_completion
 from tests.unit.providers.anthropic.helpers import fixture, make_call
 
@@ -21,8 +21,8 @@ PLAIN = {"model": "claude", "messages": [{"role": "user", "content": "hi"}]}
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_response_mapping(case: dict[str, Any]) -> None:
     call = make_call(case.get("request", PLAIN), case.get("deployment"))
-    json_mode = plan_json_mode(call.body, settings_for(call.deployment.config))
-    result = map_message(call, case["anthropic"], json_mode, NOW)
+    plan = plan_response(call.body, settings_for(call.deployment.config))
+    result = map_message(call, case["anthropic"], plan, NOW)
     assert_completion(result)
     assert result == case["openai"]
 
@@ -52,5 +52,5 @@ def test_every_documented_stop_reason_is_mapped() -> None:
 @pytest.mark.parametrize("data", [None, [], {"type": "message"}, {"content": "text"}])
 def test_a_body_that_is_not_a_message_is_a_bad_upstream_response(data: Any) -> None:
     with pytest.raises(UpstreamConnectionError) as caught:
-        map_message(make_call(PLAIN), data, None, NOW)
+        map_message(make_call(PLAIN), data, ResponsePlan(), NOW)
     assert caught.value.code == "upstream_bad_response"

@@ -10,7 +10,7 @@ import pytest
 from llm_gateway.errors import GatewayError, UpstreamConnectionError
 from llm_gateway.providers.anthropic.settings import settings_for
 from llm_gateway.providers.anthropic.stream import AnthropicStreamMapper
-from llm_gateway.providers.anthropic.tools import plan_json_mode
+from llm_gateway.providers.anthropic.tools import plan_response
 from llm_gateway.providers.sse import SSEDecoder
 from tests.support.openai_schema import assert_chunk
 from tests.support.sse import assemble
@@ -32,7 +32,7 @@ CASES = {
 def mapper_for(extra: dict[str, Any], deployment: dict[str, Any], *, want_usage: bool = True) -> AnthropicStreamMapper:
     body = {"model": "claude", "messages": [{"role": "user", "content": "hi"}], "stream": True, **extra}
     call = make_call(body, deployment, want_usage=want_usage)
-    return AnthropicStreamMapper(call, plan_json_mode(call.body, settings_for(call.deployment.config)), NOW)
+    return AnthropicStreamMapper(call, plan_response(call.body, settings_for(call.deployment.config)), NOW)
 
 
 def run(mapper: AnthropicStreamMapper, raw: bytes, piece: int | None = None) -> list[dict[str, Any]]:
@@ -158,3 +158,16 @@ def test_server_tool_blocks_are_not_client_tool_calls() -> None:
     chunks = [chunk for event in events for chunk in mapper.feed(event["type"], json.dumps(event))]
     choice = assemble(chunks)[0]
     assert (choice["content"], choice["tool_calls"], choice["finish_reason"]) == ("Sunny.", {}, "stop")
+
+
+def test_legacy_functions_stream_as_a_function_call() -> None:
+    functions = [{"name": "get_weather"}, {"name": "get_time"}]
+    chunks = run(mapper_for({"functions": functions}, {}), recorded("tools"))
+    for chunk in chunks:
+        assert_chunk(chunk)
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert not any("tool_calls" in d for d in deltas)
+    pieces = [d["function_call"] for d in deltas if "function_call" in d]
+    assert pieces[0] == {"name": "get_weather", "arguments": ""}
+    assert "".join(p["arguments"] for p in pieces) == '{"location": "San Francisco, CA"}'  # one call only
+    assert chunks[-2]["choices"][0]["finish_reason"] == "function_call"
