@@ -159,6 +159,9 @@ def _thinking(call: ProviderCall, body: dict[str, Any], settings: AnthropicSetti
     effort = body.get("reasoning_effort")
     if effort is None or effort == "none":
         return _Thinking()
+    if not settings.thinking:
+        _unsupported(call, body, "reasoning_effort", "this model has no extended thinking")
+        return _Thinking()
     if effort not in THINKING_BUDGETS:
         raise InvalidRequestError(
             f"reasoning_effort must be one of: none, {', '.join(THINKING_BUDGETS)}.",

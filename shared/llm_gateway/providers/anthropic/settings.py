@@ -58,6 +58,8 @@ class AnthropicSettings:
     """Newer models reject ``temperature`` and ``top_p`` in one request."""
     strict_tools: bool
     """The model takes ``strict: true`` on tool definitions (same models as structured outputs)."""
+    thinking: bool = True
+    """The model can think (Claude 3.7 and later; unknown ids are given the benefit of the doubt)."""
 
     @property
     def messages_url(self) -> str:
@@ -113,4 +115,5 @@ def settings_for(config: DeploymentConfig) -> AnthropicSettings:
         reasoning="adaptive" if reasoning == "adaptive" else "budget",
         exclusive_sampling=version_of_model is not None and version_of_model >= (4, 1),
         strict_tools=modern,
+        thinking=version_of_model is None or version_of_model >= (3, 7),
     )
