@@ -15,11 +15,13 @@ Field by field (the README has the full table):
   ``thinking`` object instead, and ``top_k``; both pass through.
 - ``response_format`` ``json_schema`` -> ``output_config.format`` on models with structured outputs, else
   the tool emulation in :mod:`.tools`; ``json_object`` always uses the emulation.
+- ``web_search_options`` -> Anthropic's server-side ``web_search`` tool (``search_context_size`` low /
+  medium / high -> ``max_uses`` 1 / 3 / 5; ``user_location`` carried over); see :mod:`.tools`.
 - ``service_tier`` ``auto`` -> ``auto``, ``default`` -> ``standard_only``; other tiers are ignored.
 - OpenAI-platform-only fields (``store``, ``metadata``, ``prompt_cache_key``, ``verbosity``, ...) change
   nothing about the answer and are ignored. Fields Anthropic cannot honour (``n`` > 1, ``logprobs``,
-  ``logit_bias``, ``seed``, penalties, audio output, ``prediction``, ``web_search_options``, unknown
-  fields) follow ``drop_params``: a 400 naming the parameter, or dropped and logged.
+  ``logit_bias``, ``seed``, penalties, audio output, ``prediction``, unknown fields) follow
+  ``drop_params``: a 400 naming the parameter, or dropped and logged.
 """
 
 from __future__ import annotations
@@ -52,7 +54,6 @@ UNSUPPORTED = (
     "modalities",
     "audio",
     "prediction",
-    "web_search_options",
 )
 MAPPED = frozenset(
     {
@@ -77,6 +78,7 @@ MAPPED = frozenset(
         "reasoning_effort",
         "thinking",
         "service_tier",
+        "web_search_options",
     }
 )
 IGNORED = frozenset(

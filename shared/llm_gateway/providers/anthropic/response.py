@@ -4,6 +4,7 @@
 - ``tool_use`` -> ``tool_calls`` with ``arguments`` as a JSON string (``"{}"`` for empty input); the call
   to the JSON-mode tool (see :mod:`.tools`) becomes ``content`` instead. A client that sent legacy
   ``functions`` gets ``function_call`` and ``finish_reason: function_call``, as OpenAI answers it.
+- web-search citations on text -> ``annotations`` (``url_citation`` over the cited text's span).
 - ``thinking`` -> ``reasoning_content`` (joined), and every thinking / redacted-thinking block, with its
   signature, in ``thinking_blocks`` so a client can send it back on the next turn (Anthropic needs it
   when thinking and tools mix).
@@ -75,6 +76,17 @@ def arguments_json(tool_input: Any) -> str:
     return orjson.dumps(tool_input).decode()
 
 
+def url_citations(citations: Any, start: int, end: int) -> list[dict[str, Any]]:
+    """Web-search citations on a text block -> OpenAI ``url_citation`` annotations over that text."""
+    found = []
+    for citation in citations if isinstance(citations, list) else []:
+        if isinstance(citation, dict) and isinstance(citation.get("url"), str):
+            detail = {"start_index": start, "end_index": end, "url": citation["url"]}
+            detail["title"] = citation.get("title") if isinstance(citation.get("title"), str) else citation["url"]
+            found.append({"type": "url_citation", "url_citation": detail})
+    return found
+
+
 def completion_id(message_id: Any, fallback: str) -> str:
     return f"chatcmpl-{message_id}" if isinstance(message_id, str) and message_id else f"chatcmpl-{fallback}"
 
@@ -93,12 +105,16 @@ def map_message(call: ProviderCall, data: Any, plan: ResponsePlan, now: float) -
     reasoning: list[str] = []
     thinking_blocks: list[dict[str, Any]] = []
     tool_calls: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for block in data["content"]:
         if not isinstance(block, dict):
             continue
         kind = block.get("type")
         if kind == "text":
-            texts.append(str(block.get("text") or ""))
+            text = str(block.get("text") or "")
+            start = sum(len(t) for t in texts)
+            annotations += url_citations(block.get("citations"), start, start + len(text))
+            texts.append(text)
         elif kind == "tool_use" and json_mode is not None and block.get("name") == json_mode.tool_name:
             texts.append(json_mode_content(block.get("input"), json_mode))
         elif kind == "tool_use":
@@ -126,6 +142,8 @@ def map_message(call: ProviderCall, data: Any, plan: ResponsePlan, now: float) -
         message["function_call"] = tool_calls[0]["function"]
     elif tool_calls:
         message["tool_calls"] = tool_calls
+    if annotations:
+        message["annotations"] = annotations
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
     if thinking_blocks:

@@ -26,6 +26,8 @@ from llm_gateway.providers.base import ProviderCall
 from llm_gateway.providers.params import refuse
 
 JSON_TOOL_NAME = "json_output"
+WEB_SEARCH_TOOL = {"type": "web_search_20250305", "name": "web_search"}
+_SEARCH_USES = {"low": 1, "medium": 3, "high": 5}
 _JSON_TOOL_DESCRIPTION = (
     "Give your final answer by calling this tool. Its input is the JSON answer, following the schema exactly."
 )
@@ -123,6 +125,27 @@ def _definitions(call: ProviderCall, body: dict[str, Any], settings: AnthropicSe
     return definitions
 
 
+def web_search_tool(call: ProviderCall, body: dict[str, Any], definitions: list[dict[str, Any]]) -> dict[str, Any]:
+    """``web_search_options`` -> Anthropic's server-side web search tool (Anthropic runs the searches)."""
+    options = body.get("web_search_options")
+    if not isinstance(options, dict):
+        raise InvalidRequestError(
+            "web_search_options must be an object.", param="web_search_options", code="invalid_value"
+        )
+    if any(d.get("name") == WEB_SEARCH_TOOL["name"] for d in definitions):
+        raise refuse(call, PROVIDER, "web_search_options", "web_search_options together with a tool named 'web_search'")
+    tool: dict[str, Any] = dict(WEB_SEARCH_TOOL)
+    uses = _SEARCH_USES.get(str(options.get("search_context_size")))
+    if uses:
+        tool["max_uses"] = uses
+    location = options.get("user_location")
+    approximate = location.get("approximate") if isinstance(location, dict) else None
+    if isinstance(approximate, dict):
+        fields = {k: v for k, v in approximate.items() if k in ("city", "region", "country", "timezone") and v}
+        tool["user_location"] = {"type": "approximate", **fields}
+    return tool
+
+
 def _choice(call: ProviderCall, body: dict[str, Any], definitions: list[dict[str, Any]]) -> dict[str, Any] | None:
     choice = body.get("tool_choice")
     param = "tool_choice"
@@ -173,6 +196,9 @@ def map_tools(
             choice = {"type": "tool", "name": mode.tool_name}
         elif choice is None or choice["type"] == "auto":
             choice = {"type": "any"}
+
+    if body.get("web_search_options") is not None:
+        definitions.append(web_search_tool(call, body, definitions))
 
     if not definitions and history_tools:
         # Anthropic wants every tool used in the history defined; the client offers none now, so define
