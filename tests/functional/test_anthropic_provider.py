@@ -444,3 +444,33 @@ def test_legacy_functions_get_a_function_call(client: openai.OpenAI, fake: FakeA
     assert json.loads(message.function_call.arguments) == {"city": "Oslo"}
     assert message.tool_calls is None
     assert sent(fake)["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
+
+
+def test_thinking_with_tools_round_trips_through_the_sdk(client: openai.OpenAI, fake: FakeAnthropic) -> None:
+    fake.plan(Reply(thinking="Need the weather tool.", text="", tools=[("get_weather", {"city": "Bern"})]))
+    question = {"role": "user", "content": "Weather in Bern?"}
+    first = client.chat.completions.create(
+        model="claude", messages=[question], tools=[WEATHER_TOOL], reasoning_effort="minimal"
+    )
+    assert_completion(first.model_dump(exclude_unset=True))
+    message = first.choices[0].message
+    assert getattr(message, "reasoning_content", None) == "Need the weather tool."
+    assert message.tool_calls is not None
+    # The client appends the assistant message as the SDK gives it (thinking_blocks included) and the result.
+    history = [
+        question,
+        message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "12C"},
+    ]
+    second = client.chat.completions.create(
+        model="claude", messages=history, tools=[WEATHER_TOOL], reasoning_effort="minimal"
+    )
+    assert second.choices[0].message.content == "Hello from the fake Anthropic."
+    assistant_turn = sent(fake)["messages"][1]["content"]
+    assert assistant_turn[0]["type"] == "thinking" and assistant_turn[0]["signature"]
+    # Without the thinking blocks Anthropic refuses the turn, and the client hears why.
+    history[1] = {k: v for k, v in history[1].items() if k != "thinking_blocks"}
+    with pytest.raises(openai.BadRequestError, match="Expected `thinking`"):
+        client.chat.completions.create(
+            model="claude", messages=history, tools=[WEATHER_TOOL], reasoning_effort="minimal"
+        )

@@ -91,7 +91,26 @@ def check_request(headers: dict[str, str], body: Any) -> str | None:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return "messages: at least one message is required"
-    return _check_messages(messages, bool(body.get("tools")))
+    problem = _check_messages(messages, bool(body.get("tools")))
+    if problem is None and (body.get("thinking") or {}).get("type") in ("enabled", "adaptive"):
+        problem = _check_thinking_replayed(messages)
+    return problem
+
+
+def _check_thinking_replayed(messages: list[dict[str, Any]]) -> str | None:
+    """With thinking on, the last assistant turn that called tools must open with its thinking block."""
+    for position in range(len(messages) - 1, -1, -1):
+        message = messages[position]
+        if message["role"] != "assistant" or isinstance(message["content"], str):
+            continue
+        kinds = [block.get("type") for block in message["content"]]
+        if "tool_use" in kinds and kinds[0] not in ("thinking", "redacted_thinking"):
+            return (
+                f"messages.{position}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                f"`{kinds[0]}`. When `thinking` is enabled, an `assistant` message must start with a thinking block"
+            )
+        return None
+    return None
 
 
 def _check_messages(messages: list[dict[str, Any]], has_tools: bool) -> str | None:
