@@ -31,8 +31,11 @@ from bench.loadgen import Connection
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-bench-master-key"
 PATH = "/v1/chat/completions"
-BODY = {"model": "bench", "messages": [{"role": "user", "content": "Say something for the benchmark."}],
-        "max_tokens": 64}
+BODY = {
+    "model": "bench",
+    "messages": [{"role": "user", "content": "Say something for the benchmark."}],
+    "max_tokens": 64,
+}
 
 
 def free_port() -> int:
@@ -102,13 +105,16 @@ async def run_streams(port: int, headers: dict[str, str], n: int) -> tuple[list[
 def cold_start(repeats: int = 7) -> list[float]:
     compileall.compile_dir(str(ROOT / "shared"), quiet=1)
     compileall.compile_dir(str(ROOT / "handlers"), quiet=1)
-    probe = ("import time; t=time.perf_counter(); import gateway; gateway.app.state.gateway.ensure_ready(); "
-             "print(time.perf_counter()-t)")
+    probe = (
+        "import time; t=time.perf_counter(); import gateway; gateway.app.state.gateway.ensure_ready(); "
+        "print(time.perf_counter()-t)"
+    )
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT / 'handlers'}"}
     times = []
     for _ in range(repeats):
-        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True,
-                             cwd=ROOT / "handlers")
+        out = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True, cwd=ROOT / "handlers"
+        )
         times.append(float(out.stdout.strip().splitlines()[-1]))
     return times
 
@@ -134,17 +140,39 @@ def main() -> None:
     args = parser.parse_args()
 
     up_port, gw_port = free_port(), free_port()
-    upstream = subprocess.Popen([sys.executable, str(ROOT / "bench" / "upstream.py"), str(up_port),
-                                 str(args.latency_ms), "20", "5"])
+    upstream = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "upstream.py"), str(up_port), str(args.latency_ms), "20", "5"]
+    )
     config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)  # noqa: SIM115
-    config.write(f"models:\n  - name: bench\n    provider: openai\n    model: bench\n"
-                 f"    api_base: http://127.0.0.1:{up_port}/v1\n    api_key: sk-upstream\n")
+    config.write(
+        f"models:\n  - name: bench\n    provider: openai\n    model: bench\n"
+        f"    api_base: http://127.0.0.1:{up_port}/v1\n    api_key: sk-upstream\n"
+    )
     config.close()
-    env = {**os.environ, "LLM_GATEWAY_CONFIG": config.name, "LLM_GATEWAY_MASTER_KEY": KEY,
-           "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT / 'handlers'}"}
-    gateway = subprocess.Popen([sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(gw_port),
-                                "--no-access-log", "--log-level", "warning", "gateway:app"],
-                               cwd=ROOT / "handlers", env=env, stdout=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "LLM_GATEWAY_CONFIG": config.name,
+        "LLM_GATEWAY_MASTER_KEY": KEY,
+        "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT / 'handlers'}",
+    }
+    gateway = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(gw_port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "gateway:app",
+        ],
+        cwd=ROOT / "handlers",
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     results: dict[str, Any] = {}
     try:
         wait_ready(f"http://127.0.0.1:{up_port}/health")
@@ -166,9 +194,11 @@ def main() -> None:
             cpu_used += cpu_seconds(gateway.pid) - cpu_before
             d, g = d1 + d2, g1 + g2
             results[f"c{concurrency}"] = {
-                "direct_median_ms": statistics.median(d) * 1000, "gateway_median_ms": statistics.median(g) * 1000,
+                "direct_median_ms": statistics.median(d) * 1000,
+                "gateway_median_ms": statistics.median(g) * 1000,
                 "added_median_ms": (statistics.median(g) - statistics.median(d)) * 1000,
-                "direct_p99_ms": percentile(d, 0.99) * 1000, "gateway_p99_ms": percentile(g, 0.99) * 1000,
+                "direct_p99_ms": percentile(d, 0.99) * 1000,
+                "gateway_p99_ms": percentile(g, 0.99) * 1000,
                 "added_p99_ms": (percentile(g, 0.99) - percentile(d, 0.99)) * 1000,
                 "ratio_median": statistics.median(g) / statistics.median(d),
                 "gateway_cpu_ms_per_request": cpu_used / len(g) * 1000,
@@ -198,19 +228,37 @@ def main() -> None:
 
 def print_table(r: dict[str, Any]) -> None:
     rows = [
-        ("non-stream c=1: added median / p99", f"{r['c1']['added_median_ms']:.2f} ms / {r['c1']['added_p99_ms']:.2f} ms",
-         f"direct {r['c1']['direct_median_ms']:.2f} ms, gateway {r['c1']['gateway_median_ms']:.2f} ms"),
-        ("non-stream c=32: added median / p99",
-         f"{r['c32']['added_median_ms']:.2f} ms / {r['c32']['added_p99_ms']:.2f} ms",
-         f"direct {r['c32']['direct_median_ms']:.2f} ms, gateway {r['c32']['gateway_median_ms']:.2f} ms"),
-        ("gateway CPU per request (c=1 / c=32)",
-         f"{r['c1']['gateway_cpu_ms_per_request']:.2f} ms / {r['c32']['gateway_cpu_ms_per_request']:.2f} ms",
-         "user+system time of the gateway process"),
-        ("stream: added time to first byte", f"{r['stream']['added_first_byte_ms']:.2f} ms",
-         f"direct {r['stream']['direct_first_byte_ms']:.2f} ms, gateway {r['stream']['gateway_first_byte_ms']:.2f} ms"),
-        ("stream: added per-chunk delay", f"{r['stream']['added_per_chunk_ms']:.2f} ms", "median of mean chunk offset"),
-        ("cold start (import + build app)", f"{r['cold_start_ms']['median']:.0f} ms",
-         f"max {r['cold_start_ms']['max']:.0f} ms, bytecode compiled"),
+        (
+            "non-stream c=1: added median / p99",
+            f"{r['c1']['added_median_ms']:.2f} ms / {r['c1']['added_p99_ms']:.2f} ms",
+            f"direct {r['c1']['direct_median_ms']:.2f} ms, gateway {r['c1']['gateway_median_ms']:.2f} ms",
+        ),
+        (
+            "non-stream c=32: added median / p99",
+            f"{r['c32']['added_median_ms']:.2f} ms / {r['c32']['added_p99_ms']:.2f} ms",
+            f"direct {r['c32']['direct_median_ms']:.2f} ms, gateway {r['c32']['gateway_median_ms']:.2f} ms",
+        ),
+        (
+            "gateway CPU per request (c=1 / c=32)",
+            f"{r['c1']['gateway_cpu_ms_per_request']:.2f} ms / {r['c32']['gateway_cpu_ms_per_request']:.2f} ms",
+            "user+system time of the gateway process",
+        ),
+        (
+            "stream: added time to first byte",
+            f"{r['stream']['added_first_byte_ms']:.2f} ms",
+            f"direct {r['stream']['direct_first_byte_ms']:.2f} ms, "
+            f"gateway {r['stream']['gateway_first_byte_ms']:.2f} ms",
+        ),
+        (
+            "stream: added per-chunk delay",
+            f"{r['stream']['added_per_chunk_ms']:.2f} ms",
+            "median of mean chunk offset",
+        ),
+        (
+            "cold start (import + build app)",
+            f"{r['cold_start_ms']['median']:.0f} ms",
+            f"max {r['cold_start_ms']['max']:.0f} ms, bytecode compiled",
+        ),
         ("gateway RSS after runs", f"{r['rss_mb_after_runs']:.1f} MB", f"{r['requests_served']} requests served"),
     ]
     width = max(len(a) for a, _, _ in rows)
