@@ -47,7 +47,8 @@ class AnthropicProvider(HTTPChatProvider):
 
     def build_request(self, call: ProviderCall) -> UpstreamHTTPRequest:
         settings = self._settings(call)
-        headers = {"anthropic-version": settings.version}
+        headers = dict(settings.headers)
+        headers["anthropic-version"] = settings.version
         if call.api_key:
             headers["x-api-key"] = call.api_key
         if settings.betas:

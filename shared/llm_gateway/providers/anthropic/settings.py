@@ -7,6 +7,7 @@ Config fields (besides ``model``, ``api_key`` and ``api_base``):
 ``default_max_tokens``  ``max_tokens`` when the client sends none (Anthropic requires it)
 ``structured_outputs``  ``auto`` | ``native`` | ``tool``: how ``response_format`` is honoured
 ``reasoning``           ``auto`` | ``budget`` | ``adaptive``: how ``reasoning_effort`` becomes thinking
+``headers``             extra headers for every upstream request (e.g. for a proxy in front of Anthropic)
 ``drop_params``         drop unsupported OpenAI parameters instead of answering 400
 
 ``auto`` decides from the model id: Claude 4.5 and later have native structured outputs
@@ -58,6 +59,7 @@ class AnthropicSettings:
     """Newer models reject ``temperature`` and ``top_p`` in one request."""
     strict_tools: bool
     """The model takes ``strict: true`` on tool definitions (same models as structured outputs)."""
+    headers: tuple[tuple[str, str], ...] = ()
     thinking: bool = True
     """The model can think (Claude 3.7 and later; unknown ids are given the benefit of the doubt)."""
 
@@ -80,6 +82,14 @@ def _betas(value: object) -> tuple[str, ...]:
     if not isinstance(items, list) or not all(isinstance(item, str) and item.strip() for item in items):
         raise ValueError("anthropic_beta must be a string or a list of non-empty strings")
     return tuple(part.strip() for item in items for part in item.split(",") if part.strip())
+
+
+def _headers(value: object) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError("headers must be a mapping of header names to string values")
+    return tuple((k.lower(), v) for k, v in value.items())
 
 
 def settings_for(config: DeploymentConfig) -> AnthropicSettings:
@@ -115,5 +125,6 @@ def settings_for(config: DeploymentConfig) -> AnthropicSettings:
         reasoning="adaptive" if reasoning == "adaptive" else "budget",
         exclusive_sampling=version_of_model is not None and version_of_model >= (4, 1),
         strict_tools=modern,
+        headers=_headers(extra.get("headers")),
         thinking=version_of_model is None or version_of_model >= (3, 7),
     )

@@ -74,6 +74,7 @@ def test_operator_overrides() -> None:
         ({"anthropic_beta": [""]}, "anthropic_beta"),
         ({"api_base": "api.anthropic.com"}, "api_base"),
         ({"drop_params": "yes"}, "drop_params"),
+        ({"headers": {"x-team": 7}}, "headers"),
     ],
 )
 def test_bad_options_fail_at_start_up(fields: dict[str, Any], complaint: str) -> None:
@@ -94,3 +95,23 @@ def test_rewritten_tool_ids_are_stable_valid_and_distinct() -> None:
     for value in rewritten:
         assert 0 < len(value) <= 64
         assert all(ch.isalnum() or ch in "_-" for ch in value)
+
+
+def test_upstream_request_headers() -> None:
+    from llm_gateway.config import ServerConfig
+    from llm_gateway.providers.anthropic import AnthropicProvider
+    from llm_gateway.providers.base import ProviderDeps
+    from tests.unit.providers.anthropic.helpers import make_call
+
+    deps = ProviderDeps(http=None, transport=None, secrets=None, server=ServerConfig())  # type: ignore[arg-type]
+    provider = AnthropicProvider(deps)
+    extra = {"anthropic_beta": "files-api-2025-04-14", "headers": {"X-Proxy-Team": "search"}}
+    call = make_call({"model": "claude", "messages": [{"role": "user", "content": "hi"}]}, extra)
+    request = provider.build_request(call)
+    assert request.url == "https://api.anthropic.com/v1/messages"
+    assert request.headers == {
+        "x-proxy-team": "search",
+        "anthropic-version": "2023-06-01",
+        "x-api-key": "sk-ant-test-key-0123456789",
+        "anthropic-beta": "files-api-2025-04-14",
+    }
