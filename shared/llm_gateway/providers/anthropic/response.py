@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from llm_gateway.errors import UpstreamConnectionError
+from llm_gateway.providers.anthropic.errors import map_error_event
 from llm_gateway.providers.anthropic.tools import JsonMode, ResponsePlan
 from llm_gateway.providers.base import ProviderCall
 
@@ -98,6 +99,8 @@ def _bad(call: ProviderCall, what: str) -> UpstreamConnectionError:
 
 
 def map_message(call: ProviderCall, data: Any, plan: ResponsePlan, now: float) -> dict[str, Any]:
+    if isinstance(data, dict) and data.get("type") == "error":
+        raise map_error_event(call, data)  # an error body under HTTP 200 (seen behind some proxies)
     if not isinstance(data, dict) or not isinstance(data.get("content"), list):
         raise _bad(call, "a response that is not an Anthropic message")
     json_mode = plan.json_mode

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.errors import UpstreamConnectionError
+from llm_gateway.errors import GatewayError, UpstreamConnectionError
 from llm_gateway.providers.anthropic.response import FINISH_REASONS, finish_reason, map_message
 from llm_gateway.providers.anthropic.settings import settings_for
 from llm_gateway.providers.anthropic.tools import ResponsePlan, plan_response
@@ -54,3 +54,10 @@ def test_a_body_that_is_not_a_message_is_a_bad_upstream_response(data: Any) -> N
     with pytest.raises(UpstreamConnectionError) as caught:
         map_message(make_call(PLAIN), data, ResponsePlan(), NOW)
     assert caught.value.code == "upstream_bad_response"
+
+
+def test_an_error_body_under_http_200_is_mapped_like_an_error() -> None:
+    body = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    with pytest.raises(GatewayError) as caught:
+        map_message(make_call(PLAIN), body, ResponsePlan(), NOW)
+    assert (caught.value.status_code, caught.value.code) == (503, "upstream_overloaded")
