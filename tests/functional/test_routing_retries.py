@@ -197,3 +197,14 @@ def test_lambda_context_header_sets_the_deadline(fake_openai: FakeOpenAI) -> Non
         elapsed = time.monotonic() - started
     assert response.status_code == 504
     assert elapsed < 1.5  # the 0.6 s left after the margin, not the 600 s request timeout
+
+
+def test_running_out_of_request_time_is_not_held_against_the_deployment(fake_openai: FakeOpenAI) -> None:
+    fake_openai.plan(Hang(), Reply(text="fine"), model="model-a")
+    cfg = two_deployments(fake_openai.v1, allowed_fails=1)
+    cfg["server"] = {"request_timeout": 0.5}
+    with running_gateway(cfg, rng=FixedRandom(0.1)) as gw:
+        assert chat(gw.base_url).status_code == 504
+        second = chat(gw.base_url)
+    assert second.headers["x-llm-gateway-deployment"] == "gpt-test/openai/model-a"
+    assert upstream_models(fake_openai) == ["model-a", "model-a"]

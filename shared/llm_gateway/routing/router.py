@@ -165,6 +165,14 @@ class Router(ChatHandler):
             # The request's own deadline, not the deployment's fault: noted, not counted against it.
             _note(ctx, deployment, "deadline")
             raise UpstreamTimeoutError("The request reached its deadline before the upstream answered.") from None
+        except UpstreamTimeoutError as exc:
+            # httpx's timeouts are capped by the time left too: when the deadline is what ran out, the
+            # deployment did not get a fair chance, and its record is left alone.
+            if ctx.remaining() > MIN_ATTEMPT_SECONDS:
+                await self._failed(deployment, exc, ctx)
+            else:
+                _note(ctx, deployment, "deadline")
+            raise
         except GatewayError as exc:
             await self._failed(deployment, exc, ctx)
             raise
@@ -205,7 +213,7 @@ class Router(ChatHandler):
                     if not self._try_soonest(has_fallback):
                         raise _GroupExhausted(_all_cooling(group, min(cooling.values()) - now))
                     healthy, limit = [min(deployments, key=lambda d: cooling[d.id])], 1
-                choice = self._pick([d for d in healthy if d.id not in failed] or healthy)
+                choice = self._pick(healthy)
             else:
                 choice_delay = self._next_choice(
                     healthy=healthy, failed=failed, cooling=cooling, last=last, retry_index=attempt_index - 1, now=now
