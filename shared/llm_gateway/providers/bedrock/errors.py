@@ -122,6 +122,8 @@ def map_error_code(call: ProviderCall, code: str, message: str, http_status: int
             f"Bedrock model '{group}' failed while streaming: {text}", upstream_status=424, status_code=502
         )
     status = http_status or 500
+    if code in ("InternalServerException", "ModelErrorException"):
+        status = 500
     if 400 <= status < 500 and status != 429:
         return UpstreamStatusError(
             text, upstream_status=status, status_code=status, error_type="invalid_request_error", code=code
@@ -148,9 +150,11 @@ def map_exception(call: ProviderCall, exc: BaseException) -> GatewayError:
     if isinstance(exc, bc.ReadTimeoutError | bc.ConnectTimeoutError):
         return _Timeout(f"Bedrock did not answer in time for model '{group}'.")
     if isinstance(exc, bc.NoCredentialsError | bc.PartialCredentialsError | bc.CredentialRetrievalError):
-        return UpstreamConnectionError(
+        error = UpstreamConnectionError(
             f"The gateway has no usable AWS credentials for model '{group}'.", code="upstream_auth_error"
         )
+        error.retryable = False
+        return error
     if isinstance(exc, bc.ParamValidationError):
         return InvalidRequestError(f"Bedrock cannot take this request: {scrub(str(exc))}", code="invalid_value")
     if isinstance(exc, bc.BotoCoreError):
