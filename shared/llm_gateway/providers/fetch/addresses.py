@@ -136,10 +136,10 @@ def _generic_reason(address: IPAddress) -> str | None:
         return "multicast"
     if isinstance(address, ipaddress.IPv4Address) and address in _CGNAT:
         return "carrier-grade NAT"
-    if address.is_private:
-        return "private"
     if address.is_reserved:
         return "reserved"
+    if address.is_private:
+        return "private"
     if not address.is_global:
         return "not globally routable"
     return None
