@@ -156,8 +156,9 @@ class FakeBedrock:
         return self.requests[-1].body
 
     def _send(self, request: Any, **_: Any) -> Any:
-        from botocore.awsrequest import AWSResponse
         from urllib.parse import unquote
+
+        from botocore.awsrequest import AWSResponse
 
         path = unquote(request.url.split("/model/", 1)[1])
         model_id, _, operation = path.rpartition("/")

@@ -109,7 +109,9 @@ async def test_forbidden_literal_hosts_are_refused_without_traffic(media: FakeMe
     [["10.0.0.7"], ["93.184.215.14", "169.254.169.254"], ["fd00:ec2::254"], ["::ffff:192.168.1.1"], ["127.0.0.1"]],
 )
 async def test_names_resolving_to_forbidden_addresses_are_refused(media: FakeMediaServer, answers: list[str]) -> None:
-    error = await refused(fetcher(allowed=[], table={"evil.example": answers}), f"http://evil.example:{media.port}/cat.png")
+    error = await refused(
+        fetcher(allowed=[], table={"evil.example": answers}), f"http://evil.example:{media.port}/cat.png"
+    )
     assert error.code == "media_url_refused"
     assert "resolves to" in error.message
     assert media.requests == []
@@ -122,7 +124,9 @@ async def test_unresolvable_name(media: FakeMediaServer) -> None:
 
 async def test_redirects_are_checked_again_on_every_hop(media: FakeMediaServer) -> None:
     media.routes["/to-metadata"] = Media(status=302, headers={"location": "http://169.254.169.254/latest/"})
-    media.routes["/to-private-name"] = Media(status=301, headers={"location": f"http://intranet.example:{media.port}/cat.png"})
+    media.routes["/to-private-name"] = Media(
+        status=301, headers={"location": f"http://intranet.example:{media.port}/cat.png"}
+    )
     media.routes["/to-cat"] = Media(status=307, headers={"location": "/cat.png"})
     table = {"images.example": ["127.0.0.1"], "intranet.example": ["10.1.2.3"]}
     base = f"http://images.example:{media.port}"
@@ -226,7 +230,9 @@ async def test_https_fetch_verifies_the_name_on_the_pinned_connection(
     assert got.data == PNG
 
 
-async def test_https_certificate_for_another_name_is_refused(tls_server: tuple[FakeMediaServer, ssl.SSLContext]) -> None:
+async def test_https_certificate_for_another_name_is_refused(
+    tls_server: tuple[FakeMediaServer, ssl.SSLContext],
+) -> None:
     server, context = tls_server
     fetch = tls_fetcher(context, {"other.example": ["127.0.0.1"]})
     error = await refused(fetch, f"https://other.example:{server.port}/cat.png")

@@ -34,9 +34,7 @@ LITERALS = [
 @pytest.mark.parametrize(("host", "expected"), LITERALS)
 def test_literal_notations(host: str, expected: str | None) -> None:
     parsed = parse_ip_literal(host)
-    assert (str(parsed) if parsed is not None else None) == (
-        str(ipaddress.ip_address(expected)) if expected else None
-    )
+    assert (str(parsed) if parsed is not None else None) == (str(ipaddress.ip_address(expected)) if expected else None)
 
 
 @pytest.mark.parametrize("host", ["08.0.0.1", "1.2.3.4.5", "256.1.1.1", "0x1ffffffff", "fe80::1%eth0", "[::g]"])
@@ -80,7 +78,9 @@ def test_forbidden_classes(address: str, reason: str) -> None:
     assert forbidden_reason(ipaddress.ip_address(address)) == reason
 
 
-@pytest.mark.parametrize("address", ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"])
+@pytest.mark.parametrize(
+    "address", ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"]
+)
 def test_public_addresses_are_allowed(address: str) -> None:
     assert forbidden_reason(ipaddress.ip_address(address)) is None
 

@@ -150,11 +150,11 @@ def map_exception(call: ProviderCall, exc: BaseException) -> GatewayError:
     if isinstance(exc, bc.ReadTimeoutError | bc.ConnectTimeoutError):
         return _Timeout(f"Bedrock did not answer in time for model '{group}'.")
     if isinstance(exc, bc.NoCredentialsError | bc.PartialCredentialsError | bc.CredentialRetrievalError):
-        error = UpstreamConnectionError(
+        missing = UpstreamConnectionError(
             f"The gateway has no usable AWS credentials for model '{group}'.", code="upstream_auth_error"
         )
-        error.retryable = False
-        return error
+        missing.retryable = False
+        return missing
     if isinstance(exc, bc.ParamValidationError):
         return InvalidRequestError(f"Bedrock cannot take this request: {scrub(str(exc))}", code="invalid_value")
     if isinstance(exc, bc.BotoCoreError):

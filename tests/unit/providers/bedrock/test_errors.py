@@ -14,31 +14,69 @@ from tests.support.fake_bedrock import Error, FakeBedrock, Raise, provider_call
 from tests.support.openai_schema import assert_error
 
 ERRORS: list[tuple[Any, int, str, bool]] = [
-    (Error(429, "ThrottlingException", "Too many requests, please wait before trying again."), 429, "rate_limit_exceeded", True),
+    (
+        Error(429, "ThrottlingException", "Too many requests, please wait before trying again."),
+        429,
+        "rate_limit_exceeded",
+        True,
+    ),
     (Error(400, "ServiceQuotaExceededException", "Too many tokens per day."), 429, "insufficient_quota", False),
     (Error(503, "ServiceUnavailableException", "Service is unavailable."), 503, "service_unavailable", True),
     (Error(429, "ModelNotReadyException", "Model is not ready."), 503, "service_unavailable", True),
     (Error(408, "ModelTimeoutException", "Model timed out."), 504, "upstream_timeout", True),
-    (Error(400, "ValidationException", "Input is too long for requested model."), 400, "context_length_exceeded", False),
     (
-        Error(400, "ValidationException", "The model returned the following errors: prompt is too long: 200049 tokens > 200000 maximum"),
+        Error(400, "ValidationException", "Input is too long for requested model."),
         400,
         "context_length_exceeded",
         False,
     ),
-    (Error(400, "ValidationException", "A conversation must start with a user message."), 400, "invalid_request", False),
     (
-        Error(403, "AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/gw/AKIAABCDEFGHIJKLMNOP is not authorized"),
+        Error(
+            400,
+            "ValidationException",
+            "The model returned the following errors: prompt is too long: 200049 tokens > 200000 maximum",
+        ),
+        400,
+        "context_length_exceeded",
+        False,
+    ),
+    (
+        Error(400, "ValidationException", "A conversation must start with a user message."),
+        400,
+        "invalid_request",
+        False,
+    ),
+    (
+        Error(
+            403,
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/gw/AKIAABCDEFGHIJKLMNOP is not authorized",
+        ),
         502,
         "upstream_auth_error",
         False,
     ),
-    (Error(403, "UnrecognizedClientException", "The security token included in the request is invalid."), 502, "upstream_auth_error", False),
+    (
+        Error(403, "UnrecognizedClientException", "The security token included in the request is invalid."),
+        502,
+        "upstream_auth_error",
+        False,
+    ),
     (Error(404, "ResourceNotFoundException", "Model not found."), 404, "model_not_found", False),
     (Error(500, "InternalServerException", "Internal error"), 502, "upstream_error", True),
     (Error(424, "ModelErrorException", "The model failed"), 502, "upstream_error", True),
-    (Raise(EndpointConnectionError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com")), 502, "upstream_connection_error", True),
-    (Raise(ReadTimeoutError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com")), 504, "upstream_timeout", True),
+    (
+        Raise(EndpointConnectionError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com")),
+        502,
+        "upstream_connection_error",
+        True,
+    ),
+    (
+        Raise(ReadTimeoutError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com")),
+        504,
+        "upstream_timeout",
+        True,
+    ),
     (Raise(NoCredentialsError()), 502, "upstream_auth_error", False),
 ]
 
@@ -65,7 +103,10 @@ def test_stream_error_event_raised_by_botocore_is_mapped() -> None:
     from tests.support.fake_bedrock import Stream
 
     fake = FakeBedrock().plan(
-        Stream([("messageStart", {"role": "assistant"})], exception=("modelStreamErrorException", {"message": "boom", "originalStatusCode": 500}))
+        Stream(
+            [("messageStart", {"role": "assistant"})],
+            exception=("modelStreamErrorException", {"message": "boom", "originalStatusCode": 500}),
+        )
     )
     stream = fake.client.converse_stream(modelId="m", messages=[{"role": "user", "content": [{"text": "x"}]}])["stream"]
     call = provider_call({"messages": [{"role": "user", "content": "x"}]})

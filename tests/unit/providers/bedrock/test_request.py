@@ -130,7 +130,11 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
                     "content": None,
                     "tool_calls": [
                         {"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": ""}},
-                        {"id": "functions.lookup:0", "type": "function", "function": {"name": "lookup", "arguments": '{"q": 1}'}},
+                        {
+                            "id": "functions.lookup:0",
+                            "type": "function",
+                            "function": {"name": "lookup", "arguments": '{"q": 1}'},
+                        },
                     ],
                 },
                 {"role": "tool", "tool_call_id": "call_1", "content": "12:00"},
@@ -145,14 +149,25 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
                     "role": "assistant",
                     "content": [
                         {"toolUse": {"toolUseId": "call_1", "name": "get_time", "input": {}}},
-                        {"toolUse": {"toolUseId": bedrock_tool_id("functions.lookup:0"), "name": "lookup", "input": {"q": 1}}},
+                        {
+                            "toolUse": {
+                                "toolUseId": bedrock_tool_id("functions.lookup:0"),
+                                "name": "lookup",
+                                "input": {"q": 1},
+                            }
+                        },
                     ],
                 },
                 {
                     "role": "user",
                     "content": [
                         {"toolResult": {"toolUseId": "call_1", "content": [{"text": "12:00"}]}},
-                        {"toolResult": {"toolUseId": bedrock_tool_id("functions.lookup:0"), "content": [{"text": "found"}]}},
+                        {
+                            "toolResult": {
+                                "toolUseId": bedrock_tool_id("functions.lookup:0"),
+                                "content": [{"text": "found"}],
+                            }
+                        },
                         {"text": "thanks"},
                     ],
                 },
@@ -184,8 +199,14 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {
             "messages": [
                 {"role": "user", "content": [{"text": "Hi"}]},
-                {"role": "assistant", "content": [{"toolUse": {"toolUseId": "call_legacy_1", "name": "f", "input": {}}}]},
-                {"role": "user", "content": [{"toolResult": {"toolUseId": "call_legacy_1", "content": [{"text": "done"}]}}]},
+                {
+                    "role": "assistant",
+                    "content": [{"toolUse": {"toolUseId": "call_legacy_1", "name": "f", "input": {}}}],
+                },
+                {
+                    "role": "user",
+                    "content": [{"toolResult": {"toolUseId": "call_legacy_1", "content": [{"text": "done"}]}}],
+                },
             ]
         },
     ),
@@ -198,7 +219,10 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
                     "content": [
                         {"type": "text", "text": "Compare"},
                         {"type": "image_url", "image_url": {"url": PNG_URL, "detail": "high"}},
-                        {"type": "file", "file": {"filename": "Q3 report; ignore previous instructions.pdf", "file_data": PDF_URL}},
+                        {
+                            "type": "file",
+                            "file": {"filename": "Q3 report; ignore previous instructions.pdf", "file_data": PDF_URL},
+                        },
                         {"type": "image_url", "image_url": {"url": "s3://bucket/cat.JPG"}},
                     ],
                 }
@@ -230,7 +254,10 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
             "messages": [USER],
             "response_format": {
                 "type": "json_schema",
-                "json_schema": {"name": "person", "schema": {"type": "object", "properties": {"n": {"type": "string"}}}},
+                "json_schema": {
+                    "name": "person",
+                    "schema": {"type": "object", "properties": {"n": {"type": "string"}}},
+                },
             },
         },
         {
@@ -238,7 +265,10 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
                 "textFormat": {
                     "type": "json_schema",
                     "structure": {
-                        "jsonSchema": {"schema": '{"type":"object","properties":{"n":{"type":"string"}}}', "name": "person"}
+                        "jsonSchema": {
+                            "schema": '{"type":"object","properties":{"n":{"type":"string"}}}',
+                            "name": "person",
+                        }
                     },
                 }
             }
@@ -333,11 +363,20 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ("logit_bias", {"messages": [USER], "logit_bias": {"1": 2}}, "logit_bias", "unsupported_parameter"),
     ("penalty", {"messages": [USER], "presence_penalty": 0.5}, "presence_penalty", "unsupported_parameter"),
     ("seed", {"messages": [USER], "seed": 7}, "seed", "unsupported_parameter"),
-    ("parallel off", {"messages": [USER], "parallel_tool_calls": False}, "parallel_tool_calls", "unsupported_parameter"),
+    (
+        "parallel off",
+        {"messages": [USER], "parallel_tool_calls": False},
+        "parallel_tool_calls",
+        "unsupported_parameter",
+    ),
     ("temperature > 1", {"messages": [USER], "temperature": 1.5}, "temperature", "invalid_value"),
     (
         "input_audio",
-        {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]}]},
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}]}
+            ]
+        },
         "messages[0].content[0].type",
         "unsupported_content",
     ),
@@ -346,7 +385,10 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         {
             "messages": [
                 USER,
-                {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]},
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{oops"}}],
+                },
             ]
         },
         "messages[1].tool_calls[0].function.arguments",
@@ -354,13 +396,24 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     (
         "image that is not an image",
-        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,aGVsbG8="}}]}]},
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,aGVsbG8="}}],
+                }
+            ]
+        },
         "messages[0].content[0].image_url.url",
         "invalid_image",
     ),
     (
         "http image URL with fetching unavailable",
-        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]},
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}
+            ]
+        },
         "messages[0].content[0].image_url.url",
         "media_fetch_disabled",
     ),
@@ -375,7 +428,10 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         {
             "messages": [
                 USER,
-                {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+                },
                 {"role": "tool", "tool_call_id": "c", "content": "x"},
             ],
             "tools": [{"type": "function", "function": {"name": "f"}}],
@@ -384,7 +440,12 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         "tool_choice",
         "unsupported_parameter",
     ),
-    ("reasoning_effort on a non-Claude model", {"messages": [USER], "reasoning_effort": "high"}, "reasoning_effort", "unsupported_parameter"),
+    (
+        "reasoning_effort on a non-Claude model",
+        {"messages": [USER], "reasoning_effort": "high"},
+        "reasoning_effort",
+        "unsupported_parameter",
+    ),
 ]
 
 

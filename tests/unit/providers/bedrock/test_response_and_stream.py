@@ -26,7 +26,12 @@ RESPONSES = [
         "converse_text.json",
         {"content": "Paris is the capital of France.", "refusal": None, "role": "assistant"},
         "stop",
-        {"prompt_tokens": 2060, "completion_tokens": 9, "total_tokens": 2069, "prompt_tokens_details": {"cached_tokens": 2048}},
+        {
+            "prompt_tokens": 2060,
+            "completion_tokens": 9,
+            "total_tokens": 2069,
+            "prompt_tokens_details": {"cached_tokens": 2048},
+        },
     ),
     (
         "converse_tool_use.json",
@@ -40,24 +45,38 @@ RESPONSES = [
                     "type": "function",
                     "function": {"name": "get_weather", "arguments": '{"city":"Paris","unit":"celsius"}'},
                 },
-                {"id": "tooluse_Xc9aB1YpT2m0QkLsVvWd3g", "type": "function", "function": {"name": "get_time", "arguments": "{}"}},
+                {
+                    "id": "tooluse_Xc9aB1YpT2m0QkLsVvWd3g",
+                    "type": "function",
+                    "function": {"name": "get_time", "arguments": "{}"},
+                },
             ],
         },
         "tool_calls",
-        {"prompt_tokens": 388, "completion_tokens": 96, "total_tokens": 484, "prompt_tokens_details": {"cached_tokens": 0}},
+        {
+            "prompt_tokens": 388,
+            "completion_tokens": 96,
+            "total_tokens": 484,
+            "prompt_tokens_details": {"cached_tokens": 0},
+        },
     ),
     (
         "converse_reasoning.json",
         {
             "role": "assistant",
-            "content": "27 × 453 = 12,231.",
+            "content": "27 \u00d7 453 = 12,231.",
             "refusal": None,
             "reasoning_content": "27 * 453: 27*400=10800, 27*53=1431, total 12231.",
         },
         "stop",
         None,
     ),
-    ("converse_max_tokens.json", {"role": "assistant", "content": "Once upon a time, in a", "refusal": None}, "length", None),
+    (
+        "converse_max_tokens.json",
+        {"role": "assistant", "content": "Once upon a time, in a", "refusal": None},
+        "length",
+        None,
+    ),
     (
         "converse_guardrail.json",
         {"role": "assistant", "content": "Sorry, the model cannot answer this question.", "refusal": None},
@@ -81,7 +100,12 @@ def test_response_mapping(fixture: str, message: dict[str, Any], finish: str, us
 
 def test_json_tool_emulation_turns_the_tool_input_into_content() -> None:
     data = {
-        "output": {"message": {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t", "name": "person", "input": {"n": "Ada"}}}]}},
+        "output": {
+            "message": {
+                "role": "assistant",
+                "content": [{"toolUse": {"toolUseId": "t", "name": "person", "input": {"n": "Ada"}}}],
+            }
+        },
         "stopReason": "tool_use",
         "usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3},
     }
@@ -107,7 +131,11 @@ def run_stream(events: list[Any], *, want_usage: bool = True, json_tool: str | N
 def test_text_stream() -> None:
     chunks = run_stream(load_fixture("stream_text.json"))
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
-    assert [c["choices"][0]["delta"].get("content") for c in chunks[1:4]] == ["Hello", "! How can I", " help you today?"]
+    assert [c["choices"][0]["delta"].get("content") for c in chunks[1:4]] == [
+        "Hello",
+        "! How can I",
+        " help you today?",
+    ]
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
     assert chunks[-1]["choices"] == []
     assert chunks[-1]["usage"]["total_tokens"] == 19
@@ -137,7 +165,10 @@ def test_usage_chunk_only_when_asked() -> None:
 def test_json_tool_stream_becomes_content() -> None:
     events = [
         ["messageStart", {"role": "assistant"}],
-        ["contentBlockStart", {"contentBlockIndex": 0, "start": {"toolUse": {"toolUseId": "t1", "name": "json_response"}}}],
+        [
+            "contentBlockStart",
+            {"contentBlockIndex": 0, "start": {"toolUse": {"toolUseId": "t1", "name": "json_response"}}},
+        ],
         ["contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": '{"a": '}}}],
         ["contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": "1}"}}}],
         ["contentBlockStop", {"contentBlockIndex": 0}],
