@@ -207,3 +207,58 @@ def provider_call(body: dict[str, Any], *, model: str = CLAUDE, group: str = "cl
     upstream = request.upstream_body()
     upstream["model"] = model
     return ProviderCall(deployment=deployment, request=request, body=upstream, request_id="req-123")
+
+
+class FakeBedrockHTTP:
+    """The same scripted replies, served over real HTTP on 127.0.0.1 (for ``endpoint_url``): exercises the
+    gateway's own boto3 client, urllib3 streaming and connection release, with nothing injected."""
+
+    def __init__(self) -> None:
+        from tests.support.fake_http import FakeHTTPServer
+
+        outer = self
+
+        class _Server(FakeHTTPServer):
+            async def handle(self, request: Any, respond: Any) -> None:
+                await outer._handle(request, respond)
+
+        self._plans: list[Any] = []
+        self.server = _Server()
+        self.base_url = self.server.base_url
+
+    @property
+    def requests(self) -> list[Any]:
+        return self.server.requests
+
+    def start(self) -> FakeBedrockHTTP:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def plan(self, *replies: Any) -> FakeBedrockHTTP:
+        self._plans.extend(replies)
+        return self
+
+    async def _handle(self, request: Any, respond: Any) -> None:
+        import asyncio
+
+        plan = self._plans.pop(0) if self._plans else Error(500, "InternalServerException", "nothing planned")
+        headers = {"x-amzn-requestid": "8c4e0f5e-2b7a-4c1d-9e3f-6a5b4c3d2e1f"}
+        if isinstance(plan, Error):
+            headers["x-amzn-errortype"] = f"{plan.code}:http://internal/"
+            await respond.send(plan.status, {"message": plan.message}, headers=headers)
+        elif isinstance(plan, Reply):
+            await respond.send(200, plan.body, headers=headers)
+        else:
+            assert isinstance(plan, Stream), plan
+            await respond.start_stream(200, {"content-type": "application/vnd.amazon.eventstream", **headers})
+            for kind, payload in plan.events:
+                await asyncio.sleep(plan.delay)
+                await respond.write(encode_event(kind, payload))
+            if plan.exception is not None:
+                await respond.write(encode_exception(*plan.exception))
+            if plan.hang:
+                await asyncio.sleep(60)
+            await respond.end()

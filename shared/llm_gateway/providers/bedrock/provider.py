@@ -52,7 +52,8 @@ class BedrockProvider(ChatProvider):
             if self._own_clients is None:
                 from llm_gateway.aws.clients import AwsClients
 
-                self._own_clients = AwsClients(connect_timeout=self.deps.server.connect_timeout, max_attempts=1)
+                # No botocore retries (max_attempts counts retries): the gateway decides what to retry.
+                self._own_clients = AwsClients(connect_timeout=self.deps.server.connect_timeout, max_attempts=0)
             factory = self._own_clients
         # Long read timeout: a non-streamed answer arrives only when generation ends. Stream silence is
         # bounded separately by the server read_timeout (see stream()).
