@@ -8,12 +8,22 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
 from llm_gateway.providers.fetch import MediaFetchConfig, MediaFetcher
-from tests.support.fake_bedrock import CLAUDE, Error, FakeBedrock, Raise, Reply, Stream, image_bytes_of, load_fixture
+from tests.support.fake_bedrock import (
+    CLAUDE,
+    Error,
+    FakeBedrock,
+    Raise,
+    Reply,
+    Stream,
+    image_bytes_of,
+    load_fixture,
+    post_chat,
+    stream_until,
+)
 from tests.support.fake_media import PNG, FakeMediaServer, Media, resolver
 from tests.support.gateway import MASTER_KEY, running_gateway
 from tests.support.openai_schema import assert_chunk, assert_completion, assert_error
@@ -212,12 +222,7 @@ ERROR_CASES = [
 def test_errors_before_the_answer(gateway: Any, bedrock: FakeBedrock, reply: Error, status: int, code: str) -> None:
     for stream in (False, True):
         bedrock.plan(reply)
-        response = httpx.post(
-            gateway.base_url + "/v1/chat/completions",
-            headers={"authorization": f"Bearer {MASTER_KEY}"},
-            json={"model": "claude", "messages": USER, "stream": stream},
-            timeout=10,
-        )
+        response = post_chat(gateway.base_url, {"model": "claude", "messages": USER, "stream": stream}, MASTER_KEY)
         assert response.status_code == status
         body = assert_error(response.json())
         assert body["error"]["code"] == code
@@ -231,12 +236,7 @@ def test_error_mid_stream_is_an_error_frame(gateway: Any, bedrock: FakeBedrock) 
             exception=("modelStreamErrorException", {"message": "The model failed", "originalStatusCode": 500}),
         )
     )
-    response = httpx.post(
-        gateway.base_url + "/v1/chat/completions",
-        headers={"authorization": f"Bearer {MASTER_KEY}"},
-        json={"model": "claude", "messages": USER, "stream": True},
-        timeout=10,
-    )
+    response = post_chat(gateway.base_url, {"model": "claude", "messages": USER, "stream": True}, MASTER_KEY)
     chunks, error = check_stream(parse_sse_text(response.text))
     assert [c["choices"][0]["delta"].get("content") for c in chunks] == ["", "Hello", "! How can I"]
     assert error is not None
@@ -256,12 +256,7 @@ def test_connection_failure(gateway: Any, bedrock: FakeBedrock) -> None:
 def test_silent_stream_times_out_and_is_closed(gateway: Any, bedrock: FakeBedrock) -> None:
     bedrock.plan(Stream(events("stream_text.json")[:2], hang=True))
     started = time.monotonic()
-    response = httpx.post(
-        gateway.base_url + "/v1/chat/completions",
-        headers={"authorization": f"Bearer {MASTER_KEY}"},
-        json={"model": "claude", "messages": USER, "stream": True},
-        timeout=20,
-    )
+    response = post_chat(gateway.base_url, {"model": "claude", "messages": USER, "stream": True}, MASTER_KEY)
     _, error = check_stream(parse_sse_text(response.text))
     assert error is not None
     assert error["error"]["code"] == "upstream_timeout"
@@ -271,14 +266,5 @@ def test_silent_stream_times_out_and_is_closed(gateway: Any, bedrock: FakeBedroc
 
 def test_client_disconnect_closes_the_bedrock_stream(gateway: Any, bedrock: FakeBedrock) -> None:
     bedrock.plan(Stream(events("stream_text.json") * 20, delay=0.05))
-    with httpx.stream(
-        "POST",
-        gateway.base_url + "/v1/chat/completions",
-        headers={"authorization": f"Bearer {MASTER_KEY}"},
-        json={"model": "claude", "messages": USER, "stream": True},
-        timeout=10,
-    ) as response:
-        for line in response.iter_lines():
-            if "Hello" in line:
-                break
+    stream_until(gateway.base_url, {"model": "claude", "messages": USER, "stream": True}, MASTER_KEY, "Hello")
     assert bedrock.raws[-1].closed.wait(5), "the upstream event stream was not closed"

@@ -6,11 +6,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import httpx
 import openai
 import pytest
 
-from tests.support.fake_bedrock import CLAUDE, Error, FakeBedrockHTTP, Reply, Stream, load_fixture
+from tests.support.fake_bedrock import CLAUDE, Error, FakeBedrockHTTP, Reply, Stream, load_fixture, stream_until
 from tests.support.gateway import MASTER_KEY, running_gateway
 from tests.support.openai_schema import assert_chunk, assert_completion, assert_error
 from tests.support.sse import assemble
@@ -65,16 +64,7 @@ def test_client_leaving_releases_the_upstream_connection(upstream: FakeBedrockHT
     events = [(k, p) for k, p in load_fixture("stream_text.json")]
     upstream.plan(Stream(events[:2] * 100, delay=0.05))
     with running_gateway(config(upstream.base_url)) as gw:
-        with httpx.stream(
-            "POST",
-            gw.base_url + "/v1/chat/completions",
-            headers={"authorization": f"Bearer {MASTER_KEY}"},
-            json={"model": "claude", "messages": USER, "stream": True},
-            timeout=10,
-        ) as response:
-            for line in response.iter_lines():
-                if "Hello" in line:
-                    break
+        stream_until(gw.base_url, {"model": "claude", "messages": USER, "stream": True}, MASTER_KEY, "Hello")
         request = upstream.requests[-1]
         deadline = time.monotonic() + 5
         while request.outcome == "pending" and request.client_gone_at is None and time.monotonic() < deadline:

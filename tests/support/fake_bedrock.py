@@ -262,3 +262,24 @@ class FakeBedrockHTTP:
             if plan.hang:
                 await asyncio.sleep(60)
             await respond.end()
+
+
+def post_chat(base_url: str, body: dict[str, Any], key: str) -> Any:
+    """POST a chat request with httpx (to see raw status codes and SSE text)."""
+    import httpx
+
+    return httpx.post(
+        base_url + "/v1/chat/completions", headers={"authorization": f"Bearer {key}"}, json=body, timeout=20
+    )
+
+
+def stream_until(base_url: str, body: dict[str, Any], key: str, marker: str) -> None:
+    """Open a stream, read until a line containing ``marker``, then disconnect."""
+    import httpx
+
+    with httpx.stream(
+        "POST", base_url + "/v1/chat/completions", headers={"authorization": f"Bearer {key}"}, json=body, timeout=10
+    ) as response:
+        for line in response.iter_lines():
+            if marker in line:
+                return

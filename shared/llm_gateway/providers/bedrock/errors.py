@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from llm_gateway.errors import GatewayError, InvalidRequestError, UpstreamConnectionError, UpstreamStatusError
@@ -54,6 +55,54 @@ def _canonical(code: str) -> str:
     return code[:1].upper() + code[1:]
 
 
+@dataclass(frozen=True)
+class _Rule:
+    status: int
+    """What the client sees."""
+    upstream_status: int
+    """What the retry layer sees (its retryable statuses: 408, 429, 5xx)."""
+    error_type: str
+    code: str
+    template: str
+    retryable: bool | None = None
+
+
+_RULES: dict[str, _Rule] = {
+    "ThrottlingException": _Rule(
+        429, 429, "rate_limit_error", "rate_limit_exceeded", "Bedrock is throttling model '{group}': {text}"
+    ),
+    "ServiceQuotaExceededException": _Rule(
+        429,
+        429,
+        "insufficient_quota",
+        "insufficient_quota",
+        "The AWS quota for model '{group}' is exhausted: {text}",
+        retryable=False,
+    ),
+    "ServiceUnavailableException": _Rule(
+        503, 503, "server_error", "service_unavailable", "Bedrock model '{group}' is unavailable right now: {text}"
+    ),
+    "ModelTimeoutException": _Rule(
+        504, 408, "upstream_error", "upstream_timeout", "Bedrock model '{group}' took too long: {text}"
+    ),
+    "ResourceNotFoundException": _Rule(
+        404,
+        404,
+        "invalid_request_error",
+        "model_not_found",
+        "Bedrock does not know the model configured for '{group}': {text}",
+    ),
+    "ModelStreamErrorException": _Rule(
+        502, 424, "upstream_error", "upstream_error", "Bedrock model '{group}' failed while streaming: {text}"
+    ),
+    "InternalServerException": _Rule(
+        502, 500, "upstream_error", "upstream_error", "Bedrock failed for model '{group}' ({code}): {text}"
+    ),
+}
+_RULES["ModelNotReadyException"] = _RULES["ServiceUnavailableException"]
+_RULES["ModelErrorException"] = _RULES["InternalServerException"]
+
+
 def map_error_code(call: ProviderCall, code: str, message: str, http_status: int | None) -> GatewayError:
     group = call.deployment.group
     code = _canonical(code)
@@ -66,39 +115,6 @@ def map_error_code(call: ProviderCall, code: str, message: str, http_status: int
             status_code=502,
             code="upstream_auth_error",
         )
-    if code == "ThrottlingException":
-        return UpstreamStatusError(
-            f"Bedrock is throttling model '{group}': {text}",
-            upstream_status=429,
-            status_code=429,
-            error_type="rate_limit_error",
-            code="rate_limit_exceeded",
-        )
-    if code == "ServiceQuotaExceededException":
-        error = UpstreamStatusError(
-            f"The AWS quota for model '{group}' is exhausted: {text}",
-            upstream_status=429,
-            status_code=429,
-            error_type="insufficient_quota",
-            code="insufficient_quota",
-        )
-        error.retryable = False
-        return error
-    if code in ("ServiceUnavailableException", "ModelNotReadyException"):
-        return UpstreamStatusError(
-            f"Bedrock model '{group}' is unavailable right now: {text}",
-            upstream_status=503,
-            status_code=503,
-            error_type="server_error",
-            code="service_unavailable",
-        )
-    if code == "ModelTimeoutException":
-        return UpstreamStatusError(
-            f"Bedrock model '{group}' took too long: {text}",
-            upstream_status=408,
-            status_code=504,
-            code="upstream_timeout",
-        )
     if code == "ValidationException":
         overflow = bool(_CONTEXT_OVERFLOW.search(message or ""))
         return UpstreamStatusError(
@@ -109,31 +125,24 @@ def map_error_code(call: ProviderCall, code: str, message: str, http_status: int
             code="context_length_exceeded" if overflow else "invalid_request",
             param="messages" if overflow else None,
         )
-    if code == "ResourceNotFoundException":
-        return UpstreamStatusError(
-            f"Bedrock does not know the model configured for '{group}': {text}",
-            upstream_status=404,
-            status_code=404,
-            error_type="invalid_request_error",
-            code="model_not_found",
-        )
-    if code == "ModelStreamErrorException":
-        return UpstreamStatusError(
-            f"Bedrock model '{group}' failed while streaming: {text}", upstream_status=424, status_code=502
-        )
-    status = http_status or 500
-    if code in ("InternalServerException", "ModelErrorException"):
-        status = 500
-    if 400 <= status < 500 and status != 429:
-        return UpstreamStatusError(
-            text, upstream_status=status, status_code=status, error_type="invalid_request_error", code=code
-        )
-    return UpstreamStatusError(
-        f"Bedrock failed for model '{group}' ({code}): {text}",
-        upstream_status=500 if status < 500 else status,
-        status_code=502,
-        code="upstream_error",
+    rule = _RULES.get(code)
+    if rule is None:
+        status = http_status or 500
+        if 400 <= status < 500 and status != 429:
+            return UpstreamStatusError(
+                text, upstream_status=status, status_code=status, error_type="invalid_request_error", code=code
+            )
+        rule = _RULES["InternalServerException"]
+    error = UpstreamStatusError(
+        rule.template.format(group=group, text=text, code=code),
+        upstream_status=rule.upstream_status,
+        status_code=rule.status,
+        error_type=rule.error_type,
+        code=rule.code,
     )
+    if rule.retryable is not None:
+        error.retryable = rule.retryable
+    return error
 
 
 def map_exception(call: ProviderCall, exc: BaseException) -> GatewayError:

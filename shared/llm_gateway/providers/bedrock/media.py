@@ -92,28 +92,33 @@ async def _download(ctx: MediaContext, url: str, types: Collection[str], limit: 
     return media.media_type, media.data
 
 
-def _s3_source(url: str) -> dict[str, Any]:
-    return {"s3Location": {"uri": url}}
-
-
 def _extension(path: str) -> str:
     return PurePosixPath(path.split("?", 1)[0]).suffix.lstrip(".").lower()
 
 
-async def image_block(ctx: MediaContext, url: str, param: str) -> dict[str, Any]:
-    if url.startswith("s3://"):
-        fmt = _IMAGE_EXTENSIONS.get(_extension(url))
-        if fmt is None:
-            raise _bad("An s3:// image URL must end in .png, .jpg, .jpeg, .gif or .webp.", param)
-        return {"image": {"format": fmt, "source": _s3_source(url)}}
+async def _load(ctx: MediaContext, url: str, types: Collection[str], limit: int, param: str) -> tuple[str, bytes]:
+    """(media type, bytes) of a data URL or a fetched http(s) URL."""
     data_url = parse_data_url(url)
     if data_url is not None:
-        data = _decode(data_url.data, param)
-        media_type = detect_media_type(data_url.media_type, data, IMAGE_TYPES)
-    elif url.startswith(("http://", "https://")):
-        media_type, data = await _download(ctx, url, IMAGE_TYPES, MAX_IMAGE_BYTES, param)
-    else:
-        raise _bad("An image URL must be a base64 data URL, an http(s) URL or an s3:// URL.", param)
+        return data_url.media_type, _decode(data_url.data, param)
+    if url.startswith(("http://", "https://")):
+        return await _download(ctx, url, types, limit, param)
+    raise _bad("A media URL must be a base64 data URL, an http(s) URL or an s3:// URL.", param)
+
+
+def _s3_block(kind: str, url: str, formats: dict[str, str], param: str) -> dict[str, Any]:
+    fmt = formats.get(_extension(url))
+    if fmt is None:
+        known = ", ".join(sorted(formats))
+        raise _bad(f"An s3:// {kind} URL must end in one of these extensions: {known}.", param)
+    return {kind: {"format": fmt, "source": {"s3Location": {"uri": url}}}}
+
+
+async def image_block(ctx: MediaContext, url: str, param: str) -> dict[str, Any]:
+    if url.startswith("s3://"):
+        return _s3_block("image", url, _IMAGE_EXTENSIONS, param)
+    declared, data = await _load(ctx, url, IMAGE_TYPES, MAX_IMAGE_BYTES, param)
+    media_type = detect_media_type(declared, data, IMAGE_TYPES)
     if media_type is None:
         raise _bad("The image is not PNG, JPEG, GIF or WebP (checked against its bytes).", param, "invalid_image")
     _check_size(data, MAX_IMAGE_BYTES, "image", param)
@@ -184,17 +189,8 @@ async def document_block(ctx: MediaContext, source: dict[str, Any] | None, param
 
 async def video_block(ctx: MediaContext, url: str, param: str) -> dict[str, Any]:
     if url.startswith("s3://"):
-        fmt = _VIDEO_EXTENSIONS.get(_extension(url))
-        if fmt is None:
-            raise _bad("An s3:// video URL must end in a video extension Bedrock knows (mp4, mov, webm...).", param)
-        return {"video": {"format": fmt, "source": _s3_source(url)}}
-    data_url = parse_data_url(url)
-    if data_url is not None:
-        data, media_type = _decode(data_url.data, param), data_url.media_type
-    elif url.startswith(("http://", "https://")):
-        media_type, data = await _download(ctx, url, VIDEO_FORMATS, MAX_VIDEO_BYTES, param)
-    else:
-        raise _bad("A video URL must be a base64 data URL, an http(s) URL or an s3:// URL.", param)
+        return _s3_block("video", url, _VIDEO_EXTENSIONS, param)
+    media_type, data = await _load(ctx, url, VIDEO_FORMATS, MAX_VIDEO_BYTES, param)
     fmt = VIDEO_FORMATS.get(media_type)
     if fmt is None:
         raise _bad(f"Bedrock does not take video of type '{media_type}'.", param, "unsupported_content")

@@ -249,6 +249,35 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         },
     ),
     (
+        "video data URL and s3 video; text document source",
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAAGGZ0eXBtcDQy"}},
+                        {"type": "video_url", "video_url": {"url": "s3://bucket/clip.mov"}},
+                        {"type": "document", "source": {"type": "text", "data": "Notes", "filename": "notes.txt"}},
+                        {"type": "text", "text": "Summarise"},
+                    ],
+                }
+            ]
+        },
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"video": {"format": "mp4", "source": {"bytes": base64.b64decode("AAAAGGZ0eXBtcDQy")}}},
+                        {"video": {"format": "mov", "source": {"s3Location": {"uri": "s3://bucket/clip.mov"}}}},
+                        {"document": {"format": "txt", "name": "notes", "source": {"text": "Notes"}}},
+                        {"text": "Summarise"},
+                    ],
+                }
+            ]
+        },
+    ),
+    (
         "json_schema -> native outputConfig (schema as a JSON string)",
         {
             "messages": [USER],
