@@ -268,3 +268,27 @@ def test_client_disconnect_closes_the_bedrock_stream(gateway: Any, bedrock: Fake
     bedrock.plan(Stream(events("stream_text.json") * 20, delay=0.05))
     stream_until(gateway.base_url, {"model": "claude", "messages": USER, "stream": True}, MASTER_KEY, "Hello")
     assert bedrock.raws[-1].closed.wait(5), "the upstream event stream was not closed"
+
+
+def test_thinking_with_tools_round_trips_the_signed_block(gateway: Any, bedrock: FakeBedrock) -> None:
+    reply = load_fixture("converse_tool_use.json")
+    reply["output"]["message"]["content"].insert(
+        0, {"reasoningContent": {"reasoningText": {"text": "Use the tools.", "signature": "EqQBsig"}}}
+    )
+    bedrock.plan(Reply(reply), Reply(load_fixture("converse_text.json")))
+    tools = [
+        {"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+        for n in ("get_weather", "get_time")
+    ]
+    sdk = client(gateway)
+    first = sdk.chat.completions.create(model="claude", messages=USER, tools=tools, reasoning_effort="low")
+    assert bedrock.last()["additionalModelRequestFields"]["thinking"]["type"] == "enabled"
+    message = first.choices[0].message.model_dump(exclude_none=True)
+    assert message["reasoning_content"] == "Use the tools."
+    results = [{"role": "tool", "tool_call_id": c["id"], "content": "ok"} for c in message["tool_calls"]]
+    sdk.chat.completions.create(
+        model="claude", messages=[*USER, message, *results], tools=tools, reasoning_effort="low"
+    )
+    assistant = bedrock.last()["messages"][1]["content"]
+    assert assistant[0] == {"reasoningContent": {"reasoningText": {"text": "Use the tools.", "signature": "EqQBsig"}}}
+    assert [next(iter(b)) for b in assistant[1:]] == ["text", "toolUse", "toolUse"]

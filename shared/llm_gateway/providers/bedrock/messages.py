@@ -2,7 +2,8 @@
 
 - system/developer messages (anywhere) become ``system`` text blocks, in order;
 - user parts become text/image/document/video blocks; ``input_audio`` is refused;
-- assistant text and ``tool_calls`` become text and ``toolUse`` blocks (arguments JSON -> object);
+- assistant ``thinking_blocks`` (extension), text and ``tool_calls`` become ``reasoningContent``, text and
+  ``toolUse`` blocks (arguments JSON -> object);
 - tool (and legacy function) messages become ``toolResult`` blocks in a user turn;
 - consecutive same-role turns are merged (Converse requires alternation); empty text is dropped.
 """
@@ -24,6 +25,7 @@ from llm_gateway.providers.bedrock.media import (
     image_block,
     video_block,
 )
+from llm_gateway.providers.bedrock.thinking import reasoning_blocks
 
 _TOOL_ID_DISALLOWED = re.compile(r"[^A-Za-z0-9_-]")
 _TOOL_ID_MAX = 64
@@ -150,7 +152,8 @@ async def map_messages(messages: list[dict[str, Any]], media: MediaContext) -> C
         elif role == "user":
             conv.add("user", await _user_blocks(media, content, f"{param}.content"))
         elif role == "assistant":
-            blocks = _text_blocks(_text_of(content) or "") + _text_blocks(message.get("refusal") or "")
+            blocks = reasoning_blocks(message.get("thinking_blocks"), f"{param}.thinking_blocks")
+            blocks += _text_blocks(_text_of(content) or "") + _text_blocks(message.get("refusal") or "")
             for k, tool_call in enumerate(message.get("tool_calls") or []):
                 block = _tool_use(tool_call, f"{param}.tool_calls[{k}]")
                 conv.note_tool(block["toolUse"]["name"])

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from llm_gateway.errors import UpstreamConnectionError
 from llm_gateway.providers.base import ProviderCall
+from llm_gateway.providers.bedrock.thinking import thinking_block
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -66,49 +68,62 @@ def _bad(call: ProviderCall, what: str) -> UpstreamConnectionError:
     )
 
 
+@dataclass
+class _Message:
+    """The output message's blocks, sorted into what an OpenAI message carries."""
+
+    json_tool: str | None
+    texts: list[str] = field(default_factory=list)
+    thinking: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    json_tool_used: bool = False
+
+    def add(self, block: dict[str, Any]) -> None:
+        if "text" in block:
+            self.texts.append(str(block["text"]))
+        elif "toolUse" in block:
+            self._tool(block["toolUse"])
+        elif "reasoningContent" in block:
+            thought = thinking_block(block["reasoningContent"])
+            if thought is not None:
+                self.thinking.append(thought)
+        elif "citationsContent" in block:
+            self.texts.extend(str(c.get("text", "")) for c in block["citationsContent"].get("content") or [])
+
+    def _tool(self, tool: dict[str, Any]) -> None:
+        if self.json_tool is not None and tool.get("name") == self.json_tool:
+            self.json_tool_used = True
+            self.texts.append(arguments_json(tool.get("input")))
+            return
+        function = {"name": str(tool.get("name")), "arguments": arguments_json(tool.get("input"))}
+        self.tool_calls.append({"id": str(tool.get("toolUseId")), "type": "function", "function": function})
+
+    def openai(self) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": "".join(self.texts) if self.texts or not self.tool_calls else None,
+            "refusal": None,
+        }
+        if self.tool_calls:
+            message["tool_calls"] = self.tool_calls
+        reasoning = "".join(t.get("thinking", "") for t in self.thinking)
+        if reasoning:
+            message["reasoning_content"] = reasoning
+        if self.thinking:
+            message["thinking_blocks"] = self.thinking
+        return message
+
+
 def map_response(call: ProviderCall, data: Any, created: float, json_tool: str | None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise _bad(call, "a response that is not an object")
     message = (data.get("output") or {}).get("message")
     if not isinstance(message, dict) or not isinstance(message.get("content"), list):
         raise _bad(call, "a response without an output message")
-    texts: list[str] = []
-    reasoning: list[str] = []
-    tool_calls: list[dict[str, Any]] = []
-    json_tool_used = False
+    collected = _Message(json_tool)
     for block in message["content"]:
-        if not isinstance(block, dict):
-            continue
-        if "text" in block:
-            texts.append(str(block["text"]))
-        elif "toolUse" in block:
-            tool = block["toolUse"]
-            if json_tool is not None and tool.get("name") == json_tool:
-                json_tool_used = True
-                texts.append(arguments_json(tool.get("input")))
-                continue
-            tool_calls.append(
-                {
-                    "id": str(tool.get("toolUseId")),
-                    "type": "function",
-                    "function": {"name": str(tool.get("name")), "arguments": arguments_json(tool.get("input"))},
-                }
-            )
-        elif "reasoningContent" in block:
-            text = (block["reasoningContent"].get("reasoningText") or {}).get("text")
-            if text:
-                reasoning.append(str(text))
-        elif "citationsContent" in block:
-            texts.extend(str(c.get("text", "")) for c in block["citationsContent"].get("content") or [])
-    out_message: dict[str, Any] = {
-        "role": "assistant",
-        "content": "".join(texts) if texts or not tool_calls else None,
-        "refusal": None,
-    }
-    if tool_calls:
-        out_message["tool_calls"] = tool_calls
-    if reasoning:
-        out_message["reasoning_content"] = "".join(reasoning)
+        if isinstance(block, dict):
+            collected.add(block)
     result: dict[str, Any] = {
         "id": completion_id(call, (data.get("ResponseMetadata") or {}).get("RequestId")),
         "object": "chat.completion",
@@ -117,8 +132,8 @@ def map_response(call: ProviderCall, data: Any, created: float, json_tool: str |
         "choices": [
             {
                 "index": 0,
-                "message": out_message,
-                "finish_reason": finish_reason(data.get("stopReason"), json_tool_used=json_tool_used),
+                "message": collected.openai(),
+                "finish_reason": finish_reason(data.get("stopReason"), json_tool_used=collected.json_tool_used),
                 "logprobs": None,
             }
         ],

@@ -4,8 +4,9 @@ Events (each a one-key dict, parsed by botocore): ``messageStart`` -> the role c
 ``contentBlockStart`` with ``toolUse`` -> a new tool call with its own index (0, 1, 2... in the order
 calls start, never Bedrock's ``contentBlockIndex``, which also counts text and reasoning blocks);
 ``contentBlockDelta`` -> content, ``reasoning_content`` or argument fragments; ``contentBlockStop``
--> ``"{}"`` for a call that sent no arguments; ``messageStop`` -> the finish chunk; ``metadata``
-(after messageStop) -> the usage chunk (``choices: []``) when the gateway asked for usage.
+-> ``"{}"`` for a call that sent no arguments, or the whole signed ``thinking_blocks`` entry;
+``messageStop`` -> the finish chunk; ``metadata`` (after messageStop) -> the usage chunk
+(``choices: []``) when the gateway asked for usage.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from llm_gateway.errors import UpstreamConnectionError
 from llm_gateway.providers.base import ProviderCall
 from llm_gateway.providers.bedrock.errors import map_error_code
 from llm_gateway.providers.bedrock.response import finish_reason, usage
+from llm_gateway.providers.bedrock.thinking import thinking_block
 
 _EXCEPTION_EVENTS = frozenset(
     {
@@ -38,10 +40,18 @@ class _ToolBlock:
 
 
 @dataclass
+class _ReasoningBlock:
+    text: list[str] = field(default_factory=list)
+    signature: str = ""
+    redacted: bytes = b""
+
+
+@dataclass
 class ConverseStreamState:
     started: bool = False
     next_tool_index: int = 0
     tool_blocks: dict[int, _ToolBlock] = field(default_factory=dict)
+    reasoning_blocks: dict[int, _ReasoningBlock] = field(default_factory=dict)
     json_tool_used: bool = False
     finished: bool = False
     usage_sent: bool = False
@@ -132,11 +142,32 @@ class ConverseStreamMapper:
                 return [*out, self._chunk({"content": fragment})]
             return [*out, self._chunk({"tool_calls": [{"index": block.index, "function": {"arguments": fragment}}]})]
         reasoning = delta.get("reasoningContent")
-        if isinstance(reasoning, dict) and reasoning.get("text"):
-            return [self._chunk({"reasoning_content": str(reasoning["text"])})]
+        if isinstance(reasoning, dict):
+            return self._reasoning(block_index, reasoning)
         return []
 
+    def _reasoning(self, block_index: int, delta: dict[str, Any]) -> list[dict[str, Any]]:
+        block = self.state.reasoning_blocks.setdefault(block_index, _ReasoningBlock())
+        if delta.get("signature"):
+            block.signature += str(delta["signature"])
+        if isinstance(delta.get("redactedContent"), bytes | bytearray):
+            block.redacted += bytes(delta["redactedContent"])
+        if not delta.get("text"):
+            return []
+        block.text.append(str(delta["text"]))
+        return [self._chunk({"reasoning_content": str(delta["text"])})]
+
     def _on_contentBlockStop(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        reasoning = self.state.reasoning_blocks.pop(int(payload.get("contentBlockIndex", -1)), None)
+        if reasoning is not None:
+            # The whole signed block at once: clients send it back with the tool results.
+            thought = thinking_block(
+                {
+                    "reasoningText": {"text": "".join(reasoning.text), "signature": reasoning.signature},
+                    "redactedContent": reasoning.redacted,
+                }
+            )
+            return [self._chunk({"thinking_blocks": [thought]})] if thought is not None else []
         block = self.state.tool_blocks.get(int(payload.get("contentBlockIndex", -1)))
         if block is None or block.sent_arguments:
             return []

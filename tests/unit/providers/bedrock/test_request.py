@@ -187,6 +187,42 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         },
     ),
     (
+        "thinking_blocks sent back lead the assistant turn (Claude needs them before tool use)",
+        {
+            "messages": [
+                USER,
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "reasoning_content": "ignored: thinking_blocks carry the signed text",
+                    "thinking_blocks": [
+                        {"type": "thinking", "thinking": "Need the time.", "signature": "sig=="},
+                        {"type": "redacted_thinking", "data": base64.b64encode(b"opaque").decode()},
+                    ],
+                    "tool_calls": [
+                        {"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "12:00"},
+            ],
+            "tools": [{"type": "function", "function": {"name": "get_time"}}],
+        },
+        {
+            "messages": [
+                {"role": "user", "content": [{"text": "Hi"}]},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"reasoningContent": {"reasoningText": {"text": "Need the time.", "signature": "sig=="}}},
+                        {"reasoningContent": {"redactedContent": b"opaque"}},
+                        {"toolUse": {"toolUseId": "call_1", "name": "get_time", "input": {}}},
+                    ],
+                },
+                {"role": "user", "content": [{"toolResult": {"toolUseId": "call_1", "content": [{"text": "12:00"}]}}]},
+            ]
+        },
+    ),
+    (
         "legacy function_call / function message pair",
         {
             "messages": [

@@ -67,6 +67,13 @@ RESPONSES = [
             "content": "27 \u00d7 453 = 12,231.",
             "refusal": None,
             "reasoning_content": "27 * 453: 27*400=10800, 27*53=1431, total 12231.",
+            "thinking_blocks": [
+                {
+                    "type": "thinking",
+                    "thinking": "27 * 453: 27*400=10800, 27*53=1431, total 12231.",
+                    "signature": "EqQBCkgIARABGAIiQ",
+                }
+            ],
         },
         "stop",
         None,
@@ -145,6 +152,10 @@ def test_parallel_tool_calls_get_their_own_indexes() -> None:
     chunks = run_stream(load_fixture("stream_parallel_tools.json"))
     choice = assemble(chunks)[0]
     assert choice["reasoning_content"] == "Two cities, two calls."
+    thinking = [d for c in chunks for d in c["choices"][:1] if "thinking_blocks" in d["delta"]]
+    assert [t["delta"]["thinking_blocks"] for t in thinking] == [
+        [{"type": "thinking", "thinking": "Two cities, two calls.", "signature": "ErUBCkYIBRgCIkDx"}]
+    ]
     assert choice["content"] == "Checking both."
     assert choice["tool_calls"] == {
         0: {"id": "tooluse_P4r1sA", "name": "get_weather", "arguments": '{"city": "Paris"}'},
