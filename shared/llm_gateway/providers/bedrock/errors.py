@@ -153,8 +153,9 @@ def map_exception(call: ProviderCall, exc: BaseException) -> GatewayError:
         return exc
     group = call.deployment.group
     if isinstance(exc, bc.ClientError):
-        error: dict[str, Any] = exc.response.get("Error") or {}
-        status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        response: dict[str, Any] = dict(exc.response)
+        error: dict[str, Any] = dict(response.get("Error") or {})
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
         return map_error_code(call, str(error.get("Code") or "UnknownError"), str(error.get("Message") or ""), status)
     if isinstance(exc, bc.ReadTimeoutError | bc.ConnectTimeoutError):
         return _Timeout(f"Bedrock did not answer in time for model '{group}'.")
