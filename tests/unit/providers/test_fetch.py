@@ -60,6 +60,14 @@ async def test_fetches_an_allowed_host_through_the_pinned_address(media: FakeMed
     assert media.requests[-1].headers["host"] == f"images.example:{media.port}"
 
 
+async def test_international_names_are_resolved_and_sent_idna_encoded(media: FakeMediaServer) -> None:
+    fetch = fetcher(table={"xn--bcher-kva.example": ["127.0.0.1"]})
+    got = await fetch.fetch(f"http://bücher.example:{media.port}/cat.png", allowed_types=IMAGE_TYPES)
+    await fetch.aclose()
+    assert got.data == PNG
+    assert media.requests[-1].headers["host"] == f"xn--bcher-kva.example:{media.port}"
+
+
 async def test_switched_off_means_a_clear_400_and_no_traffic(media: FakeMediaServer) -> None:
     error = await refused(fetcher(enabled=False), f"http://images.example:{media.port}/cat.png")
     assert error.code == "media_fetch_disabled"

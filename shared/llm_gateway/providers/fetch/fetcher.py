@@ -178,7 +178,7 @@ class MediaFetcher:
             raise _refused(f"only {allowed} URLs are fetched", param)
         if parsed.userinfo:
             raise _refused("URLs with credentials are not fetched", param)
-        host = parsed.host
+        host = parsed.raw_host.decode("ascii")  # IDNA-encoded: what DNS, Host and SNI need
         if not host:
             raise _refused("it has no host", param)
         if forbidden_hostname(host):
