@@ -48,20 +48,27 @@ def media_server() -> Iterator[FakeMediaServer]:
     server.stop()
 
 
-@pytest.fixture
-def bedrock() -> FakeBedrock:
+@pytest.fixture(scope="module")
+def shared_bedrock() -> FakeBedrock:
     return FakeBedrock()
 
 
-@pytest.fixture
-def gateway(bedrock: FakeBedrock) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def gateway(shared_bedrock: FakeBedrock) -> Iterator[Any]:
     fetcher = MediaFetcher(
         MediaFetchConfig(allow_http=True),
         resolver=resolver({"images.example": ["127.0.0.1"]}),
         allowed_networks=["127.0.0.0/8"],
     )
-    with running_gateway(CONFIG, aws_clients=bedrock.clients, media_fetcher=fetcher) as server:
+    with running_gateway(CONFIG, aws_clients=shared_bedrock.clients, media_fetcher=fetcher) as server:
         yield server
+
+
+@pytest.fixture
+def bedrock(shared_bedrock: FakeBedrock) -> Iterator[FakeBedrock]:
+    shared_bedrock.reset()
+    yield shared_bedrock
+    shared_bedrock.reset()
 
 
 def client(gateway: Any) -> openai.OpenAI:

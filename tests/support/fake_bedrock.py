@@ -142,6 +142,12 @@ class FakeBedrock:
         )
         self.client.meta.events.register("before-send.bedrock-runtime", self._send)
 
+    def reset(self) -> None:
+        with self._lock:
+            self._plans.clear()
+            self.requests.clear()
+            self.raws.clear()
+
     def plan(self, *replies: Any) -> FakeBedrock:
         with self._lock:
             self._plans.extend(replies)
