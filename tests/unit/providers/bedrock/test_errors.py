@@ -13,6 +13,12 @@ from llm_gateway.providers.bedrock.errors import map_exception
 from tests.support.fake_bedrock import Error, FakeBedrock, Raise, provider_call
 from tests.support.openai_schema import assert_error
 
+
+@pytest.fixture(scope="module")
+def shared_fake() -> FakeBedrock:
+    return FakeBedrock()
+
+
 ERRORS: list[tuple[Any, int, str, bool]] = [
     (
         Error(429, "ThrottlingException", "Too many requests, please wait before trying again."),
@@ -82,8 +88,9 @@ ERRORS: list[tuple[Any, int, str, bool]] = [
 
 
 @pytest.mark.parametrize(("reply", "status", "code", "retryable"), ERRORS, ids=[repr(e[0])[:70] for e in ERRORS])
-def test_error_mapping(reply: Any, status: int, code: str, retryable: bool) -> None:
-    fake = FakeBedrock().plan(reply)
+def test_error_mapping(shared_fake: FakeBedrock, reply: Any, status: int, code: str, retryable: bool) -> None:
+    shared_fake.reset()
+    fake = shared_fake.plan(reply)
     call = provider_call({"messages": [{"role": "user", "content": "x"}]})
     with pytest.raises(Exception) as info:
         fake.client.converse(modelId="m", messages=[{"role": "user", "content": [{"text": "x"}]}])

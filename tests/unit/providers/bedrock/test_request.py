@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 from typing import Any
 
 import pytest
@@ -25,10 +26,15 @@ def build(body: dict[str, Any], model: str = CLAUDE, **extra: Any) -> Plan:
     return asyncio.run(build_converse_args(call, BedrockSettings.of(extra), None))
 
 
+@functools.cache
+def _client() -> Any:
+    return FakeBedrock().client
+
+
 def validate(kwargs: dict[str, Any], stream: bool = False) -> None:
     from botocore.validate import validate_parameters
 
-    client = FakeBedrock().client
+    client = _client()
     shape = client.meta.service_model.operation_model("ConverseStream" if stream else "Converse").input_shape
     validate_parameters(kwargs, shape)
 
