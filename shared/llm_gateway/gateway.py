@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from llm_gateway.core.deployments import ModelGroups
     from llm_gateway.core.router import Router
     from llm_gateway.core.service import ChatService
+    from llm_gateway.providers.fetch import MediaFetcher
     from llm_gateway.providers.registry import ProviderPool
     from llm_gateway.secrets import SecretResolver
 
@@ -42,6 +43,7 @@ class GatewayOptions:
     sleep: Callable[[float], Awaitable[None]] | None = None
     """``asyncio.sleep`` unless injected (retry backoff waits through it)."""
     aws_clients: Callable[..., Any] | None = None
+    media_fetcher: MediaFetcher | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -62,6 +64,7 @@ class Gateway:
     http: httpx.AsyncClient
     transport: httpx.AsyncBaseTransport
     secrets: SecretResolver
+    media_fetcher: MediaFetcher
 
     def ensure_ready(self) -> Gateway:
         if not self._ready:
@@ -74,6 +77,7 @@ class Gateway:
         from llm_gateway.core.service import ChatService
         from llm_gateway.core.stack import build_stack
         from llm_gateway.providers.base import ProviderDeps
+        from llm_gateway.providers.fetch import MediaFetcher
         from llm_gateway.providers.registry import ProviderPool
         from llm_gateway.routing.factory import build_router
         from llm_gateway.secrets import SecretResolver
@@ -88,6 +92,7 @@ class Gateway:
         self.secrets = opts.secrets or SecretResolver(env=self.env)
         self.transport = opts.http_transport or make_transport(config.server)
         self.http = make_http_client(config.server, transport=self.transport)
+        self.media_fetcher = opts.media_fetcher or MediaFetcher(config.media_fetch)
         deps = ProviderDeps(
             http=self.http,
             transport=self.transport,
@@ -95,6 +100,7 @@ class Gateway:
             server=config.server,
             clock=opts.clock,
             aws_clients=opts.aws_clients,
+            media_fetcher=self.media_fetcher,
             extras=opts.extras,
         )
         self.groups = ModelGroups(build_deployments(config))
@@ -107,4 +113,5 @@ class Gateway:
         if self._ready:
             await self.providers.aclose()
             await self.http.aclose()
+            await self.media_fetcher.aclose()
             self._ready = False
