@@ -17,11 +17,20 @@ if TYPE_CHECKING:
     from llm_gateway.gateway import Gateway
 
 
+_STATE_TABLE_ATTR = "_llm_gateway_state_table"
+
+
 def state_table(gateway: Gateway, timeout: float) -> AsyncTable | None:
-    """StateTable (``LLM_GATEWAY_STATE_TABLE``) through the gateway's AWS clients, or ``None`` if unset."""
+    """StateTable (``LLM_GATEWAY_STATE_TABLE``) through the gateway's AWS clients, or ``None`` if unset.
+
+    One per gateway, shared by the router and the idempotency layer (one boto3 client, built on first use).
+    """
     from llm_gateway.aws.state_table import AsyncTable
     from llm_gateway.aws.tables import TableNames
 
+    cached: AsyncTable | None = getattr(gateway, _STATE_TABLE_ATTR, None)
+    if cached is not None:
+        return cached
     name = TableNames.from_env(gateway.env).state
     if not name:
         return None
@@ -30,7 +39,9 @@ def state_table(gateway: Gateway, timeout: float) -> AsyncTable | None:
         from llm_gateway.aws.clients import AwsClients
 
         clients = AwsClients(env=gateway.env)
-    return AsyncTable(lambda: clients("dynamodb"), name, timeout=timeout)
+    table = AsyncTable(lambda: clients("dynamodb"), name, timeout=timeout)
+    setattr(gateway, _STATE_TABLE_ATTR, table)
+    return table
 
 
 def router_config(gateway: Gateway) -> RouterConfig:
