@@ -21,6 +21,7 @@ python313="$(scripts/python313.sh)"
 export PATH="$(dirname "$python313"):$PATH"
 export SAM_CLI_TELEMETRY=0
 
+mkdir -p .aws-sam
 template=template.yaml
 if [ "$arch" != arm64 ]; then
     variant_dir=".aws-sam/template-$arch"
