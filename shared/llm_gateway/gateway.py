@@ -60,6 +60,7 @@ class Gateway:
     service: ChatService
     authenticator: Authenticator
     http: httpx.AsyncClient
+    transport: httpx.AsyncBaseTransport
     secrets: SecretResolver
     aws: Callable[..., Any]
 
@@ -80,7 +81,7 @@ class Gateway:
         from llm_gateway.providers.base import ProviderDeps
         from llm_gateway.providers.registry import ProviderPool
         from llm_gateway.secrets import SecretResolver
-        from llm_gateway.transport.http import make_http_client
+        from llm_gateway.transport.http import make_http_client, make_transport
 
         opts = self.options
         self.aws = opts.aws_clients or AwsClients(self.env)
@@ -91,9 +92,11 @@ class Gateway:
         self.config = config
         self.secrets = opts.secrets or SecretResolver(env=self.env, ttl=float(self.env.get(SECRET_TTL_ENV) or 300))
         register_aws_secret_loaders(self.secrets, self.aws)
-        self.http = make_http_client(config.server, transport=opts.http_transport)
+        self.transport = opts.http_transport or make_transport(config.server)
+        self.http = make_http_client(config.server, transport=self.transport)
         deps = ProviderDeps(
             http=self.http,
+            transport=self.transport,
             secrets=self.secrets,
             server=config.server,
             clock=opts.clock,
