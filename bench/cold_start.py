@@ -11,9 +11,10 @@ functions (Powertools on, the bundled config). It times three phases:
 - ``first_invoke``: the first buffered invocation (events/chat-completion.json through Mangum);
 - ``warm_invoke``: the median of 30 more invocations (the gateway's own time per request, mock model).
 
-Wall times depend on how busy the machine is; ``import+init_cpu`` (the process's CPU time for import and
-init) does much less, so compare that on a shared machine. ``--without-bytecode`` measures a copy of the build without ``__pycache__`` and with bytecode writing
-off, i.e. what bare ``sam build`` output costs on Lambda's read-only file system.
+Wall times depend on how busy the machine is; ``import+init_cpu`` (the process's CPU time for import
+and init) does much less, so compare that on a shared machine. ``--without-bytecode`` measures a copy of
+the build without ``__pycache__`` and with bytecode writing off, i.e. what bare ``sam build`` output costs
+on Lambda's read-only file system.
 """
 
 from __future__ import annotations
