@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from functools import cache
 from typing import Any
 
 import pytest
+import yaml
 
 from llm_gateway.aws.tables import TABLE_ENV
-from llm_gateway.config import load_config
+from llm_gateway.config import load_config, parse_config
 from llm_gateway.core.deployments import validate_deployments
 from tests.support.lambda_runtime import ENV_JSON, ROOT, TEMPLATE, function_spec, sam_tool, template
 
@@ -192,6 +194,15 @@ def test_bundled_config_is_valid_and_reads_secrets_only_where_the_policy_allows(
     for deployment in config.models:
         if deployment.api_key:
             assert deployment.api_key.startswith(("ssm:/llm-gateway/prod/", "secretsmanager:llm-gateway/prod/"))
+
+
+def test_bundled_config_examples_are_valid_when_uncommented() -> None:
+    text = (ROOT / "handlers" / "config.yaml").read_text()
+    uncommented = re.sub(r"(?m)^  # (- |  )", r"  \1", text)
+    assert uncommented != text
+    config = parse_config(yaml.safe_load(uncommented))
+    assert validate_deployments(config.models) == []
+    assert {"claude-sonnet", "gemini-flash"} <= set(config.group_names())
 
 
 @pytest.mark.parametrize("logical_id", ["GatewayFunction", "BufferedFunction"])
