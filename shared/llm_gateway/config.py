@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from llm_gateway.providers.fetch.config import MediaFetchConfig
+
 CONFIG_ENV = "LLM_GATEWAY_CONFIG"
 
 
@@ -70,6 +72,7 @@ class ServerConfig(_Section):
 class GatewayConfig(_Section):
     models: list[DeploymentConfig] = Field(min_length=1)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    media_fetch: MediaFetchConfig = Field(default_factory=MediaFetchConfig)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> GatewayConfig:

@@ -202,7 +202,7 @@ def test_bundled_config_examples_are_valid_when_uncommented() -> None:
     assert uncommented != text
     config = parse_config(yaml.safe_load(uncommented))
     assert validate_deployments(config.models) == []
-    assert {"claude-sonnet", "gemini-flash"} <= set(config.group_names())
+    assert {"claude-sonnet", "gemini-flash", "claude-bedrock"} <= set(config.group_names())
 
 
 @pytest.mark.parametrize("logical_id", ["GatewayFunction", "BufferedFunction"])
