@@ -7,7 +7,7 @@ PORT ?= 8000
 LLM_GATEWAY_MASTER_KEY ?= sk-local-gateway
 export LLM_GATEWAY_MASTER_KEY
 
-.PHONY: install serve test lint typecheck unit bench clean sam-venv build build-host validate deploy cold-start
+.PHONY: install serve test lint typecheck unit bench bench-routing clean sam-venv build build-host validate deploy cold-start
 
 # --- AWS SAM (deploy) -------------------------------------------------------------------------------------
 # aws-sam-cli pins its own boto3/pydantic, so it lives in its own venv. `sam build` needs python3.13 (the
@@ -44,6 +44,9 @@ test: lint typecheck unit
 
 bench: install
 	$(PY) bench/run.py
+
+bench-routing: install
+	$(PY) bench/routing_overhead.py --requests 1000 --rounds 9
 
 $(SAM_VENV)/.installed:
 	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
