@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from llm_gateway.api.auth import MASTER_KEY_ENV, Authenticator, MasterKeyAuthenticator
-from llm_gateway.config import ConfigError, GatewayConfig, load_config
+from llm_gateway.api.auth import Authenticator
+from llm_gateway.config import CONFIG_ENV, ConfigError, GatewayConfig, load_config
+
+SECRET_TTL_ENV = "LLM_GATEWAY_SECRET_TTL_SECONDS"  # noqa: S105 (a variable name, not a secret)
 
 if TYPE_CHECKING:
     import httpx
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from llm_gateway.core.deployments import ModelGroups
     from llm_gateway.core.router import Router
     from llm_gateway.core.service import ChatService
+    from llm_gateway.providers.fetch import MediaFetcher
     from llm_gateway.providers.registry import ProviderPool
     from llm_gateway.secrets import SecretResolver
 
@@ -39,7 +42,10 @@ class GatewayOptions:
     clock: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic
     rng: random.Random | None = None
+    sleep: Callable[[float], Awaitable[None]] | None = None
+    """``asyncio.sleep`` unless injected (retry backoff waits through it)."""
     aws_clients: Callable[..., Any] | None = None
+    media_fetcher: MediaFetcher | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -60,6 +66,8 @@ class Gateway:
     http: httpx.AsyncClient
     transport: httpx.AsyncBaseTransport
     secrets: SecretResolver
+    aws: Callable[..., Any]
+    media_fetcher: MediaFetcher
 
     def ensure_ready(self) -> Gateway:
         if not self._ready:
@@ -68,41 +76,59 @@ class Gateway:
         return self
 
     def _build(self) -> None:
+        from llm_gateway.api.master_key import master_key_authenticator
+        from llm_gateway.aws.clients import AwsClients
+        from llm_gateway.aws.secrets import register_aws_secret_loaders
         from llm_gateway.core.deployments import ModelGroups, build_deployments, validate_deployments
-        from llm_gateway.core.router import Router
         from llm_gateway.core.service import ChatService
         from llm_gateway.core.stack import build_stack
         from llm_gateway.providers.base import ProviderDeps
+        from llm_gateway.providers.fetch import MediaFetcher
         from llm_gateway.providers.registry import ProviderPool
+        from llm_gateway.routing.factory import build_router
         from llm_gateway.secrets import SecretResolver
         from llm_gateway.transport.http import make_http_client, make_transport
 
         opts = self.options
-        config = opts.config if opts.config is not None else load_config(env=dict(self.env))
+        self.aws = opts.aws_clients or AwsClients(self.env)
+        config = opts.config if opts.config is not None else self._load_config()
         problems = validate_deployments(config.models)
         if problems:
             raise ConfigError("invalid model config: " + "; ".join(problems))
         self.config = config
-        self.secrets = opts.secrets or SecretResolver(env=self.env)
+        self.secrets = opts.secrets or SecretResolver(env=self.env, ttl=float(self.env.get(SECRET_TTL_ENV) or 300))
+        register_aws_secret_loaders(self.secrets, self.aws)
         self.transport = opts.http_transport or make_transport(config.server)
         self.http = make_http_client(config.server, transport=self.transport)
+        self.media_fetcher = opts.media_fetcher or MediaFetcher(config.media_fetch)
         deps = ProviderDeps(
             http=self.http,
             transport=self.transport,
             secrets=self.secrets,
             server=config.server,
             clock=opts.clock,
-            aws_clients=opts.aws_clients,
+            aws_clients=opts.aws_clients,  # providers keep their own client settings unless injected
+            media_fetcher=self.media_fetcher,
             extras=opts.extras,
         )
         self.groups = ModelGroups(build_deployments(config))
         self.providers = ProviderPool(deps)
-        self.router = Router(self.groups, self.providers, self.secrets, rng=opts.rng)
+        self.router = build_router(self)
         self.service = ChatService(build_stack(self, self.router), config.server)
-        self.authenticator = opts.authenticator or MasterKeyAuthenticator(self.env.get(MASTER_KEY_ENV))
+        self.authenticator = opts.authenticator or master_key_authenticator(self.env, self.secrets)
+
+    def _load_config(self) -> GatewayConfig:
+        """``$LLM_GATEWAY_CONFIG``: a YAML file, ``ssm:/parameter/name``, or unset for the built-in default."""
+        from llm_gateway.aws.config_source import is_ssm_source, load_ssm_config
+
+        source = self.env.get(CONFIG_ENV)
+        if is_ssm_source(source):
+            return load_ssm_config(str(source), self.aws)
+        return load_config(env=dict(self.env))
 
     async def aclose(self) -> None:
         if self._ready:
             await self.providers.aclose()
             await self.http.aclose()
+            await self.media_fetcher.aclose()
             self._ready = False

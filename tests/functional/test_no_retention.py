@@ -6,6 +6,8 @@ from __future__ import annotations
 import gc
 import socket
 import time
+import weakref
+from typing import Any
 
 import httpx
 
@@ -18,19 +20,30 @@ from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
 HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
 
 
-def _alive() -> dict[str, int]:
+KINDS = {"RequestContext": RequestContext, "ChatRequest": ChatRequest, "OpenedStream": OpenedStream}
+
+
+def _instances() -> dict[int, weakref.ref[Any]]:
     gc.collect()
-    kinds = {"RequestContext": RequestContext, "ChatRequest": ChatRequest, "OpenedStream": OpenedStream}
-    counts = dict.fromkeys(kinds, 0)
-    for obj in gc.get_objects():
-        for name, kind in kinds.items():
-            if isinstance(obj, kind):
-                counts[name] += 1
+    return {id(o): weakref.ref(o) for o in gc.get_objects() if isinstance(o, tuple(KINDS.values()))}
+
+
+def _alive(before: dict[int, weakref.ref[Any]]) -> dict[str, int]:
+    """Instances made since ``before`` was taken (other tests' leftovers in this process do not count)."""
+    counts = dict.fromkeys(KINDS, 0)
+    for key, ref in _instances().items():
+        obj = ref()
+        old = before.get(key)
+        if obj is not None and (old is None or old() is not obj):
+            for name, kind in KINDS.items():
+                if isinstance(obj, kind):
+                    counts[name] += 1
     return counts
 
 
 def test_requests_leave_no_objects_behind(fake_openai: FakeOpenAI) -> None:
     body = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
+    before = _instances()
     with running_gateway(openai_config(fake_openai.v1)) as gateway:
         with httpx.Client(base_url=gateway.base_url, headers=HEADERS, timeout=10) as client:
             for _ in range(20):
@@ -56,6 +69,6 @@ def test_requests_leave_no_objects_behind(fake_openai: FakeOpenAI) -> None:
                 received += sock.recv(65536)
             sock.close()
         deadline = time.monotonic() + 10
-        while (alive := _alive()) != {"RequestContext": 0, "ChatRequest": 0, "OpenedStream": 0}:
+        while (alive := _alive(before)) != {"RequestContext": 0, "ChatRequest": 0, "OpenedStream": 0}:
             assert time.monotonic() < deadline, f"still alive after the requests ended: {alive}"
             time.sleep(0.1)

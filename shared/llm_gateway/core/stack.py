@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from llm_gateway.core.pipeline import ChatHandler
+from llm_gateway.idempotency.layer import idempotency_layer
 
 if TYPE_CHECKING:
     from llm_gateway.gateway import Gateway
@@ -17,7 +18,9 @@ if TYPE_CHECKING:
 LayerFactory = Callable[["Gateway", ChatHandler], ChatHandler | None]
 
 # innermost first: the router is wrapped by each of these in turn
-LAYER_FACTORIES: list[LayerFactory] = []
+LAYER_FACTORIES: list[LayerFactory] = [
+    idempotency_layer,  # outside the response cache: a replay never reaches it
+]
 
 
 def build_stack(gateway: Gateway, router: ChatHandler, factories: list[LayerFactory] | None = None) -> ChatHandler:
