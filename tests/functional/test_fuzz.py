@@ -13,15 +13,21 @@ import httpx
 import pytest
 
 from llm_gateway.api.app import create_app
-from tests.hardening.fuzz import FUZZ_MODELS, Tally, check_answer, fuzz_config, run_fuzz, send
+from tests.hardening.fuzz import FUZZ_MODELS, FuzzUpstreams, Tally, check_answer, fuzz_config, run_fuzz, send
 from tests.hardening.requests import NON_OBJECT_BODIES, encode, nested, seed_pool
-from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import MASTER_KEY, make_gateway, running_gateway
 
 
 @pytest.fixture(scope="module")
 def pool() -> list[dict[str, Any]]:
     return seed_pool(25, FUZZ_MODELS)
+
+
+@pytest.fixture(scope="module")
+def upstreams() -> Iterator[FuzzUpstreams]:
+    servers = FuzzUpstreams.start()
+    yield servers
+    servers.stop()
 
 
 @pytest.fixture
@@ -31,9 +37,9 @@ def runner() -> Iterator[asyncio.Runner]:
 
 
 def test_fuzzed_requests_in_process(
-    fake_openai: FakeOpenAI, pool: list[dict[str, Any]], runner: asyncio.Runner
+    upstreams: FuzzUpstreams, pool: list[dict[str, Any]], runner: asyncio.Runner
 ) -> None:
-    app = create_app(make_gateway(fuzz_config(fake_openai.v1)))
+    app = create_app(make_gateway(fuzz_config(upstreams)))
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
     tally = Tally()
     try:
@@ -47,9 +53,9 @@ def test_fuzzed_requests_in_process(
 
 
 def test_fuzzed_requests_over_a_socket(
-    fake_openai: FakeOpenAI, pool: list[dict[str, Any]], runner: asyncio.Runner
+    upstreams: FuzzUpstreams, pool: list[dict[str, Any]], runner: asyncio.Runner
 ) -> None:
-    with running_gateway(fuzz_config(fake_openai.v1)) as gateway:
+    with running_gateway(fuzz_config(upstreams)) as gateway:
         client = httpx.AsyncClient(base_url=gateway.base_url, timeout=15)
         tally = Tally()
         try:

@@ -26,11 +26,33 @@ from tests.support.openai_schema import assert_completion, assert_error
 from tests.support.sse import check_stream, parse_sse_text
 
 REQUEST_TIMEOUT = 15.0
-FUZZ_MODELS = ("mock", "gpt-test")
+FUZZ_MODELS = ("mock", "gpt-test", "claude", "gem")
 
 
-def fuzz_config(upstream_v1: str) -> dict[str, Any]:
-    """The mock provider and an OpenAI-compatible fake upstream, so both translation paths are fuzzed."""
+@dataclass
+class FuzzUpstreams:
+    """One fake per HTTP provider family, so every translation path is fuzzed."""
+
+    openai: Any
+    anthropic: Any
+    gemini: Any
+
+    @classmethod
+    def start(cls) -> FuzzUpstreams:
+        from tests.support.fake_anthropic import FakeAnthropic
+        from tests.support.fake_gemini import FakeGemini
+        from tests.support.fake_openai import FakeOpenAI
+
+        return cls(FakeOpenAI().start(), FakeAnthropic().start(), FakeGemini().start())
+
+    def stop(self) -> None:
+        for server in (self.openai, self.anthropic, self.gemini):
+            server.stop()
+
+
+def fuzz_config(upstreams: FuzzUpstreams) -> dict[str, Any]:
+    from tests.support import fake_anthropic, fake_gemini
+
     return {
         "models": [
             {"name": "mock", "provider": "mock", "model": "mock-1"},
@@ -38,8 +60,22 @@ def fuzz_config(upstream_v1: str) -> dict[str, Any]:
                 "name": "gpt-test",
                 "provider": "openai",
                 "model": "fake-model",
-                "api_base": upstream_v1,
+                "api_base": upstreams.openai.v1,
                 "api_key": "sk-upstream-secret-key-abcdef",
+            },
+            {
+                "name": "claude",
+                "provider": "anthropic",
+                "model": "claude-sonnet-4-5-20250929",
+                "api_base": upstreams.anthropic.base_url,
+                "api_key": fake_anthropic.API_KEY,
+            },
+            {
+                "name": "gem",
+                "provider": "gemini",
+                "model": "gemini-2.5-flash",
+                "api_base": upstreams.gemini.v1beta,
+                "api_key": fake_gemini.API_KEY,
             },
         ],
         "server": {"read_timeout": 5, "request_timeout": 10},
@@ -147,7 +183,6 @@ def run_fuzz(
 
 def main(argv: list[str] | None = None) -> int:
     from llm_gateway.api.app import create_app
-    from tests.support.fake_openai import FakeOpenAI
     from tests.support.gateway import make_gateway, running_gateway
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -159,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     pool = seed_pool(args.pool, FUZZ_MODELS)
     print(f"{len(pool)} schema-valid seed requests generated in {time.monotonic() - started:.0f}s")
 
-    upstream = FakeOpenAI().start()
-    config = fuzz_config(upstream.v1)
+    upstreams = FuzzUpstreams.start()
+    config = fuzz_config(upstreams)
     failures = 0
     try:
         with asyncio.Runner() as runner:
@@ -172,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 client = httpx.AsyncClient(base_url=gateway.base_url, timeout=REQUEST_TIMEOUT)
                 failures += _phase("real socket, uvicorn", client, runner, pool, args.socket_examples)
     finally:
-        upstream.stop()
+        upstreams.stop()
     return 1 if failures else 0
 
 
