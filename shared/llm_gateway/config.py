@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from llm_gateway.cache.config import CacheConfig
+
 CONFIG_ENV = "LLM_GATEWAY_CONFIG"
 
 
@@ -70,6 +72,7 @@ class ServerConfig(_Section):
 class GatewayConfig(_Section):
     models: list[DeploymentConfig] = Field(min_length=1)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> GatewayConfig:
@@ -103,7 +106,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
             "owned_by": "llm-gateway",
             "chunk_delay_ms": 50,
         },
-    ]
+    ],
+    "cache": {"mode": "opt-in"},
 }
 
 

@@ -20,6 +20,7 @@ from llm_gateway.config import ConfigError, GatewayConfig, load_config
 if TYPE_CHECKING:
     import httpx
 
+    from llm_gateway.cache.response_cache import ResponseCache
     from llm_gateway.core.deployments import ModelGroups
     from llm_gateway.core.router import Router
     from llm_gateway.core.service import ChatService
@@ -59,6 +60,7 @@ class Gateway:
     authenticator: Authenticator
     http: httpx.AsyncClient
     secrets: SecretResolver
+    cache: ResponseCache | None
 
     def ensure_ready(self) -> Gateway:
         if not self._ready:
@@ -67,6 +69,7 @@ class Gateway:
         return self
 
     def _build(self) -> None:
+        from llm_gateway.cache import build_response_cache
         from llm_gateway.core.deployments import ModelGroups, build_deployments, validate_deployments
         from llm_gateway.core.router import Router
         from llm_gateway.core.service import ChatService
@@ -95,6 +98,7 @@ class Gateway:
         self.groups = ModelGroups(build_deployments(config))
         self.providers = ProviderPool(deps)
         self.router = Router(self.groups, self.providers, self.secrets, rng=opts.rng)
+        self.cache = build_response_cache(self)
         self.service = ChatService(build_stack(self, self.router), config.server)
         self.authenticator = opts.authenticator or MasterKeyAuthenticator(self.env.get(MASTER_KEY_ENV))
 
@@ -102,4 +106,6 @@ class Gateway:
         if self._ready:
             await self.providers.aclose()
             await self.http.aclose()
+            if self.cache is not None:
+                await self.cache.aclose()
             self._ready = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from llm_gateway.cache import cache_layer
 from llm_gateway.core.pipeline import ChatHandler
 
 if TYPE_CHECKING:
@@ -17,7 +18,9 @@ if TYPE_CHECKING:
 LayerFactory = Callable[["Gateway", ChatHandler], ChatHandler | None]
 
 # innermost first: the router is wrapped by each of these in turn
-LAYER_FACTORIES: list[LayerFactory] = []
+LAYER_FACTORIES: list[LayerFactory] = [
+    cache_layer,
+]
 
 
 def build_stack(gateway: Gateway, router: ChatHandler, factories: list[LayerFactory] | None = None) -> ChatHandler:
