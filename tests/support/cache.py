@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,17 +32,22 @@ class FakeClock:
         self.now += seconds
 
 
-def cache_config(fake: FakeOpenAI, **cache: Any) -> dict[str, Any]:
-    config = openai_config(fake.v1)
+def cache_config(fake: FakeOpenAI, deployment: dict[str, Any] | None = None, **cache: Any) -> dict[str, Any]:
+    config = openai_config(fake.v1, **(deployment or {}))
     config["cache"] = {"mode": "on", "timeout": 5.0, **cache}
     return config
 
 
 @contextmanager
 def cached_gateway(
-    fake: FakeOpenAI, env: dict[str, str], *, cache: dict[str, Any] | None = None, **options: Any
+    fake: FakeOpenAI,
+    env: dict[str, str],
+    *,
+    cache: dict[str, Any] | None = None,
+    deployment: dict[str, Any] | None = None,
+    **options: Any,
 ) -> Iterator[UvicornThread]:
-    with running_gateway(cache_config(fake, **(cache or {})), env, **options) as gateway:
+    with running_gateway(cache_config(fake, deployment, **(cache or {})), env, **options) as gateway:
         yield gateway
 
 
@@ -76,3 +83,63 @@ def stream(
     chunks, error = check_stream(messages)
     assert error is None, error
     return chunks, response.headers
+
+
+class FaultyDynamoDB:
+    """A real boto3 DynamoDB client (pointed at moto) with faults injected per operation, and timings."""
+
+    def __init__(self, endpoint: str) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.real = boto3.client(
+            "dynamodb",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10),
+        )
+        self.faults: dict[str, Callable[[], None]] = {}
+        self.calls: Counter[str] = Counter()
+        self.seconds: dict[str, list[float]] = {}
+
+    def __call__(self, service: str, **_: Any) -> FaultyDynamoDB:
+        """Stands in for ``AwsClients``."""
+        assert service == "dynamodb"
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.real, name)
+        if name.startswith("_") or not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            fault = self.faults.get(name)
+            if fault is not None:
+                fault()
+            started = time.perf_counter()
+            try:
+                return attribute(*args, **kwargs)
+            finally:
+                self.seconds.setdefault(name, []).append(time.perf_counter() - started)
+
+        return call
+
+
+def client_error(code: str, operation: str = "GetItem") -> Callable[[], None]:
+    def fail() -> None:
+        from botocore.exceptions import ClientError
+
+        raise ClientError({"Error": {"Code": code, "Message": f"injected {code}"}}, operation)
+
+    return fail
+
+
+def slow(seconds: float) -> Callable[[], None]:
+    return lambda: time.sleep(seconds)
+
+
+def unreachable() -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
