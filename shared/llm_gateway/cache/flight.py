@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
+
 from llm_gateway.cache.config import SingleFlightConfig
 from llm_gateway.cache.response_cache import CacheDecision, ResponseCache
 from llm_gateway.cache.store import CacheEntry
@@ -75,7 +77,8 @@ class SingleFlight:
             return result, None
         finally:
             if not future.done():
-                future.set_result(result)
+                # a snapshot: the leader's own outer layers may change their copy before waiters read it
+                future.set_result(orjson.loads(orjson.dumps(result)) if result is not None else None)
             if self._inflight.get(decision.key) == (loop, future):
                 del self._inflight[decision.key]
             if self.config.distributed and leading and bound > 0:

@@ -66,7 +66,6 @@ class CacheLayer(Layer):
             entry = await self.cache.lookup(decision, ctx)
             if entry is not None:
                 return self._hit(entry, ctx)
-        self._status(ctx, "miss" if policy.read else "bypass")
 
         async def fetch() -> dict[str, Any]:
             completion = await self.inner.complete(request, ctx)
@@ -75,10 +74,12 @@ class CacheLayer(Layer):
             return completion
 
         if self.flight is None or not (policy.read and policy.store):
-            return await fetch()
-        completion, shared = await self.flight.run(decision, ctx, fetch)
-        if shared is not None:
-            return self._hit(shared, ctx)
+            completion = await fetch()
+        else:
+            completion, shared = await self.flight.run(decision, ctx, fetch)
+            if shared is not None:
+                return self._hit(shared, ctx)
+        self._status(ctx, "miss" if policy.read else "bypass")
         return completion
 
     async def open_stream(self, request: ChatRequest, ctx: RequestContext) -> OpenedStream:

@@ -47,9 +47,10 @@ async def test_concurrent_identical_misses_make_one_upstream_call(
 async def test_single_flight_across_instances(fake_openai: FakeOpenAI, cache_env: dict[str, str]) -> None:
     fake_openai.default = Reply(text="one call for all", delay=1.5)
     cache = {"single_flight": {"poll_interval": 0.05}}
-    with cached_gateway(fake_openai, cache_env, cache=cache) as first, cached_gateway(
-        fake_openai, cache_env, cache=cache
-    ) as second:
+    with (
+        cached_gateway(fake_openai, cache_env, cache=cache) as first,
+        cached_gateway(fake_openai, cache_env, cache=cache) as second,
+    ):
         results = await ask_all([first, second], 3)
         remote = [g.gateway.cache.metrics.get("single_flight.shared_remote") for g in (first, second)]  # type: ignore[attr-defined]
     assert len(fake_openai.chat_requests()) == 1  # 5 of 6 upstream calls saved

@@ -48,7 +48,7 @@ def test_one_tenant_never_gets_anothers_answer(fake_openai: FakeOpenAI, cache_en
         assert ask(bob, cache={"namespace": "team"})[1]["x-llm-gateway-cache"] == "miss"
         assert ask(alice)[0]["choices"][0]["message"]["content"] == "for alice"
         assert ask(bob)[0]["choices"][0]["message"]["content"] == "for bob"
-        chunks, headers = stream(gateway, {}, key="sk-bob-secret")
+        _chunks, headers = stream(gateway, {}, key="sk-bob-secret")
         assert headers["x-llm-gateway-cache"] == "hit"
     assert len(fake_openai.chat_requests()) == 4
     # entries are keyed by a hash over the key's id: neither the key nor its id is in the table's keys
