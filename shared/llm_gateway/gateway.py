@@ -59,6 +59,7 @@ class Gateway:
     service: ChatService
     authenticator: Authenticator
     http: httpx.AsyncClient
+    transport: httpx.AsyncBaseTransport
     secrets: SecretResolver
     cache: ResponseCache | None
 
@@ -77,7 +78,7 @@ class Gateway:
         from llm_gateway.providers.base import ProviderDeps
         from llm_gateway.providers.registry import ProviderPool
         from llm_gateway.secrets import SecretResolver
-        from llm_gateway.transport.http import make_http_client
+        from llm_gateway.transport.http import make_http_client, make_transport
 
         opts = self.options
         config = opts.config if opts.config is not None else load_config(env=dict(self.env))
@@ -86,9 +87,11 @@ class Gateway:
             raise ConfigError("invalid model config: " + "; ".join(problems))
         self.config = config
         self.secrets = opts.secrets or SecretResolver(env=self.env)
-        self.http = make_http_client(config.server, transport=opts.http_transport)
+        self.transport = opts.http_transport or make_transport(config.server)
+        self.http = make_http_client(config.server, transport=self.transport)
         deps = ProviderDeps(
             http=self.http,
+            transport=self.transport,
             secrets=self.secrets,
             server=config.server,
             clock=opts.clock,

@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--app", default="gateway:app", help="ASGI app to serve (module:attribute)")
+    parser.add_argument("--no-access-log", action="store_true", help="the gateway logs each request itself")
     args = parser.parse_args(argv)
 
     import uvicorn
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
         tables = ", ".join(f"{k}={v}" for k, v in sorted(embedded.env.items()) if k.endswith("_TABLE"))
         print(f"embedded DynamoDB at {embedded.endpoint} ({tables})", file=sys.stderr, flush=True)
     try:
-        uvicorn.run(args.app, host=args.host, port=args.port)
+        uvicorn.run(args.app, host=args.host, port=args.port, access_log=not args.no_access_log)
     finally:
         if embedded is not None:
             embedded.stop()
