@@ -44,7 +44,11 @@ def _build_store(config: CacheConfig, gateway: Gateway) -> CacheStore:
         "compression_level": config.compression_level,
     }
     if backend == "memory":
-        log.info("response cache in process memory (no cache table configured)")
+        on_lambda = bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
+        log.log(
+            logging.WARNING if on_lambda else logging.INFO,
+            "response cache in process memory: set LLM_GATEWAY_CACHE_TABLE to share it across instances",
+        )
         return MemoryCacheStore(**limits)
     if not table:
         raise ConfigError("cache.backend is 'dynamodb' but LLM_GATEWAY_CACHE_TABLE is not set")

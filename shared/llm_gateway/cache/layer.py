@@ -56,16 +56,23 @@ class CacheLayer(Layer):
         ctx.usage = completion.get("usage")
         return completion
 
-    async def complete(self, request: ChatRequest, ctx: RequestContext) -> dict[str, Any]:
+    async def _look(self, request: ChatRequest, ctx: RequestContext) -> tuple[CacheDecision | None, CacheEntry | None]:
+        """The request's cache decision (``None``: bypass, already marked) and the entry found, if any."""
         decision = self._decide(request, ctx)
         if decision is None:
             self._status(ctx, "bypass")
+            return None, None
+        if not decision.policy.read:
+            return decision, None
+        return decision, await self.cache.lookup(decision, ctx)
+
+    async def complete(self, request: ChatRequest, ctx: RequestContext) -> dict[str, Any]:
+        decision, entry = await self._look(request, ctx)
+        if decision is None:
             return await self.inner.complete(request, ctx)
+        if entry is not None:
+            return self._hit(entry, ctx)
         policy = decision.policy
-        if policy.read:
-            entry = await self.cache.lookup(decision, ctx)
-            if entry is not None:
-                return self._hit(entry, ctx)
 
         async def fetch() -> dict[str, Any]:
             completion = await self.inner.complete(request, ctx)
@@ -83,18 +90,15 @@ class CacheLayer(Layer):
         return completion
 
     async def open_stream(self, request: ChatRequest, ctx: RequestContext) -> OpenedStream:
-        decision = self._decide(request, ctx)
+        decision, entry = await self._look(request, ctx)
         if decision is None:
-            self._status(ctx, "bypass")
             return await self.inner.open_stream(request, ctx)
+        if entry is not None and replayable(entry.completion):
+            completion = self._hit(entry, ctx)
+            return await replay(completion_chunks(completion, include_usage=request.include_usage))
+        if entry is not None:
+            self.cache.metrics.incr("not_replayable")
         policy = decision.policy
-        if policy.read:
-            entry = await self.cache.lookup(decision, ctx)
-            if entry is not None and replayable(entry.completion):
-                completion = self._hit(entry, ctx)
-                return await replay(completion_chunks(completion, include_usage=request.include_usage))
-            if entry is not None:
-                self.cache.metrics.incr("not_replayable")
         self._status(ctx, "miss" if policy.read else "bypass")
         opened = await self.inner.open_stream(request, ctx)
         if not policy.store:

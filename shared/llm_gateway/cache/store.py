@@ -166,10 +166,12 @@ class CacheStore(ABC):
 
 
 class MemoryCacheStore(CacheStore):
-    """In-process storage with the same behaviour (tests, local runs without DynamoDB)."""
+    """In-process storage with the same behaviour (tests, local runs without DynamoDB). Holds at most
+    ``max_items`` items: the oldest written go first."""
 
-    def __init__(self, **limits: Any) -> None:
+    def __init__(self, *, max_items: int = 10_000, **limits: Any) -> None:
         super().__init__(**limits)
+        self.max_items = max_items
         self.items: dict[tuple[str, str], Item] = {}
 
     async def _get(self, pk: str, sk: str, *, consistent: bool = False) -> Item | None:
@@ -177,7 +179,11 @@ class MemoryCacheStore(CacheStore):
         return dict(item) if item is not None else None
 
     async def _put(self, item: Item) -> None:
-        self.items[(item["pk"], item["sk"])] = dict(item)
+        key = (item["pk"], item["sk"])
+        self.items.pop(key, None)
+        self.items[key] = dict(item)
+        while len(self.items) > self.max_items:
+            del self.items[next(iter(self.items))]
 
     async def _put_lease(self, item: Item, now: float) -> bool:
         current = self.items.get((item["pk"], item["sk"]))

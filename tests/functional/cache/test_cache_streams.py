@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from tests.support.cache import HI, ask, cached_gateway, sdk, stream
 from tests.support.fake_openai import CutStream, ErrorFrame, FakeOpenAI, Reply
 from tests.support.gateway import MASTER_KEY
 from tests.support.openai_schema import assert_completion
+from tests.support.servers import UvicornThread
 from tests.support.sse import assemble
 
 TOOLS = [
@@ -53,6 +55,15 @@ def test_stream_hit_replays_the_original(fake_openai: FakeOpenAI, cache_env: dic
         assert [(calls[i]["name"], calls[i]["arguments"]) for i in sorted(calls)] == CALLS
 
 
+def open_stream(gateway: UvicornThread) -> AbstractContextManager[httpx.Response]:
+    return httpx.stream(
+        "POST",
+        gateway.base_url + "/v1/chat/completions",
+        json={"model": "gpt-test", "messages": HI, "stream": True},
+        headers={"authorization": f"Bearer {MASTER_KEY}"},
+    )
+
+
 def test_stream_and_non_stream_share_entries(fake_openai: FakeOpenAI, cache_env: dict[str, str]) -> None:
     fake_openai.plan(Reply(tool_calls=CALLS), Reply(text="stored without streaming"))
     with cached_gateway(fake_openai, cache_env) as gateway:
@@ -81,12 +92,7 @@ def test_stream_and_non_stream_share_entries(fake_openai: FakeOpenAI, cache_env:
 def test_a_failed_stream_is_not_stored(fake_openai: FakeOpenAI, cache_env: dict[str, str], fault: Any) -> None:
     fake_openai.plan(fault)
     with cached_gateway(fake_openai, cache_env) as gateway:
-        with httpx.stream(
-            "POST",
-            gateway.base_url + "/v1/chat/completions",
-            json={"model": "gpt-test", "messages": HI, "stream": True},
-            headers={"authorization": f"Bearer {MASTER_KEY}"},
-        ) as response:
+        with open_stream(gateway) as response:
             body = response.read().decode()
         assert '"error"' in body and "[DONE]" not in body
         _, headers = stream(gateway, {})
@@ -99,12 +105,7 @@ def test_a_failed_stream_is_not_stored(fake_openai: FakeOpenAI, cache_env: dict[
 def test_a_stream_the_client_abandons_is_not_stored(fake_openai: FakeOpenAI, cache_env: dict[str, str]) -> None:
     fake_openai.plan(Reply(text=" ".join(["word"] * 40), chunk_delay=0.05))
     with cached_gateway(fake_openai, cache_env) as gateway:
-        with httpx.stream(
-            "POST",
-            gateway.base_url + "/v1/chat/completions",
-            json={"model": "gpt-test", "messages": HI, "stream": True},
-            headers={"authorization": f"Bearer {MASTER_KEY}"},
-        ) as response:
+        with open_stream(gateway) as response:
             lines = response.iter_lines()
             next(lines)
             next(lines)

@@ -91,3 +91,11 @@ async def test_leases(store: CacheStore) -> None:
     await store.release("k", owner="b")
     assert not await store.leased("k", NOW + 12)
     assert await store.claim("k", owner="c", until=NOW + 20, now=NOW + 12)
+
+
+async def test_memory_store_is_bounded() -> None:
+    store = MemoryCacheStore(max_items=3)
+    for name in "abcd":
+        await store.save(name, answer(name), ttl=60, now=NOW)
+    assert await store.lookup("a", NOW) is None
+    assert [await store.lookup(name, NOW) is not None for name in "bcd"] == [True, True, True]
