@@ -2,8 +2,9 @@
 
 The header maps onto the same controls as the body's ``cache`` object (the body wins where both say
 something): ``no-cache``, ``no-store``, ``max-age=N`` / ``s-maxage=N`` (accept only an entry younger
-than N seconds) and the extensions ``ttl=N`` and ``namespace=NAME``. Unknown directives are ignored, as
-HTTP caches do; a known directive with a bad value is a 400.
+than N seconds), ``only-if-cached`` (answer from the cache or fail with a 504, as RFC 9111 says) and
+the extensions ``ttl=N`` and ``namespace=NAME``. Unknown directives are ignored, as HTTP caches do; a
+known directive with a bad value is a 400.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from llm_gateway.schemas.validation import ChatRequest
 
 _NUMERIC = {"max-age": "s-maxage", "s-maxage": "s-maxage", "ttl": "ttl"}
 _FLAGS = ("no-cache", "no-store")
+ONLY_IF_CACHED = "only-if-cached"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class CachePolicy:
     max_age: int | None
     """Accept only an entry at most this old (``s-maxage``)."""
     namespace: str | None
+    only_if_cached: bool = False
+    """Never call upstream: a miss is a 504 (``Cache-Control: only-if-cached``)."""
 
 
 def parse_cache_control(value: str) -> dict[str, Any]:
@@ -44,7 +48,7 @@ def parse_cache_control(value: str) -> dict[str, Any]:
         name, has_value, argument = raw.strip().partition("=")
         name = name.strip().lower()
         argument = argument.strip().strip('"')
-        if name in _FLAGS:
+        if name in _FLAGS or name == ONLY_IF_CACHED:
             controls[name] = True
         elif name in _NUMERIC:
             if not has_value or not argument.isdigit():
@@ -63,6 +67,7 @@ def _header_controls(headers: Mapping[str, str]) -> CacheControls | None:
     if not value:
         return None
     fields = parse_cache_control(value)
+    fields.pop(ONLY_IF_CACHED, None)
     if not fields:
         return None
     try:
@@ -89,7 +94,8 @@ def resolve_policy(config: CacheConfig, request: ChatRequest, headers: Mapping[s
     if caching is False or config.mode == "off":
         return None
     controls = _merged(_header_controls(headers), request.cache_controls)
-    if config.mode == "opt-in" and caching is not True and controls is None:
+    only_if_cached = ONLY_IF_CACHED in parse_cache_control(headers.get("cache-control") or "")
+    if config.mode == "opt-in" and caching is not True and controls is None and not only_if_cached:
         return None
     controls = controls or CacheControls()
     ttl = min(controls.ttl if controls.ttl is not None else config.ttl, config.max_ttl)
@@ -99,7 +105,8 @@ def resolve_policy(config: CacheConfig, request: ChatRequest, headers: Mapping[s
         ttl=ttl,
         max_age=controls.s_maxage,
         namespace=controls.namespace,
+        only_if_cached=only_if_cached,
     )
-    if not policy.read and not policy.store:
+    if not policy.read and not policy.store and not only_if_cached:
         return None
     return policy

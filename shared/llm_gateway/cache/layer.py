@@ -15,11 +15,13 @@ from typing import Any
 import orjson
 
 from llm_gateway.cache.answers import StreamAssembler, completion_chunks, replayable
+from llm_gateway.cache.controls import CachePolicy
 from llm_gateway.cache.flight import SingleFlight
 from llm_gateway.cache.response_cache import CacheDecision, ResponseCache
 from llm_gateway.cache.store import CacheEntry
 from llm_gateway.core.context import RequestContext
 from llm_gateway.core.pipeline import ChatHandler, Layer, OpenedStream, StreamEnd, replay, watch_stream
+from llm_gateway.errors import GatewayError
 from llm_gateway.schemas.validation import ChatRequest
 
 STATUS_HEADER = "x-llm-gateway-cache"
@@ -56,6 +58,16 @@ class CacheLayer(Layer):
         ctx.usage = completion.get("usage")
         return completion
 
+    def _refuse_if_only_cached(self, policy: CachePolicy, ctx: RequestContext) -> None:
+        if policy.only_if_cached:
+            self._status(ctx, "miss" if policy.read else "bypass")
+            raise GatewayError(
+                "The answer is not in the cache, and the request said 'Cache-Control: only-if-cached'.",
+                status_code=504,
+                error_type="invalid_request_error",
+                code="cache_miss",
+            )
+
     async def _look(self, request: ChatRequest, ctx: RequestContext) -> tuple[CacheDecision | None, CacheEntry | None]:
         """The request's cache decision (``None``: bypass, already marked) and the entry found, if any."""
         decision = self._decide(request, ctx)
@@ -73,6 +85,7 @@ class CacheLayer(Layer):
         if entry is not None:
             return self._hit(entry, ctx)
         policy = decision.policy
+        self._refuse_if_only_cached(policy, ctx)
 
         async def fetch() -> dict[str, Any]:
             completion = await self.inner.complete(request, ctx)
@@ -99,6 +112,7 @@ class CacheLayer(Layer):
         if entry is not None:
             self.cache.metrics.incr("not_replayable")
         policy = decision.policy
+        self._refuse_if_only_cached(policy, ctx)
         self._status(ctx, "miss" if policy.read else "bypass")
         opened = await self.inner.open_stream(request, ctx)
         if not policy.store:

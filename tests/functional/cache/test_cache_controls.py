@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import httpx
 import openai
 import pytest
 
-from tests.support.cache import FakeClock, ask, cached_gateway, sdk
+from tests.support.cache import HI, FakeClock, ask, cached_gateway, sdk
 from tests.support.fake_openai import FakeOpenAI, Reply, Status
+from tests.support.gateway import MASTER_KEY
 from tests.support.openai_schema import assert_completion
 
 
@@ -136,3 +138,23 @@ def test_mode_off_adds_nothing(fake_openai: FakeOpenAI, cache_env: dict[str, str
         assert "x-llm-gateway-cache" not in ask(client, caching=True)[1]
         assert gateway.gateway.cache is None  # type: ignore[attr-defined]
     assert len(fake_openai.chat_requests()) == 2
+
+
+def test_only_if_cached(fake_openai: FakeOpenAI, cache_env: dict[str, str]) -> None:
+    only = {"Cache-Control": "only-if-cached"}
+    with cached_gateway(fake_openai, cache_env) as gateway:
+        client = sdk(gateway)
+        with pytest.raises(openai.APIStatusError) as missed:
+            ask(client, headers=only)
+        assert missed.value.status_code == 504 and missed.value.code == "cache_miss"
+        with httpx.Client() as http:  # a stream fails before it starts: a real HTTP status
+            response = http.post(
+                gateway.base_url + "/v1/chat/completions",
+                json={"model": "gpt-test", "messages": HI, "stream": True},
+                headers={"authorization": f"Bearer {MASTER_KEY}", **only},
+            )
+        assert response.status_code == 504 and response.json()["error"]["code"] == "cache_miss"
+        assert len(fake_openai.chat_requests()) == 0
+        ask(client)
+        assert ask(client, headers=only)[1]["x-llm-gateway-cache"] == "hit"
+    assert len(fake_openai.chat_requests()) == 1

@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from tests.support.cache import HI, ask, cached_gateway, sdk, stream
@@ -116,3 +117,23 @@ def test_a_stream_the_client_abandons_is_not_stored(fake_openai: FakeOpenAI, cac
         assert metrics.get("not_stored.stream_aborted") == 1
         _, headers = stream(gateway, {})
         assert headers["x-llm-gateway-cache"] == "miss"
+
+
+async def test_openai_sdk_streams_a_hit(fake_openai: FakeOpenAI, cache_env: dict[str, str]) -> None:
+    fake_openai.plan(Reply(text="Streamed once, replayed after.", reasoning="thinking"))
+    with cached_gateway(fake_openai, cache_env) as gateway:
+        client = openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key=MASTER_KEY, max_retries=0)
+        async with client:
+            seen = []
+            for _ in range(2):
+                raw = await client.chat.completions.with_raw_response.create(
+                    model="gpt-test", messages=HI, stream=True, stream_options={"include_usage": True}
+                )
+                chunks = [chunk async for chunk in raw.parse()]
+                text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+                seen.append((raw.headers["x-llm-gateway-cache"], text, chunks[-1].usage))
+    (miss, text, usage), (hit, replayed_text, replayed_usage) = seen
+    assert (miss, hit) == ("miss", "hit")
+    assert replayed_text == text == "Streamed once, replayed after."
+    assert replayed_usage == usage and usage is not None
+    assert len(fake_openai.chat_requests()) == 1

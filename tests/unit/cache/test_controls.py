@@ -55,6 +55,14 @@ def test_header_maps_onto_the_same_controls() -> None:
     assert policy(headers={"cache-control": "s-maxage=9, ttl=99"}) == CachePolicy(True, True, 99, 9, None)
 
 
+def test_only_if_cached() -> None:
+    assert parse_cache_control("only-if-cached") == {"only-if-cached": True}
+    got = policy("opt-in", headers={"cache-control": "only-if-cached"})
+    assert got == CachePolicy(True, True, 600, None, None, only_if_cached=True)
+    got = policy(headers={"cache-control": "only-if-cached, no-cache, no-store"})
+    assert got is not None and got.only_if_cached and not got.read
+
+
 def test_body_wins_over_header_field_by_field() -> None:
     got = policy(headers={"cache-control": "max-age=5, ttl=99"}, cache={"s-maxage": 50})
     assert got == CachePolicy(True, True, 99, 50, None)
