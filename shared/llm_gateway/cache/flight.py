@@ -49,13 +49,12 @@ class SingleFlight:
         loop = asyncio.get_running_loop()
         running = self._inflight.get(decision.key)
         if running is not None and running[0] is loop:
-            if bound > 0:
-                shared = await self._await_local(running[1], bound)
-                if shared is not None:
-                    metrics.incr("single_flight.shared_local")
-                    now = self.cache.clock()
-                    return shared, CacheEntry(shared, now, now)
-            metrics.incr("single_flight.waited_out")
+            finished, shared = await self._await_local(running[1], bound)
+            if shared is not None:
+                metrics.incr("single_flight.shared_local")
+                now = self.cache.clock()
+                return shared, CacheEntry(shared, now, now)
+            metrics.incr("single_flight.leader_gone" if finished else "single_flight.waited_out")
             return await fetch(), None
 
         future: asyncio.Future[Completion | None] = loop.create_future()
@@ -72,7 +71,8 @@ class SingleFlight:
                         metrics.incr("single_flight.shared_remote")
                         result = entry.completion
                         return entry.completion, entry
-            metrics.incr("single_flight.leader")
+            if leading:
+                metrics.incr("single_flight.leader")
             result = await fetch()
             return result, None
         finally:
@@ -86,12 +86,17 @@ class SingleFlight:
                     "lease", lambda: self.cache.store.release(decision.key, owner=owner), None, ctx
                 )
 
-    async def _await_local(self, future: asyncio.Future[Completion | None], bound: float) -> Completion | None:
+    async def _await_local(
+        self, future: asyncio.Future[Completion | None], bound: float
+    ) -> tuple[bool, Completion | None]:
+        """(whether the leader finished in time, its answer: ``None`` if it failed)."""
+        if bound <= 0:
+            return False, None
         try:
             async with asyncio.timeout(bound):
-                return await asyncio.shield(future)
+                return True, await asyncio.shield(future)
         except TimeoutError:
-            return None
+            return False, None
 
     async def _claim(self, decision: CacheDecision, ctx: RequestContext, owner: str) -> bool:
         now = self.cache.clock()

@@ -83,6 +83,8 @@ async def test_a_failed_leader_releases_its_followers(fake_openai: FakeOpenAI, c
     assert isinstance(followers, list) and {c for c, _, _ in followers} == {"after the leader failed"}
     assert max(seconds for _, _, seconds in followers) < 5
     assert len(fake_openai.chat_requests()) == 3
+    metrics = gateway.gateway.cache.metrics.snapshot()  # type: ignore[attr-defined]
+    assert metrics["single_flight.leader_gone"] == 2 and "single_flight.waited_out" not in metrics
 
 
 async def _after(seconds: float, work: Any) -> Any:
