@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llm_gateway.cache.config import CacheConfig
+from llm_gateway.providers.fetch.config import MediaFetchConfig
 
 CONFIG_ENV = "LLM_GATEWAY_CONFIG"
 
@@ -73,6 +74,7 @@ class GatewayConfig(_Section):
     models: list[DeploymentConfig] = Field(min_length=1)
     server: ServerConfig = Field(default_factory=ServerConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    media_fetch: MediaFetchConfig = Field(default_factory=MediaFetchConfig)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> GatewayConfig:

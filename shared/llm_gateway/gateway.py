@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from llm_gateway.core.deployments import ModelGroups
     from llm_gateway.core.router import Router
     from llm_gateway.core.service import ChatService
+    from llm_gateway.providers.fetch import MediaFetcher
     from llm_gateway.providers.registry import ProviderPool
     from llm_gateway.secrets import SecretResolver
 
@@ -41,6 +42,7 @@ class GatewayOptions:
     monotonic: Callable[[], float] = time.monotonic
     rng: random.Random | None = None
     aws_clients: Callable[..., Any] | None = None
+    media_fetcher: MediaFetcher | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -62,6 +64,7 @@ class Gateway:
     transport: httpx.AsyncBaseTransport
     secrets: SecretResolver
     cache: ResponseCache | None
+    media_fetcher: MediaFetcher
 
     def ensure_ready(self) -> Gateway:
         if not self._ready:
@@ -76,6 +79,7 @@ class Gateway:
         from llm_gateway.core.service import ChatService
         from llm_gateway.core.stack import build_stack
         from llm_gateway.providers.base import ProviderDeps
+        from llm_gateway.providers.fetch import MediaFetcher
         from llm_gateway.providers.registry import ProviderPool
         from llm_gateway.secrets import SecretResolver
         from llm_gateway.transport.http import make_http_client, make_transport
@@ -89,6 +93,7 @@ class Gateway:
         self.secrets = opts.secrets or SecretResolver(env=self.env)
         self.transport = opts.http_transport or make_transport(config.server)
         self.http = make_http_client(config.server, transport=self.transport)
+        self.media_fetcher = opts.media_fetcher or MediaFetcher(config.media_fetch)
         deps = ProviderDeps(
             http=self.http,
             transport=self.transport,
@@ -96,6 +101,7 @@ class Gateway:
             server=config.server,
             clock=opts.clock,
             aws_clients=opts.aws_clients,
+            media_fetcher=self.media_fetcher,
             extras=opts.extras,
         )
         self.groups = ModelGroups(build_deployments(config))
@@ -109,6 +115,7 @@ class Gateway:
         if self._ready:
             await self.providers.aclose()
             await self.http.aclose()
+            await self.media_fetcher.aclose()
             if self.cache is not None:
                 await self.cache.aclose()
             self._ready = False

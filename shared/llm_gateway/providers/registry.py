@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 PROVIDERS: dict[str, str] = {
     "openai": "llm_gateway.providers.openai_compat:OpenAICompatProvider",
     "mock": "llm_gateway.providers.mock:MockProvider",
+    "anthropic": "llm_gateway.providers.anthropic:AnthropicProvider",
+    "bedrock": "llm_gateway.providers.bedrock:BedrockProvider",
     "gemini": "llm_gateway.providers.gemini:GeminiProvider",
 }
 
