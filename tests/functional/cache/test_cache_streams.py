@@ -17,7 +17,7 @@ from tests.support.fake_openai import CutStream, ErrorFrame, FakeOpenAI, Reply
 from tests.support.gateway import MASTER_KEY
 from tests.support.openai_schema import assert_completion
 from tests.support.servers import UvicornThread
-from tests.support.sse import assemble
+from tests.support.sse import assemble, parse_sse_lines
 
 TOOLS = [
     {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}},
@@ -137,3 +137,15 @@ async def test_openai_sdk_streams_a_hit(fake_openai: FakeOpenAI, cache_env: dict
     assert replayed_text == text == "Streamed once, replayed after."
     assert replayed_usage == usage and usage is not None
     assert len(fake_openai.chat_requests()) == 1
+
+
+def test_a_stream_miss_is_forwarded_live(fake_openai: FakeOpenAI, cache_env: dict[str, str]) -> None:
+    """The cache assembles on the side: chunks reach the client as the upstream sends them."""
+    fake_openai.plan(Reply(text="one two three four five six", chunk_delay=0.15))
+    with cached_gateway(fake_openai, cache_env) as gateway, open_stream(gateway) as response:
+        messages = parse_sse_lines(response.iter_lines())
+        assert response.headers["x-llm-gateway-cache"] == "miss"
+    content = [m for m in messages if m.data != "[DONE]" and m.json()["choices"]]
+    assert len(content) >= 6
+    # a buffering cache would deliver everything at once; here arrivals spread over the upstream's pace
+    assert content[-1].at - content[0].at > 0.6
