@@ -78,3 +78,11 @@ def test_lambda_import_path_stays_light() -> None:
     )
     env = {"PYTHONPATH": f"{ROOT / 'shared'}:{ROOT / 'handlers'}", "PATH": "/usr/bin:/bin"}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT / "handlers", timeout=60)
+
+
+def test_an_unreachable_endpoint_does_not_stop_a_local_run() -> None:
+    additions, embedded = local_dynamodb_env(
+        {"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"},
+        template=TEMPLATE,
+    )
+    assert embedded is None and not TABLES & set(additions)

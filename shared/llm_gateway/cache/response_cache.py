@@ -142,7 +142,7 @@ class ResponseCache:
             self._failures = 0
             self.metrics.incr("skipped.opened")
         log.warning(
-            "cache %s failed (%s); served as a miss%s",
+            "cache %s failed (%s); the request goes on without the cache%s",
             operation,
             kind,
             f", skipping the cache for {self.config.failure_cooldown:g}s" if opened else "",

@@ -8,6 +8,7 @@ Needs the dev extra (``moto[server]``).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 from llm_gateway.aws.tables import TABLE_ENV, create_tables
 
+log = logging.getLogger("llm_gateway.local")
 TEMPLATE_ENV = "LLM_GATEWAY_TEMPLATE"
 EMBEDDED_ENV = "LLM_GATEWAY_EMBEDDED_DYNAMODB"
 ENDPOINT_ENVS = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL")
@@ -43,11 +45,13 @@ def default_template(env: Mapping[str, str] | None = None) -> Path:
 
 def _client(endpoint: str, region: str) -> Any:
     import boto3
+    from botocore.config import Config
 
     return boto3.client(
         "dynamodb",
         endpoint_url=endpoint,
         region_name=region,
+        config=Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 2}),
         aws_access_key_id="local",
         aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
     )
@@ -107,7 +111,10 @@ def local_dynamodb_env(
     region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or LOCAL_REGION
     endpoint = next((environ[name] for name in ENDPOINT_ENVS if environ.get(name)), None)
     if endpoint is not None:
-        additions.update(create_tables(_client(endpoint, region), template or default_template(environ)))
+        try:
+            additions.update(create_tables(_client(endpoint, region), template or default_template(environ)))
+        except Exception as exc:  # an unreachable endpoint must not stop a local run
+            log.warning("cannot create the tables at %s (%s): running without DynamoDB tables", endpoint, exc)
         return additions, None
     if not _has_credentials(environ):
         # moto accepts anything, botocore still wants some credentials to sign with
