@@ -5,8 +5,9 @@ sampling parameters, n, seed, stop, logprobs, and fields the gateway does not kn
 them may change the answer. Excluded: how the answer travels (``stream``, ``stream_options``), who asked
 for bookkeeping (``user``, ``metadata``, ``safety_identifier``), upstream-side storage and routing hints
 (``store``, ``service_tier``, ``prompt_cache_key``, ``prompt_cache_retention``) and the gateway's own
-extension fields (cache controls, guardrails, retries...). So a stream and a non-stream request share
-an entry.
+extension fields (cache controls, guardrails, retries, fallbacks...) except ``drop_params``, which
+changes what the upstream is sent. So a stream and a non-stream request share an entry. (An answer
+that came from a fallback model group is not stored: see :mod:`.layer`.)
 
 A value given as ``null`` at the top level counts as not given, and a whole-number float equals the
 integer (``temperature: 1.0`` and ``1`` are one key).
@@ -66,6 +67,11 @@ def scope_for(key_id: str, namespace: str | None, shared_namespaces: frozenset[s
     return f"key:{key_id}"
 
 
+# gateway extensions that change what the upstream is sent
+KEYED_EXTENSION_FIELDS = ("drop_params",)
+
+
 def cache_key(request: ChatRequest, scope: str) -> str:
-    material = {"v": KEY_VERSION, "scope": scope, "request": canonical_request(request)}
+    extensions = {name: request.body[name] for name in KEYED_EXTENSION_FIELDS if request.body.get(name) is not None}
+    material = {"v": KEY_VERSION, "scope": scope, "request": canonical_request(request), "gateway": extensions}
     return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()

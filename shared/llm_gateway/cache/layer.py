@@ -90,7 +90,7 @@ class CacheLayer(Layer):
         async def fetch() -> dict[str, Any]:
             completion = await self.inner.complete(request, ctx)
             if policy.store:
-                await self.cache.save(decision, completion, ctx, expected_choices=request.n)
+                await self.cache.save(decision, completion, ctx, expected_choices=request.n, model_group=request.model)
             return completion
 
         if self.flight is None or not (policy.read and policy.store):
@@ -127,6 +127,6 @@ class CacheLayer(Layer):
             if completion is None:
                 self.cache.metrics.incr("not_stored.unsupported")
                 return
-            await self.cache.save(decision, completion, ctx, expected_choices=request.n)
+            await self.cache.save(decision, completion, ctx, expected_choices=request.n, model_group=request.model)
 
         return watch_stream(opened, on_chunk=assembler.feed, on_end=on_end)

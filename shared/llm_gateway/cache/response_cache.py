@@ -76,11 +76,22 @@ class ResponseCache:
         return entry
 
     async def save(
-        self, decision: CacheDecision, completion: dict[str, Any], ctx: RequestContext, *, expected_choices: int
+        self,
+        decision: CacheDecision,
+        completion: dict[str, Any],
+        ctx: RequestContext,
+        *,
+        expected_choices: int,
+        model_group: str,
     ) -> bool:
         """Store a complete, successful answer; anything else is counted and left out."""
         if not is_complete(completion, expected_choices):
             self.metrics.incr("not_stored.incomplete")
+            return False
+        if ctx.model_group is not None and ctx.model_group != model_group:
+            # a fallback group answered: storing it under the requested group's key would serve one
+            # model's answer as another's (and fallbacks are the caller's own choice, not in the key)
+            self.metrics.incr("not_stored.fallback")
             return False
         now = self.clock()
         try:

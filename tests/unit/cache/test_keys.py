@@ -50,6 +50,7 @@ def test_transport_and_gateway_fields_do_not_change_the_key(extra: dict[str, Any
         {"response_format": {"type": "json_object"}},
         {"reasoning_effort": "high"},
         {"some_new_upstream_field": 1},
+        {"drop_params": True},
     ],
 )
 def test_every_field_that_changes_the_answer_changes_the_key(extra: dict[str, Any]) -> None:
