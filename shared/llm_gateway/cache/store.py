@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 Item = dict[str, Any]
+OFF_LOOP_BYTES = 64 * 1024
 HEAD = "entry"
 LEASE = "lease"
 
@@ -88,8 +89,20 @@ class CacheStore(ABC):
 
     # --- entries ------------------------------------------------------------------------------------
 
-    def encode(self, completion: dict[str, Any]) -> bytes:
-        return zlib.compress(orjson.dumps(completion), self.compression_level)
+    async def encode(self, completion: dict[str, Any]) -> bytes:
+        """The compressed JSON; a large answer is compressed off the event loop (zlib releases the GIL)."""
+        raw = orjson.dumps(completion)
+        if len(raw) < OFF_LOOP_BYTES:
+            return zlib.compress(raw, self.compression_level)
+        return await asyncio.to_thread(zlib.compress, raw, self.compression_level)
+
+    @staticmethod
+    async def decode(body: bytes) -> dict[str, Any]:
+        raw = (
+            zlib.decompress(body) if len(body) < OFF_LOOP_BYTES // 4 else await asyncio.to_thread(zlib.decompress, body)
+        )
+        completion: dict[str, Any] = orjson.loads(raw)
+        return completion
 
     async def lookup(self, key: str, now: float, *, consistent: bool = False) -> CacheEntry | None:
         pk = partition_key(key)
@@ -106,12 +119,12 @@ class CacheStore(ABC):
             if any(piece is None for piece in slices):
                 return None
             body += b"".join(bytes(piece["body"]) for piece in slices if piece is not None)
-        completion = orjson.loads(zlib.decompress(body))
+        completion = await self.decode(body)
         return CacheEntry(completion, float(head["created_at"]), float(head["expires_at"]))
 
     async def save(self, key: str, completion: dict[str, Any], *, ttl: int, now: float) -> int:
         """Store the answer for ``ttl`` seconds; returns the compressed size. Raises :class:`EntryTooLarge`."""
-        body = self.encode(completion)
+        body = await self.encode(completion)
         parts = max(1, math.ceil(len(body) / self.max_item_bytes))
         if parts > self.max_parts:
             raise EntryTooLarge(len(body))
