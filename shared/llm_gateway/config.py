@@ -15,7 +15,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llm_gateway.cache.config import CacheConfig
+from llm_gateway.idempotency.config import IdempotencyConfig
 from llm_gateway.providers.fetch.config import MediaFetchConfig
+from llm_gateway.routing.config import RouterConfig
 
 CONFIG_ENV = "LLM_GATEWAY_CONFIG"
 
@@ -73,6 +75,8 @@ class ServerConfig(_Section):
 class GatewayConfig(_Section):
     models: list[DeploymentConfig] = Field(min_length=1)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    router: RouterConfig = Field(default_factory=RouterConfig)
+    idempotency: IdempotencyConfig = Field(default_factory=IdempotencyConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     media_fetch: MediaFetchConfig = Field(default_factory=MediaFetchConfig)
 

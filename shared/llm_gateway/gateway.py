@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,8 @@ class GatewayOptions:
     clock: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic
     rng: random.Random | None = None
+    sleep: Callable[[float], Awaitable[None]] | None = None
+    """``asyncio.sleep`` unless injected (retry backoff waits through it)."""
     aws_clients: Callable[..., Any] | None = None
     media_fetcher: MediaFetcher | None = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -75,12 +77,12 @@ class Gateway:
     def _build(self) -> None:
         from llm_gateway.cache import build_response_cache
         from llm_gateway.core.deployments import ModelGroups, build_deployments, validate_deployments
-        from llm_gateway.core.router import Router
         from llm_gateway.core.service import ChatService
         from llm_gateway.core.stack import build_stack
         from llm_gateway.providers.base import ProviderDeps
         from llm_gateway.providers.fetch import MediaFetcher
         from llm_gateway.providers.registry import ProviderPool
+        from llm_gateway.routing.factory import build_router
         from llm_gateway.secrets import SecretResolver
         from llm_gateway.transport.http import make_http_client, make_transport
 
@@ -106,7 +108,7 @@ class Gateway:
         )
         self.groups = ModelGroups(build_deployments(config))
         self.providers = ProviderPool(deps)
-        self.router = Router(self.groups, self.providers, self.secrets, rng=opts.rng)
+        self.router = build_router(self)
         self.cache = build_response_cache(self)
         self.service = ChatService(build_stack(self, self.router), config.server)
         self.authenticator = opts.authenticator or MasterKeyAuthenticator(self.env.get(MASTER_KEY_ENV))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from llm_gateway.cache import cache_layer
 from llm_gateway.core.pipeline import ChatHandler
+from llm_gateway.idempotency.layer import idempotency_layer
 
 if TYPE_CHECKING:
     from llm_gateway.gateway import Gateway
@@ -20,6 +21,7 @@ LayerFactory = Callable[["Gateway", ChatHandler], ChatHandler | None]
 # innermost first: the router is wrapped by each of these in turn
 LAYER_FACTORIES: list[LayerFactory] = [
     cache_layer,
+    idempotency_layer,  # outside the response cache: a replay never reaches it
 ]
 
 
