@@ -61,7 +61,7 @@ def ask(
     """A non-stream request through the SDK: (completion as the client sees it, response headers)."""
     body.setdefault("model", "gpt-test")
     body.setdefault("messages", HI)
-    extra = {k: body.pop(k) for k in ("caching", "cache") if k in body}
+    extra = {k: body.pop(k) for k in ("caching", "cache", "num_retries", "fallbacks") if k in body}
     raw = client.chat.completions.with_raw_response.create(**body, extra_body=extra or None, extra_headers=headers)
     return raw.parse().model_dump(exclude_unset=True), raw.headers
 

@@ -1,5 +1,6 @@
 """Entries are scoped to the caller: one key never gets another key's cached answer, unless both name
-a namespace that the config shares explicitly."""
+a namespace that the config shares explicitly. And an answer is stored only under the model group that
+produced it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from llm_gateway.core.context import Principal
 from llm_gateway.errors import AuthenticationError
 from tests.support.cache import ask, cache_config, cached_gateway, sdk, stream
-from tests.support.fake_openai import FakeOpenAI, Reply
+from tests.support.fake_openai import FakeOpenAI, Reply, Status
 from tests.support.gateway import running_gateway
 
 
@@ -86,3 +87,18 @@ def _scan(env: dict[str, str]) -> list[dict[str, object]]:
     client = boto3.client("dynamodb", endpoint_url=env["AWS_ENDPOINT_URL_DYNAMODB"], region_name="us-east-1")
     items: list[dict[str, object]] = client.scan(TableName=env["LLM_GATEWAY_CACHE_TABLE"])["Items"]
     return items
+
+
+def test_an_answer_from_a_fallback_group_is_not_stored(fake_openai: FakeOpenAI, cache_env: dict[str, str]) -> None:
+    config = cache_config(fake_openai)
+    config["models"].append({**config["models"][0], "name": "gpt-b", "model": "model-b"})
+    config["models"][0]["model"] = "model-a"
+    fake_openai.plan(Status(500), Status(500), model="model-a")
+    fake_openai.plan(Reply(text="from b"), Reply(text="from b again"), model="model-b")
+    with running_gateway(config, cache_env) as gateway:
+        client = sdk(gateway)
+        for expected in ("from b", "from b again"):
+            answer, headers = ask(client, num_retries=0, fallbacks=["gpt-b"])
+            assert answer["choices"][0]["message"]["content"] == expected
+            assert headers["x-llm-gateway-cache"] == "miss" and headers["x-llm-gateway-model-group"] == "gpt-b"
+        assert gateway.gateway.cache.metrics.get("not_stored.fallback") == 2  # type: ignore[attr-defined]
