@@ -53,6 +53,7 @@ def _build_store(config: CacheConfig, gateway: Gateway) -> CacheStore:
     if not table:
         raise ConfigError("cache.backend is 'dynamodb' but LLM_GATEWAY_CACHE_TABLE is not set")
     from llm_gateway.aws.clients import AwsClients
+    from llm_gateway.aws.state_table import AsyncTable
     from llm_gateway.cache.dynamodb import DynamoDBCacheStore
 
     clients = gateway.options.aws_clients or AwsClients(
@@ -60,7 +61,12 @@ def _build_store(config: CacheConfig, gateway: Gateway) -> CacheStore:
     )
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
     endpoint = env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or None
-    store = DynamoDBCacheStore(table, lambda: clients("dynamodb", region=region, endpoint_url=endpoint), **limits)
+    # each cache operation is bounded by `cache.timeout` (ResponseCache.guarded); the table's own,
+    # looser bound only catches a call that outlives its operation
+    client = AsyncTable(
+        lambda: clients("dynamodb", region=region, endpoint_url=endpoint), table, timeout=3 * config.timeout
+    )
+    store = DynamoDBCacheStore(client, **limits)
     store.warm_up()
     return store
 

@@ -49,12 +49,14 @@ class EntryTooLarge(Exception):
         self.size = size
 
 
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a botocore ``ClientError`` (``None`` for anything else)."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = (response.get("Error") or {}).get("Code")
-        return code if isinstance(code, str) else None
+def error_code(exc: BaseException | None) -> str | None:
+    """The AWS error code of a botocore ``ClientError``, also when wrapped (``None`` for anything else)."""
+    while exc is not None:
+        response = getattr(exc, "response", None)
+        if isinstance(response, dict):
+            code = (response.get("Error") or {}).get("Code")
+            return code if isinstance(code, str) else None
+        exc = exc.__cause__
     return None
 
 

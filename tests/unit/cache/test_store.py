@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from llm_gateway.aws.state_table import AsyncTable
 from llm_gateway.cache.dynamodb import DynamoDBCacheStore
 from llm_gateway.cache.store import CacheStore, EntryTooLarge, MemoryCacheStore
 
@@ -40,9 +41,7 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[CacheStore]:
     endpoint = request.getfixturevalue("moto_endpoint")
     tables = request.getfixturevalue("dynamodb_tables")
     client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
-    dynamo = DynamoDBCacheStore(tables["LLM_GATEWAY_CACHE_TABLE"], lambda: client, **limits)
-    yield dynamo
-    await dynamo.close()
+    yield DynamoDBCacheStore(AsyncTable(lambda: client, tables["LLM_GATEWAY_CACHE_TABLE"], timeout=10), **limits)
 
 
 async def test_save_then_lookup(store: CacheStore) -> None:
