@@ -7,9 +7,8 @@ PORT ?= 8000
 LLM_GATEWAY_MASTER_KEY ?= sk-local-gateway
 export LLM_GATEWAY_MASTER_KEY
 
-.PHONY: install serve test lint typecheck unit bench bench-routing real-upstream clean sam-venv build build-host \
-	fuzz load soak \
-	validate deploy cold-start
+.PHONY: install serve test lint typecheck unit bench bench-routing bench-cache real-upstream clean sam-venv build \
+	build-host validate deploy cold-start fuzz load soak
 
 # --- AWS SAM (deploy) -------------------------------------------------------------------------------------
 # aws-sam-cli pins its own boto3/pydantic, so it lives in its own venv. `sam build` needs python3.13 (the
@@ -30,7 +29,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 serve: install
-	cd handlers && PYTHONPATH=../shared exec ../$(PY) -m uvicorn --host 127.0.0.1 --port $(PORT) --no-access-log gateway:app
+	cd handlers && PYTHONPATH=../shared exec ../$(PY) -m llm_gateway.local.serve --host 127.0.0.1 --port $(PORT) --no-access-log
 
 lint: install
 	$(PY) -m ruff check shared handlers tests bench
@@ -63,6 +62,9 @@ real-upstream: install $(LLAMA_VENV)/.installed
 
 bench-routing: install
 	$(PY) bench/routing_overhead.py --requests 1000 --rounds 9
+
+bench-cache: install
+	$(PY) bench/cache_latency.py
 
 $(SAM_VENV)/.installed:
 	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)

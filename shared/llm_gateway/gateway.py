@@ -22,6 +22,7 @@ SECRET_TTL_ENV = "LLM_GATEWAY_SECRET_TTL_SECONDS"  # noqa: S105 (a variable name
 if TYPE_CHECKING:
     import httpx
 
+    from llm_gateway.cache.response_cache import ResponseCache
     from llm_gateway.core.deployments import ModelGroups
     from llm_gateway.core.router import Router
     from llm_gateway.core.service import ChatService
@@ -67,6 +68,7 @@ class Gateway:
     transport: httpx.AsyncBaseTransport
     secrets: SecretResolver
     aws: Callable[..., Any]
+    cache: ResponseCache | None
     media_fetcher: MediaFetcher
 
     def ensure_ready(self) -> Gateway:
@@ -79,6 +81,7 @@ class Gateway:
         from llm_gateway.api.master_key import master_key_authenticator
         from llm_gateway.aws.clients import AwsClients
         from llm_gateway.aws.secrets import register_aws_secret_loaders
+        from llm_gateway.cache import build_response_cache
         from llm_gateway.core.deployments import ModelGroups, build_deployments, validate_deployments
         from llm_gateway.core.service import ChatService
         from llm_gateway.core.stack import build_stack
@@ -114,6 +117,7 @@ class Gateway:
         self.groups = ModelGroups(build_deployments(config))
         self.providers = ProviderPool(deps)
         self.router = build_router(self)
+        self.cache = build_response_cache(self)
         self.service = ChatService(build_stack(self, self.router), config.server)
         self.authenticator = opts.authenticator or master_key_authenticator(self.env, self.secrets)
 
@@ -131,4 +135,6 @@ class Gateway:
             await self.providers.aclose()
             await self.http.aclose()
             await self.media_fetcher.aclose()
+            if self.cache is not None:
+                await self.cache.aclose()
             self._ready = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from llm_gateway.cache import cache_layer
 from llm_gateway.core.pipeline import ChatHandler
 from llm_gateway.idempotency.layer import idempotency_layer
 
@@ -19,6 +20,7 @@ LayerFactory = Callable[["Gateway", ChatHandler], ChatHandler | None]
 
 # innermost first: the router is wrapped by each of these in turn
 LAYER_FACTORIES: list[LayerFactory] = [
+    cache_layer,
     idempotency_layer,  # outside the response cache: a replay never reaches it
 ]
 
