@@ -103,7 +103,7 @@ FUZZ_EXAMPLES ?= 10000
 SCHEMATHESIS_EXAMPLES ?= 1000
 LOAD_STREAMS ?= 200
 SOAK_REQUESTS ?= 20000
-SOAK_MIX ?= stream=5,json=3,bad_request=1,unknown_model=1,upstream_error=1,disconnect=1
+SOAK_MIX ?= stream=5,json=3,cache_hit=2,bad_request=1,unknown_model=1,upstream_error=1,disconnect=1
 HARDENING := PYTHONPATH=shared:handlers:. $(PY) -m
 
 fuzz: install

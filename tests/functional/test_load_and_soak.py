@@ -18,5 +18,6 @@ def test_mixed_requests_leave_nothing_behind() -> None:
     result = soak(requests=600, mix=DEFAULT_MIX, concurrency=16, warmup=200)
     print({k: v for k, v in result.items() if k != "failures"})
     assert set(result["counts"]) == set(DEFAULT_MIX)
+    assert result["cache"].get("hit")  # repeated prompts were answered from the cache
     # RSS is only meaningful over a long run (make soak); here: no failure, no leftover task or fd.
     assert check_soak(result, max_growth=1.0) == []

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import random
 import sys
 import threading
@@ -69,6 +70,8 @@ def limits_for(concurrency: int) -> httpx.Limits:
 def gateway_config(upstream: Process, concurrency: int) -> dict[str, Any]:
     config = openai_config(upstream.base_url + "/v1")
     config["server"] = {"max_connections": concurrency + 50, "max_keepalive_connections": concurrency + 50}
+    # Opt-in, in-process cache: only the mix's cache_hit requests ("caching": true) use it.
+    config["cache"] = {"mode": "opt-in", "backend": "memory"}
     return config
 
 
@@ -125,13 +128,23 @@ def load(streams: int, words: int, chunk_delay: float) -> dict[str, Any]:
 
 # --- soak -------------------------------------------------------------------------------------------
 
-DEFAULT_MIX = {"stream": 5, "json": 3, "bad_request": 1, "unknown_model": 1, "upstream_error": 1, "disconnect": 1}
+DEFAULT_MIX = {
+    "stream": 5,
+    "json": 3,
+    "cache_hit": 2,
+    "bad_request": 1,
+    "unknown_model": 1,
+    "upstream_error": 1,
+    "disconnect": 1,
+}
+CACHED_PROMPTS = 50
 
 
 @dataclass
 class SoakStats:
     counts: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    cache: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
 async def soak_one(client: httpx.AsyncClient, kind: str, i: int, words: int, stats: SoakStats) -> None:
@@ -143,6 +156,12 @@ async def soak_one(client: httpx.AsyncClient, kind: str, i: int, words: int, sta
             response = await client.post("/v1/chat/completions", json=_body(tag, False), headers=HEADERS)
             assert response.status_code == 200, response.text
             assert response.json()["choices"][0]["message"]["content"] == expected_text(_body(tag, False), words)
+        elif kind == "cache_hit":  # a few prompts asked again and again: after the first, hits
+            cached = {**_body(f"cached{i % CACHED_PROMPTS}", False), "caching": True}
+            response = await client.post("/v1/chat/completions", json=cached, headers=HEADERS)
+            assert response.status_code == 200, response.text
+            assert response.json()["choices"][0]["message"]["content"] == expected_text(cached, words)
+            stats.cache[response.headers.get("x-llm-gateway-cache", "none")] += 1
         elif kind == "bad_request":
             response = await client.post("/v1/chat/completions", json={"model": "gpt-test", "n": -1}, headers=HEADERS)
             assert response.status_code == 400, response.text
@@ -218,6 +237,7 @@ def soak(requests: int, mix: dict[str, int], concurrency: int, warmup: int, seed
         "seconds": elapsed,
         "requests_per_s": (requests - warmup) / elapsed,
         "counts": stats.counts,
+        "cache": dict(stats.cache),
         "failures": stats.failures,
         "log_problems": problems_in_log,
         "rss_before_mb": before["rss"] / 2**20,
@@ -287,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     result = soak(args.requests, _parse_mix(args.mix), args.concurrency, args.warmup)
     print(
         f"soak: {result['requests']} requests ({result['warmup']} warm-up), {result['requests_per_s']:.0f} req/s "
-        f"after warm-up; mix {result['counts']}\n"
+        f"after warm-up; mix {result['counts']}; cache {result['cache']}\n"
         f"  RSS {result['rss_before_mb']:.1f} MB -> {result['rss_after_mb']:.1f} MB ({result['rss_growth']:+.1%}); "
         f"fds {result['fds_before']} -> {result['fds_after']} (pooled upstream connections "
         f"{result['pooled_before']} -> {result['pooled_after']}); asyncio tasks {result['tasks_before']} -> "
