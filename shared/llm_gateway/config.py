@@ -14,6 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from llm_gateway.guardrails.config import GuardrailsConfig
+from llm_gateway.tenants.config import TenantsConfig
+
 CONFIG_ENV = "LLM_GATEWAY_CONFIG"
 
 
@@ -70,6 +73,8 @@ class ServerConfig(_Section):
 class GatewayConfig(_Section):
     models: list[DeploymentConfig] = Field(min_length=1)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    tenants: TenantsConfig = Field(default_factory=TenantsConfig)
+    guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> GatewayConfig:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from llm_gateway.api.auth import MASTER_KEY_ENV, Authenticator, MasterKeyAuthenticator
+from llm_gateway.api.auth import Authenticator
 from llm_gateway.config import ConfigError, GatewayConfig, load_config
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from llm_gateway.core.service import ChatService
     from llm_gateway.providers.registry import ProviderPool
     from llm_gateway.secrets import SecretResolver
+    from llm_gateway.tenants.services import TenantServices
 
 
 @dataclass
@@ -40,6 +41,8 @@ class GatewayOptions:
     monotonic: Callable[[], float] = time.monotonic
     rng: random.Random | None = None
     aws_clients: Callable[..., Any] | None = None
+    master_key_source: Callable[[], Awaitable[str | None]] | None = None
+    """Where the master key comes from (SSM / Secrets Manager in AWS); default: ``LLM_GATEWAY_MASTER_KEY``."""
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -59,6 +62,7 @@ class Gateway:
     authenticator: Authenticator
     http: httpx.AsyncClient
     secrets: SecretResolver
+    tenants: TenantServices
 
     def ensure_ready(self) -> Gateway:
         if not self._ready:
@@ -74,6 +78,7 @@ class Gateway:
         from llm_gateway.providers.base import ProviderDeps
         from llm_gateway.providers.registry import ProviderPool
         from llm_gateway.secrets import SecretResolver
+        from llm_gateway.tenants.services import build_authenticator, build_tenant_services
         from llm_gateway.transport.http import make_http_client
 
         opts = self.options
@@ -95,11 +100,13 @@ class Gateway:
         self.groups = ModelGroups(build_deployments(config))
         self.providers = ProviderPool(deps)
         self.router = Router(self.groups, self.providers, self.secrets, rng=opts.rng)
+        self.tenants = build_tenant_services(self)
         self.service = ChatService(build_stack(self, self.router), config.server)
-        self.authenticator = opts.authenticator or MasterKeyAuthenticator(self.env.get(MASTER_KEY_ENV))
+        self.authenticator = opts.authenticator or build_authenticator(self, self.tenants, opts.master_key_source)
 
     async def aclose(self) -> None:
         if self._ready:
+            await self.tenants.aclose()  # flush usage records still being written
             await self.providers.aclose()
             await self.http.aclose()
             self._ready = False

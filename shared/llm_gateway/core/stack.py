@@ -10,6 +10,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from llm_gateway.core.pipeline import ChatHandler
+from llm_gateway.guardrails.layer import guardrail_layer
+from llm_gateway.tenants.layer import tenant_layer
+from llm_gateway.tenants.telemetry import telemetry_layer
 
 if TYPE_CHECKING:
     from llm_gateway.gateway import Gateway
@@ -17,7 +20,8 @@ if TYPE_CHECKING:
 LayerFactory = Callable[["Gateway", ChatHandler], ChatHandler | None]
 
 # innermost first: the router is wrapped by each of these in turn
-LAYER_FACTORIES: list[LayerFactory] = []
+# (limits/spend, guardrails and telemetry must stay the three outermost, in this order)
+LAYER_FACTORIES: list[LayerFactory] = [tenant_layer, guardrail_layer, telemetry_layer]
 
 
 def build_stack(gateway: Gateway, router: ChatHandler, factories: list[LayerFactory] | None = None) -> ChatHandler:
