@@ -129,6 +129,10 @@ class TenantLayer(Layer):
             self._account(request, ctx, ticket, "error")
             raise
         ticket.usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
+        if self.services.config.telemetry.log_content:
+            ticket.completion_text = [
+                str((choice.get("message") or {}).get("content") or "") for choice in response.get("choices") or []
+            ]
         self._account(request, ctx, ticket, "ok")
         return response
 
@@ -186,6 +190,9 @@ class TenantLayer(Layer):
         notes.setdefault("cache", "off")
         notes.setdefault("retries", max(0, ctx.attempts - 1))
         notes.setdefault("fallbacks", 0)
+        if services.config.telemetry.log_content:  # the operator opted in; the prompt as sent (after guardrails)
+            notes["prompt"] = request.body.get("messages")
+            notes["answer"] = "".join(ticket.completion_text)
         parsed = request.parsed
         record = UsageRecord(
             request_id=ctx.request_id,
