@@ -125,12 +125,22 @@ USAGE = {
 
 
 def _verdict(action: str, outputs: list[str], assessments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"usage": USAGE, "action": action, "outputs": [{"text": t} for t in outputs], "assessments": assessments or []}
+    return {
+        "usage": USAGE,
+        "action": action,
+        "outputs": [{"text": t} for t in outputs],
+        "assessments": assessments or [],
+    }
 
 
 BLOCKED = [{"contentPolicy": {"filters": [{"type": "VIOLENCE", "confidence": "HIGH", "action": "BLOCKED"}]}}]
 ANONYMIZED = [
-    {"sensitiveInformationPolicy": {"piiEntities": [{"match": "Ann", "type": "NAME", "action": "ANONYMIZED"}], "regexes": []}}
+    {
+        "sensitiveInformationPolicy": {
+            "piiEntities": [{"match": "Ann", "type": "NAME", "action": "ANONYMIZED"}],
+            "regexes": [],
+        }
+    }
 ]
 
 
@@ -157,7 +167,9 @@ def test_bedrock_guardrail_checks_input_and_output(fake_openai: FakeOpenAI, bedr
     fake_openai.plan(Reply(text="Here is the answer."), Reply(text="Something harmful."))
     _expect(stubber, "INPUT", ["hello"], _verdict("NONE", []))
     _expect(stubber, "OUTPUT", ["Here is the answer."], _verdict("NONE", []))
-    _expect(stubber, "INPUT", ["Tell me about Ann"], _verdict("GUARDRAIL_INTERVENED", ["Tell me about {NAME}"], ANONYMIZED))
+    _expect(
+        stubber, "INPUT", ["Tell me about Ann"], _verdict("GUARDRAIL_INTERVENED", ["Tell me about {NAME}"], ANONYMIZED)
+    )
     _expect(stubber, "OUTPUT", ["Something harmful."], _verdict("GUARDRAIL_INTERVENED", ["Sorry, I can't."], BLOCKED))
     _expect(stubber, "INPUT", ["how to hurt"], _verdict("GUARDRAIL_INTERVENED", ["Blocked by policy."], BLOCKED))
     aws = AwsClients(overrides={"bedrock-runtime": client})

@@ -68,7 +68,7 @@ def test_logs_and_metrics_never_hold_keys_or_text(
             auth = {"authorization": f"Bearer {key}"}
             assert httpx.post(url, json={"model": "gpt-test", "messages": messages}, headers=auth).status_code == 200
             streamed = httpx.post(url, json={"model": "gpt-test", "messages": messages, "stream": True}, headers=auth)
-            assert ANSWER.split()[0] in streamed.text
+            assert ANSWER.split(maxsplit=1)[0] in streamed.text
         auth = {"authorization": f"Bearer {secret}"}
         fake_openai.plan(Status(500, message=f"upstream broke on {PROMPT}"), CutStream(after=2))
         assert httpx.post(url, json={"model": "gpt-test", "messages": messages}, headers=auth).status_code >= 500
@@ -88,7 +88,9 @@ def test_logs_and_metrics_never_hold_keys_or_text(
     access = [json.loads(line) for line in captured.lines if '"llm_gateway.access"' in line]
     assert len(access) >= 8
     ours = [line for line in access if line.get("key_id") == key_id and line["status"] == 200]
-    assert ours and all({"cost_usd", "total_tokens", "cache", "retries", "fallbacks", "latency_ms"} <= set(line) for line in ours)
+    assert ours and all(
+        {"cost_usd", "total_tokens", "cache", "retries", "fallbacks", "latency_ms"} <= set(line) for line in ours
+    )
     assert any("ttft_ms" in line for line in ours)
     assert len(metrics) >= 8
     emf = json.loads(metrics[0])

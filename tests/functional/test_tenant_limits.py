@@ -44,7 +44,7 @@ def _two(fake: FakeOpenAI, endpoint: str, tables: dict[str, str], clock: ManualC
 def test_rpm_is_shared_by_two_instances(
     fake_openai: FakeOpenAI, moto_endpoint: str, dynamodb_tables: dict[str, str], clock: ManualClock
 ) -> None:
-    secret, key_id = make_key(key_store(moto_endpoint, dynamodb_tables), now=clock(), rpm=3)
+    secret, _ = make_key(key_store(moto_endpoint, dynamodb_tables), now=clock(), rpm=3)
     first, second = _two(fake_openai, moto_endpoint, dynamodb_tables, clock)
     with first as a, second as b:
         answers = [_post(url, secret, {"model": "gpt-test", "messages": HELLO}) for url in (a.base_url, b.base_url)]
@@ -75,7 +75,6 @@ def test_rpm_is_shared_by_two_instances(
         refused = _post(b.base_url, secret, {"model": "gpt-test", "messages": HELLO})
         assert refused.status_code == 429
         assert refused.headers["retry-after"] == "15"  # 3 * (1 - t/60) + 1 < 3 once t > 20 s: 15 s from now
-
 
 
 def test_tpm_counts_real_usage_across_instances(

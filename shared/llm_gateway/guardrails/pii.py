@@ -27,7 +27,8 @@ NINO = re.compile(
 )
 PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,4}(?![\w])")
 AWS_ACCESS_KEY = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA)[A-Z0-9]{16}(?![A-Z0-9])")
-AWS_SECRET_KEY = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+AWS_SECRET_KEY = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+SSN_SHAPE = re.compile(r"\d{3}-\d{2}-\d{4}")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -50,6 +51,8 @@ def _is_card(match: re.Match[str]) -> bool:
 def _is_phone(match: re.Match[str]) -> bool:
     text = match.group()
     digits = re.sub(r"\D", "", text)
+    if SSN_SHAPE.fullmatch(text):  # the SSN layout (valid ones are caught as national ids first)
+        return False
     return 9 <= len(digits) <= 15 and (text.startswith(("+", "(")) or bool(re.search(r"[ .-]", text)))
 
 

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llm_gateway.config import ConfigError, parse_config
+from llm_gateway.tenants.config import Price
+from llm_gateway.tenants.metrics import emf_line, metrics_enabled, request_metrics
+from llm_gateway.tenants.pricing import PriceTable, Tokens
+from llm_gateway.tenants.records import new_key, successor
+from llm_gateway.tenants.spend import period_days, period_label
+
+NOW = 1_764_000_000.0  # Monday 2025-11-24 16:00 UTC
+
+
+@pytest.mark.parametrize(
+    ("period", "label", "days"),
+    [
+        ("daily", "2025-11-24", ("2025-11-24", "2025-11-24")),
+        ("weekly", "2025-W48", ("2025-11-24", "2025-11-30")),
+        ("monthly", "2025-11", ("2025-11-01", "2025-11-30")),
+        ("total", "total", ("1970-01-01", "9999-12-31")),
+    ],
+)
+def test_periods(period: str, label: str, days: tuple[str, str]) -> None:
+    assert period_label(period, NOW) == label
+    assert period_days(period, NOW) == days
+
+
+def test_price_table_prefers_the_deployment_and_bills_cached_tokens() -> None:
+    prices = PriceTable({"group": Price(input=1, output=2), "dep": Price(input=3, output=4, cached_input=0.5)})
+    tokens = Tokens(prompt=1_000_000, completion=1_000_000, cached=500_000)
+    assert prices.cost("dep", "group", tokens) == pytest.approx(1.5 + 0.25 + 4)
+    assert prices.cost("other", "group", tokens) == pytest.approx(1 + 2)
+    assert prices.cost("other", "nothing", tokens) is None
+    assert Tokens.from_usage({"prompt_tokens": 5, "completion_tokens": 2, "prompt_tokens_details": None}) == Tokens(
+        5, 2
+    )
+
+
+def test_keys_store_only_a_hash_and_rotation_keeps_the_id() -> None:
+    secret, record = new_key(owner="a", now=NOW)
+    assert secret not in json.dumps(record.to_public())
+    assert record.prefix == secret[:10]
+    new_secret, fresh, retired = successor(record, now=NOW, grace_seconds=30)
+    assert fresh.key_id == record.key_id and fresh.key_hash != record.key_hash and new_secret != secret
+    assert retired.refusal(NOW + 29) is None
+    assert retired.refusal(NOW + 31) == "This API key has expired."
+    assert record.revoked(NOW).refusal(NOW) == "This API key has been revoked."
+
+
+def test_emf_document() -> None:
+    fields = {"status": 429, "latency_ms": 12.5, "cost_usd": 0.01, "cache": "hit", "fallbacks": ["b"], "model": "m"}
+    values = request_metrics(fields)
+    assert values["RateLimited"] == 1 and values["CacheHits"] == 1 and values["Fallbacks"] == 1
+    document = json.loads(emf_line("NS", {"service": "s", "model": "m"}, values, {"key_id": "k"}, 1000))
+    directive = document["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "NS" and directive["Dimensions"] == [["service", "model"]]
+    assert {m["Name"] for m in directive["Metrics"]} == set(values)
+    assert document["Latency"] == 12.5 and document["key_id"] == "k" and document["model"] == "m"
+    assert metrics_enabled(None, {"AWS_LAMBDA_FUNCTION_NAME": "f"}) and not metrics_enabled(None, {})
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"guardrails": {"defaults": ["nope"]}}, "guardrails.defaults names 'nope'"),
+        ({"guardrails": {"definitions": {"d": {"type": "deny_list", "patterns": ["("]}}}}, "not a valid regular"),
+        ({"guardrails": {"definitions": {"d": {"type": "deny_list"}}}}, "needs 'terms' or 'patterns'"),
+        ({"tenants": {"prices": {"m": {"input": -1, "output": 1}}}}, "greater than or equal to 0"),
+        ({"tenants": {"limits_window": "rolling"}}, "limits_window"),
+    ],
+)
+def test_config_errors_are_loud(section: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"models": [{"name": "m", "provider": "mock", "model": "x"}], **section})
