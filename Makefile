@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 serve: install
-	cd handlers && PYTHONPATH=../shared exec ../$(PY) -m uvicorn --host 127.0.0.1 --port $(PORT) gateway:app
+	cd handlers && PYTHONPATH=../shared exec ../$(PY) -m uvicorn --host 127.0.0.1 --port $(PORT) --no-access-log gateway:app
 
 lint: install
 	$(PY) -m ruff check shared handlers tests bench

@@ -61,6 +61,7 @@ class Gateway:
     service: ChatService
     authenticator: Authenticator
     http: httpx.AsyncClient
+    transport: httpx.AsyncBaseTransport
     secrets: SecretResolver
     tenants: TenantServices
 
@@ -79,7 +80,7 @@ class Gateway:
         from llm_gateway.providers.registry import ProviderPool
         from llm_gateway.secrets import SecretResolver
         from llm_gateway.tenants.services import build_authenticator, build_tenant_services
-        from llm_gateway.transport.http import make_http_client
+        from llm_gateway.transport.http import make_http_client, make_transport
 
         opts = self.options
         config = opts.config if opts.config is not None else load_config(env=dict(self.env))
@@ -88,9 +89,11 @@ class Gateway:
             raise ConfigError("invalid model config: " + "; ".join(problems))
         self.config = config
         self.secrets = opts.secrets or SecretResolver(env=self.env)
-        self.http = make_http_client(config.server, transport=opts.http_transport)
+        self.transport = opts.http_transport or make_transport(config.server)
+        self.http = make_http_client(config.server, transport=self.transport)
         deps = ProviderDeps(
             http=self.http,
+            transport=self.transport,
             secrets=self.secrets,
             server=config.server,
             clock=opts.clock,

@@ -26,6 +26,7 @@ from llm_gateway.errors import (
     UpstreamConnectionError,
     UpstreamTimeoutError,
 )
+from llm_gateway.transport.http import send_upstream
 
 if TYPE_CHECKING:
     import httpx
@@ -75,6 +76,9 @@ class ProviderDeps:
     """What providers are built with; one set per process, injected (tests swap any of it)."""
 
     http: httpx.AsyncClient
+    """The shared client (same pool as ``transport``), for anything beyond plain provider calls."""
+    transport: httpx.AsyncBaseTransport
+    """The pooled transport provider calls go through (see :func:`llm_gateway.transport.http.send_upstream`)."""
     secrets: SecretResolver
     server: ServerConfig
     clock: Callable[[], float] = time.time
@@ -170,14 +174,14 @@ class HTTPChatProvider(ChatProvider):
         upstream = self.build_request(call)
         limit = self.deps.server.max_upstream_response_bytes
         try:
-            request = self.deps.http.build_request(
+            response = await send_upstream(
+                self.deps.transport,
                 upstream.method,
                 upstream.url,
-                content=upstream.content(),
                 headers={"content-type": "application/json", **upstream.headers},
+                content=upstream.content(),
                 timeout=self._timeout(call),
             )
-            response = await self.deps.http.send(request, stream=True)
             try:
                 body = await read_capped(response, limit)
             finally:
@@ -208,14 +212,14 @@ class HTTPChatProvider(ChatProvider):
         mapper = self.new_stream_mapper(call)
         decoder = SSEDecoder(max_event_bytes=self.deps.server.max_upstream_response_bytes)
         try:
-            request = self.deps.http.build_request(
+            response = await send_upstream(
+                self.deps.transport,
                 upstream.method,
                 upstream.url,
-                content=upstream.content(),
                 headers={"content-type": "application/json", "accept": "text/event-stream", **upstream.headers},
+                content=upstream.content(),
                 timeout=self._timeout(call),
             )
-            response = await self.deps.http.send(request, stream=True)
         except httpx.TimeoutException:
             raise UpstreamTimeoutError(
                 f"The upstream for model '{call.deployment.group}' did not answer in time."
@@ -242,7 +246,10 @@ class HTTPChatProvider(ChatProvider):
                 f"The upstream for model '{call.deployment.group}' went silent for too long."
             ) from None
         except httpx.HTTPError as exc:
-            raise connection_error(call, exc) from None
+            raise UpstreamConnectionError(
+                f"The upstream stream for model '{call.deployment.group}' was cut off ({type(exc).__name__}).",
+                code="upstream_stream_cut",
+            ) from None
         finally:
             await response.aclose()
 
@@ -251,7 +258,7 @@ async def read_capped(response: httpx.Response, limit: int) -> bytes:
     """Read a whole body, refusing one larger than ``limit`` bytes."""
     parts: list[bytes] = []
     size = 0
-    async for piece in response.aiter_bytes():
+    async for piece in response.aiter_raw():
         size += len(piece)
         if size > limit:
             raise UpstreamConnectionError(

@@ -91,11 +91,20 @@ def format_param(loc: tuple[int | str, ...]) -> str | None:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part.startswith("@") or ("[" in part and "(" in part):  # union tags, validator wrappers
+        elif _is_union_label(part):
             continue
         else:
             out += f".{part}" if out else part
     return out or None
+
+
+_TYPE_LABELS = frozenset({"str", "int", "float", "bool", "none", "dict", "list", "bytes"})
+
+
+def _is_union_label(part: str) -> bool:
+    """Pydantic puts union tags and member labels in ``loc`` (``@user``, ``str``, ``literal['a']``,
+    ``NamedToolChoice``, ``function-after[...]``); none of them is a field name."""
+    return part.startswith("@") or part in _TYPE_LABELS or any(c in part for c in "[('\"") or part[:1].isupper()
 
 
 _MESSAGES = {

@@ -1,4 +1,9 @@
-"""The one shared ``httpx.AsyncClient`` per process: pooled keep-alive connections, bounded timeouts."""
+"""Upstream HTTP: one pooled transport and one ``httpx.AsyncClient`` per process, both injectable.
+
+Provider calls go straight to the transport (:func:`send_upstream`): the gateway uses none of the
+client's cookie jar, auth flows, redirects or event hooks, and skipping them saves about a third of the
+CPU an upstream call costs. The client (same transport, same pool) serves everything else.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +15,63 @@ if TYPE_CHECKING:
     from llm_gateway.config import ServerConfig
 
 
+def make_transport(server: ServerConfig) -> httpx.AsyncBaseTransport:
+    """httpx's transport (httpcore pool, HTTP/1.1 keep-alive) on the plain-asyncio network backend."""
+    import httpcore
+    import httpx
+
+    from llm_gateway.transport.asyncio_backend import AsyncioBackend
+
+    transport = httpx.AsyncHTTPTransport(retries=0)
+    # httpx has no public switch for the network backend; its transport delegates everything to `_pool`,
+    # so we give it a pool of our own (tests/unit/test_transport.py pins this against httpx upgrades).
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=server.max_connections,
+        max_keepalive_connections=server.max_keepalive_connections,
+        keepalive_expiry=server.keepalive_expiry,
+        retries=0,
+        network_backend=AsyncioBackend(),
+    )
+    return transport
+
+
 def make_http_client(server: ServerConfig, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     import httpx
 
     return httpx.AsyncClient(
-        transport=transport,
+        transport=transport if transport is not None else make_transport(server),
         timeout=httpx.Timeout(
             connect=server.connect_timeout,
             read=server.read_timeout,
             write=server.write_timeout,
             pool=server.pool_timeout,
         ),
-        limits=httpx.Limits(
-            max_connections=server.max_connections,
-            max_keepalive_connections=server.max_keepalive_connections,
-            keepalive_expiry=server.keepalive_expiry,
-        ),
         follow_redirects=False,
         trust_env=False,
         headers={"user-agent": "llm-gateway"},
     )
+
+
+async def send_upstream(
+    transport: httpx.AsyncBaseTransport,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    content: bytes,
+    timeout: httpx.Timeout,
+) -> httpx.Response:
+    """Send one request and return the response with its body still unread (the caller closes it)."""
+    import httpx
+
+    request = httpx.Request(
+        method,
+        url,
+        headers={"user-agent": "llm-gateway", "accept-encoding": "identity", **headers},
+        content=content,
+        extensions={"timeout": timeout.as_dict()},
+    )
+    response = await transport.handle_async_request(request)
+    response.request = request
+    return response

@@ -1,0 +1,271 @@
+"""Gateway overhead benchmark: the same load against the upstream directly and through the gateway, in one
+run, so the figures are differences and ratios measured under the same machine conditions.
+
+    make bench            (or: python bench/run.py [--requests N] [--json out.json])
+
+Reports: added latency (median, p99) at concurrency 1 and 32 for non-stream requests; added time to first
+byte and per-chunk delay for streams; cold start (fresh interpreter: import the handler and build the app,
+bytecode compiled); gateway RSS after the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import compileall
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.loadgen import Connection
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY = "sk-bench-master-key"
+PATH = "/v1/chat/completions"
+BODY = {
+    "model": "bench",
+    "messages": [{"role": "user", "content": "Say something for the benchmark."}],
+    "max_tokens": 64,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def run_load(port: int, headers: dict[str, str], n: int, concurrency: int) -> list[float]:
+    latencies: list[float] = []
+    body = json.dumps(BODY).encode()
+    remaining = iter(range(n))
+
+    async def worker() -> None:
+        connection = Connection("127.0.0.1", port)
+        try:
+            for _ in remaining:
+                started = time.perf_counter()
+                status, _pieces = await connection.request(PATH, body, headers)
+                if status != 200:
+                    raise RuntimeError(f"HTTP {status}")
+                latencies.append(time.perf_counter() - started)
+        finally:
+            await connection.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+async def run_streams(port: int, headers: dict[str, str], n: int) -> tuple[list[float], list[float]]:
+    """Sequential streams: time to the first SSE event, and the mean arrival offset of the events after it."""
+    first_bytes: list[float] = []
+    chunk_offsets: list[float] = []
+    body = json.dumps({**BODY, "stream": True}).encode()
+    connection = Connection("127.0.0.1", port)
+    try:
+        for _ in range(n):
+            started = time.perf_counter()
+            status, pieces = await connection.request(PATH, body, headers)
+            if status != 200:
+                raise RuntimeError(f"HTTP {status}")
+            arrivals = [at - started for at, data in pieces if data.startswith(b"data:")]
+            first_bytes.append(arrivals[0])
+            chunk_offsets.append(statistics.fmean(arrivals[1:]))
+    finally:
+        await connection.close()
+    return first_bytes, chunk_offsets
+
+
+def cold_start(repeats: int = 7) -> list[float]:
+    compileall.compile_dir(str(ROOT / "shared"), quiet=1)
+    compileall.compile_dir(str(ROOT / "handlers"), quiet=1)
+    probe = (
+        "import time; t=time.perf_counter(); import gateway; gateway.app.state.gateway.ensure_ready(); "
+        "print(time.perf_counter()-t)"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT / 'handlers'}"}
+    times = []
+    for _ in range(repeats):
+        out = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True, cwd=ROOT / "handlers"
+        )
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return times
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--streams", type=int, default=100)
+    parser.add_argument("--latency-ms", type=float, default=20)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    up_port, gw_port = free_port(), free_port()
+    upstream = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "upstream.py"), str(up_port), str(args.latency_ms), "20", "5"]
+    )
+    config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)  # noqa: SIM115
+    config.write(
+        f"models:\n  - name: bench\n    provider: openai\n    model: bench\n"
+        f"    api_base: http://127.0.0.1:{up_port}/v1\n    api_key: sk-upstream\n"
+    )
+    config.close()
+    env = {
+        **os.environ,
+        "LLM_GATEWAY_CONFIG": config.name,
+        "LLM_GATEWAY_MASTER_KEY": KEY,
+        "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT / 'handlers'}",
+    }
+    gateway = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(gw_port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "gateway:app",
+        ],
+        cwd=ROOT / "handlers",
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    results: dict[str, Any] = {}
+    try:
+        wait_ready(f"http://127.0.0.1:{up_port}/health")
+        wait_ready(f"http://127.0.0.1:{gw_port}/health")
+        direct, through = up_port, gw_port
+        auth = {"authorization": f"Bearer {KEY}"}
+        asyncio.run(run_load(through, auth, 200, 8))  # warm both paths
+        asyncio.run(run_load(direct, {}, 200, 8))
+        for concurrency in (1, 32):
+            n = args.requests if concurrency > 1 else max(200, args.requests // 3)
+            # interleave halves so drift in machine load hits both sides alike
+            d1 = asyncio.run(run_load(direct, {}, n // 2, concurrency))
+            cpu_before = cpu_seconds(gateway.pid)
+            g1 = asyncio.run(run_load(through, auth, n // 2, concurrency))
+            cpu_used = cpu_seconds(gateway.pid) - cpu_before
+            d2 = asyncio.run(run_load(direct, {}, n // 2, concurrency))
+            cpu_before = cpu_seconds(gateway.pid)
+            g2 = asyncio.run(run_load(through, auth, n // 2, concurrency))
+            cpu_used += cpu_seconds(gateway.pid) - cpu_before
+            d, g = d1 + d2, g1 + g2
+            results[f"c{concurrency}"] = {
+                "direct_median_ms": statistics.median(d) * 1000,
+                "gateway_median_ms": statistics.median(g) * 1000,
+                "added_median_ms": (statistics.median(g) - statistics.median(d)) * 1000,
+                "direct_p99_ms": percentile(d, 0.99) * 1000,
+                "gateway_p99_ms": percentile(g, 0.99) * 1000,
+                "added_p99_ms": (percentile(g, 0.99) - percentile(d, 0.99)) * 1000,
+                "ratio_median": statistics.median(g) / statistics.median(d),
+                "gateway_cpu_ms_per_request": cpu_used / len(g) * 1000,
+            }
+        d_first, d_chunks = asyncio.run(run_streams(direct, {}, args.streams))
+        g_first, g_chunks = asyncio.run(run_streams(through, auth, args.streams))
+        results["stream"] = {
+            "direct_first_byte_ms": statistics.median(d_first) * 1000,
+            "gateway_first_byte_ms": statistics.median(g_first) * 1000,
+            "added_first_byte_ms": (statistics.median(g_first) - statistics.median(d_first)) * 1000,
+            "added_per_chunk_ms": (statistics.median(g_chunks) - statistics.median(d_chunks)) * 1000,
+        }
+        results["rss_mb_after_runs"] = rss_mb(gateway.pid)
+        results["requests_served"] = 2 * args.requests + 2 * max(200, args.requests // 3) + 200 + args.streams
+    finally:
+        gateway.terminate()
+        upstream.terminate()
+        gateway.wait(10)
+        upstream.wait(10)
+        Path(config.name).unlink(missing_ok=True)
+    starts = cold_start()
+    results["cold_start_ms"] = {"median": statistics.median(starts) * 1000, "max": max(starts) * 1000}
+    print_table(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+def print_table(r: dict[str, Any]) -> None:
+    rows = [
+        (
+            "non-stream c=1: added median / p99",
+            f"{r['c1']['added_median_ms']:.2f} ms / {r['c1']['added_p99_ms']:.2f} ms",
+            f"direct {r['c1']['direct_median_ms']:.2f} ms, gateway {r['c1']['gateway_median_ms']:.2f} ms",
+        ),
+        (
+            "non-stream c=32: added median / p99",
+            f"{r['c32']['added_median_ms']:.2f} ms / {r['c32']['added_p99_ms']:.2f} ms",
+            f"direct {r['c32']['direct_median_ms']:.2f} ms, gateway {r['c32']['gateway_median_ms']:.2f} ms",
+        ),
+        (
+            "gateway CPU per request (c=1 / c=32)",
+            f"{r['c1']['gateway_cpu_ms_per_request']:.2f} ms / {r['c32']['gateway_cpu_ms_per_request']:.2f} ms",
+            "user+system time of the gateway process",
+        ),
+        (
+            "stream: added time to first byte",
+            f"{r['stream']['added_first_byte_ms']:.2f} ms",
+            f"direct {r['stream']['direct_first_byte_ms']:.2f} ms, "
+            f"gateway {r['stream']['gateway_first_byte_ms']:.2f} ms",
+        ),
+        (
+            "stream: added per-chunk delay",
+            f"{r['stream']['added_per_chunk_ms']:.2f} ms",
+            "median of mean chunk offset",
+        ),
+        (
+            "cold start (import + build app)",
+            f"{r['cold_start_ms']['median']:.0f} ms",
+            f"max {r['cold_start_ms']['max']:.0f} ms, bytecode compiled",
+        ),
+        ("gateway RSS after runs", f"{r['rss_mb_after_runs']:.1f} MB", f"{r['requests_served']} requests served"),
+    ]
+    width = max(len(a) for a, _, _ in rows)
+    print(f"{'measure'.ljust(width)} | result | context")
+    for a, b, c in rows:
+        print(f"{a.ljust(width)} | {b} | {c}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""The Gemini adapter: endpoints, headers and deployment options; the translation lives next door.
+
+Config (a ``models:`` entry)::
+
+    - name: gemini-flash
+      provider: gemini
+      model: gemini-2.5-flash
+      api_key: env:GEMINI_API_KEY            # sent as the x-goog-api-key header, never in the URL
+      api_base: https://generativelanguage.googleapis.com/v1beta   # default
+      drop_params: false                     # true: drop unsupported OpenAI fields instead of a 400
+      safety_settings: [{category: HARM_CATEGORY_HARASSMENT, threshold: BLOCK_ONLY_HIGH}]
+      generation_config: {topK: 40}          # defaults merged under what the request maps to
+      include_thoughts: true                 # return thought summaries as reasoning_content
+      thought_signature_fallback: true       # Gemini 3: sign unsigned replayed function calls
+      schema_dialect: json_schema            # or openapi: the older parameters / responseSchema fields
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from llm_gateway.config import DeploymentConfig
+from llm_gateway.errors import GatewayError
+from llm_gateway.providers.base import HTTPChatProvider, ProviderCall, StreamMapper, UpstreamHTTPRequest
+from llm_gateway.providers.gemini.errors import map_gemini_error
+from llm_gateway.providers.gemini.request import build_body
+from llm_gateway.providers.gemini.response import parse_completion
+from llm_gateway.providers.gemini.stream import GeminiStreamMapper
+
+DEFAULT_API_BASE = "https://generativelanguage.googleapis.com/v1beta"
+_BOOL_OPTIONS = ("drop_params", "include_thoughts", "thought_signature_fallback")
+
+
+class GeminiProvider(HTTPChatProvider):
+    name: ClassVar[str] = "gemini"
+
+    @classmethod
+    def validate_deployment(cls, deployment: DeploymentConfig) -> None:
+        base = deployment.api_base or DEFAULT_API_BASE
+        if not base.startswith(("http://", "https://")):
+            raise ValueError(f"api_base {base!r} must start with http:// or https://")
+        extra = deployment.extra_fields
+        for key in _BOOL_OPTIONS:
+            if key in extra and not isinstance(extra[key], bool):
+                raise ValueError(f"{key} must be true or false")
+        safety = extra.get("safety_settings")
+        if safety is not None and not (isinstance(safety, list) and all(isinstance(s, dict) for s in safety)):
+            raise ValueError("safety_settings must be a list of {category, threshold} mappings")
+        if "generation_config" in extra and not isinstance(extra["generation_config"], dict):
+            raise ValueError("generation_config must be a mapping")
+        if extra.get("schema_dialect", "json_schema") not in ("json_schema", "openapi"):
+            raise ValueError("schema_dialect must be 'json_schema' or 'openapi'")
+
+    def build_request(self, call: ProviderCall) -> UpstreamHTTPRequest:
+        base = (call.deployment.api_base or DEFAULT_API_BASE).rstrip("/")
+        model = call.deployment.model
+        resource = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
+        action = "streamGenerateContent?alt=sse" if call.stream else "generateContent"
+        headers: dict[str, str] = {}
+        if call.api_key:
+            headers["x-goog-api-key"] = call.api_key
+        extra_headers = call.deployment.config.extra_fields.get("headers")
+        if isinstance(extra_headers, dict):
+            headers.update({str(k): str(v) for k, v in extra_headers.items()})
+        return UpstreamHTTPRequest(
+            url=f"{base}/{quote(resource, safe='/-._')}:{action}", json=build_body(call), headers=headers
+        )
+
+    def parse_response(self, call: ProviderCall, data: Any) -> dict[str, Any]:
+        return parse_completion(call, data, int(self.deps.clock()))
+
+    def new_stream_mapper(self, call: ProviderCall) -> StreamMapper:
+        return GeminiStreamMapper(call, int(self.deps.clock()))
+
+    def map_error(self, call: ProviderCall, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
+        return map_gemini_error(call, status, headers, body)

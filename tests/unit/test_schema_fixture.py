@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.openai_schema import SCHEMA_PATH
+
+REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "openai-chat-schemas.json"
+
+
+def test_fixture_is_the_reference_schema() -> None:
+    """tests/fixtures keeps a copy so a bare clone can run the suite; it must not drift from the reference."""
+    if not REFERENCE.exists():
+        pytest.skip("../shared/reference is not beside this checkout")
+    assert SCHEMA_PATH.read_bytes() == REFERENCE.read_bytes()
