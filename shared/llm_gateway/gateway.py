@@ -77,8 +77,8 @@ class Gateway:
         from llm_gateway.core.service import ChatService
         from llm_gateway.core.stack import build_stack
         from llm_gateway.providers.base import ProviderDeps
-        from llm_gateway.providers.registry import ProviderPool
         from llm_gateway.secrets import SecretResolver
+        from llm_gateway.tenants.deployment_limits import provider_pool
         from llm_gateway.tenants.services import build_authenticator, build_tenant_services
         from llm_gateway.transport.http import make_http_client, make_transport
 
@@ -100,10 +100,11 @@ class Gateway:
             aws_clients=opts.aws_clients,
             extras=opts.extras,
         )
-        self.groups = ModelGroups(build_deployments(config))
-        self.providers = ProviderPool(deps)
-        self.router = Router(self.groups, self.providers, self.secrets, rng=opts.rng)
+        deployments = build_deployments(config)
+        self.groups = ModelGroups(deployments)
         self.tenants = build_tenant_services(self)
+        self.providers = provider_pool(deps, self.tenants, deployments)
+        self.router = Router(self.groups, self.providers, self.secrets, rng=opts.rng)
         self.service = ChatService(build_stack(self, self.router), config.server)
         self.authenticator = opts.authenticator or build_authenticator(self, self.tenants, opts.master_key_source)
 

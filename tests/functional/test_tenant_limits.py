@@ -189,3 +189,34 @@ def test_spend_is_price_table_times_upstream_usage(
             "cost_usd": pytest.approx(2 * expected),
         }
     ]
+
+
+def test_deployment_limit_from_config(
+    fake_openai: FakeOpenAI, moto_endpoint: str, dynamodb_tables: dict[str, str], clock: ManualClock, master_key: str
+) -> None:
+    config = openai_config(fake_openai.v1, id="primary")
+    config["tenants"] = {"model_limits": {"primary": {"rpm": 2, "tpm": 100_000}}}
+    options = {"aws_clients": aws_clients(moto_endpoint), "clock": clock}
+    with (
+        running_gateway(config, env=dynamodb_tables, **options) as a,
+        running_gateway(config, env=dynamodb_tables, **options) as b,
+    ):
+        assert _post(a.base_url, master_key, {"model": "gpt-test", "messages": HELLO}).status_code == 200
+        streamed = _post(b.base_url, master_key, {"model": "gpt-test", "messages": HELLO, "stream": True})
+        assert streamed.status_code == 200
+        refused = _post(a.base_url, master_key, {"model": "gpt-test", "messages": HELLO})
+        assert refused.status_code == 429
+        error = assert_error(refused.json())["error"]
+        assert (error["type"], error["code"]) == ("rate_limit_error", "rate_limit_exceeded")
+        assert "deployment 'primary'" in error["message"]
+        assert int(refused.headers["retry-after"]) >= 1
+    assert len(fake_openai.chat_requests()) == 2
+
+
+def test_limits_naming_unknown_models_fail_at_start(fake_openai: FakeOpenAI) -> None:
+    from llm_gateway.config import ConfigError
+    from tests.support.gateway import make_gateway
+
+    config = {**openai_config(fake_openai.v1), "tenants": {"model_limits": {"gtp-test": {"rpm": 1}}}}
+    with pytest.raises(ConfigError, match="gtp-test"):
+        make_gateway(config).ensure_ready()
