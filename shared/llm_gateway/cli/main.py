@@ -210,7 +210,7 @@ def _print(result: Any, as_json: bool, out: IO[str]) -> None:
         _print_table(result["data"], out)
     else:
         for name, value in result.items():
-            out.write(f"{name}: {value}\n")
+            out.write(f"{name}: {_cell(value)}\n")
 
 
 def _print_table(rows: list[dict[str, Any]], out: IO[str]) -> None:

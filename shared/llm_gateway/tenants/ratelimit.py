@@ -141,7 +141,8 @@ class RateLimiter:
             if quota.tpm is not None and cur_t >= below["t"]:
                 decision.exceeded = decision.exceeded or "tokens"
                 waits.append(_wait_until_below(quota.tpm, prev_t, cur_t, elapsed, self.sliding))
-            decision.retry_after = max([1.0, *waits])
+            # whole seconds, as Retry-After says them (the epsilon absorbs float noise: 15.0000001 is 15)
+            decision.retry_after = float(max(1, math.ceil(max(waits, default=0.0) - 1e-6)))
         return decision
 
     async def admit_all(self, scopes: list[tuple[str, Quota]], tokens: int) -> list[Decision]:
