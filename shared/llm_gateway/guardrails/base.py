@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from llm_gateway.errors import InvalidRequestError
+from llm_gateway.tenants.tokens import content_texts
 
 if TYPE_CHECKING:
     from llm_gateway.core.context import RequestContext
@@ -35,13 +36,7 @@ class Guardrail:
 def prompt_texts(body: dict[str, Any]) -> Iterator[str]:
     """Every piece of text in the messages (string contents and text parts), in order."""
     for message in body.get("messages") or []:
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, str):
-            yield content
-        elif isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    yield part["text"]
+        yield from content_texts(message)
 
 
 def rewrite_prompt(body: dict[str, Any], rewrite: Callable[[str], str]) -> None:

@@ -10,7 +10,7 @@ refusals too.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from llm_gateway.core.pipeline import ChatHandler, Layer, OpenedStream
@@ -84,18 +84,30 @@ class GuardrailLayer(Layer):
             )
         return [self._get(name) for name in dict.fromkeys(names)]
 
+    async def _check(
+        self,
+        guardrails: list[Guardrail],
+        check: Callable[[Guardrail], Awaitable[str]],
+        ctx: RequestContext,
+        reports: list[str],
+        stage: str = "",
+    ) -> None:
+        """Run ``check`` for each guardrail in turn, reporting what each did (a refusal included)."""
+        for guardrail in guardrails:
+            try:
+                outcome = await check(guardrail)
+            except GatewayError as refusal:
+                reports.append(f"{guardrail.name}:{stage}refused")
+                _report(ctx, reports, refusal)
+                raise
+            reports.append(f"{guardrail.name}:{stage}{outcome}")
+        _report(ctx, reports)
+
     async def _before(
         self, request: ChatRequest, ctx: RequestContext, guardrails: list[Guardrail], reports: list[str]
     ) -> ChatRequest:
         body = copy.deepcopy(request.body)
-        try:
-            for guardrail in guardrails:
-                reports.append(f"{guardrail.name}:{await guardrail.check_input(body, ctx)}")
-        except GatewayError as refusal:
-            reports.append(f"{guardrail.name}:refused")
-            _report(ctx, reports, refusal)
-            raise
-        _report(ctx, reports)
+        await self._check(guardrails, lambda guardrail: guardrail.check_input(body, ctx), ctx, reports)
         return request.with_body(body) if body != request.body else request
 
     async def complete(self, request: ChatRequest, ctx: RequestContext) -> dict[str, Any]:
@@ -108,14 +120,9 @@ class GuardrailLayer(Layer):
         checking = [g for g in guardrails if g.checks_output]
         if checking:
             response = copy.deepcopy(response)  # never alter an object a cache layer below may keep
-            try:
-                for guardrail in checking:
-                    reports.append(f"{guardrail.name}:output:{await guardrail.check_output(response, ctx)}")
-            except GatewayError as refusal:
-                reports.append(f"{guardrail.name}:output:refused")
-                _report(ctx, reports, refusal)
-                raise
-            _report(ctx, reports)
+            await self._check(
+                checking, lambda guardrail: guardrail.check_output(response, ctx), ctx, reports, "output:"
+            )
         return response
 
     async def open_stream(self, request: ChatRequest, ctx: RequestContext) -> OpenedStream:

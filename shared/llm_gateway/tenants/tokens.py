@@ -20,18 +20,22 @@ def text_tokens(text: str) -> int:
     return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
 
+def content_texts(message: Any) -> Iterator[str]:
+    """The text of one message: a string content, or the text of its text parts."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str):
+        yield content
+    elif isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                yield part["text"]
+
+
 def message_texts(messages: list[Any]) -> Iterator[str]:
+    """Everything in the messages that costs tokens: texts and tool calls."""
     for message in messages:
-        if not isinstance(message, dict):
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            yield content
-        elif isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    yield part["text"]
-        for call in message.get("tool_calls") or []:
+        yield from content_texts(message)
+        for call in (message.get("tool_calls") if isinstance(message, dict) else None) or []:
             if isinstance(call, dict):
                 yield orjson.dumps(call.get("function") or {}).decode()
 
