@@ -48,8 +48,9 @@ def test_rpm_is_shared_by_two_instances(
     first, second = _two(fake_openai, moto_endpoint, dynamodb_tables, clock)
     with first as a, second as b:
         answers = [_post(url, secret, {"model": "gpt-test", "messages": HELLO}) for url in (a.base_url, b.base_url)]
-        answers.append(_post(a.base_url, secret, {"model": "gpt-test", "messages": HELLO}))
+        answers.append(_post(a.base_url, secret, {"model": "gpt-test", "messages": HELLO, "stream": True}))
         assert [r.status_code for r in answers] == [200, 200, 200]
+        assert check_stream(parse_sse_text(answers[2].text))[1] is None  # streams carry the headers too
         assert [r.headers["x-ratelimit-remaining-requests"] for r in answers] == ["2", "1", "0"]
         assert answers[0].headers["x-ratelimit-limit-requests"] == "3"
         assert answers[0].headers["x-ratelimit-reset-requests"] == "55s"
@@ -144,7 +145,7 @@ def test_budget_is_enforced_across_instances(
 def test_spend_is_price_table_times_upstream_usage(
     fake_openai: FakeOpenAI, moto_endpoint: str, dynamodb_tables: dict[str, str], clock: ManualClock
 ) -> None:
-    secret, key_id = make_key(key_store(moto_endpoint, dynamodb_tables), now=clock())
+    secret, key_id = make_key(key_store(moto_endpoint, dynamodb_tables), now=clock(), metadata={"team": "search"})
     usage = {
         "prompt_tokens": 1200,
         "completion_tokens": 345,
@@ -175,6 +176,7 @@ def test_spend_is_price_table_times_upstream_usage(
         assert record["latency_ms"] >= 0
     assert {r["stream"] for r in records} == {True, False}
     assert [r.get("user") for r in records if not r["stream"]] == ["u-42"]
+    assert all(r["key_metadata"] == {"team": "search"} for r in records)
     assert spend.current_spend(key_id, "monthly", clock()) == pytest.approx(2 * expected)
     report = spend.report([key_id], "2025-11-01", "2025-11-30")
     assert report == [

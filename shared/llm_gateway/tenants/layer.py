@@ -214,6 +214,7 @@ class TenantLayer(Layer):
             usage_estimated=estimated,
             user=parsed.user,
             metadata=dict(parsed.metadata or {}),
+            key_metadata={str(k): str(v) for k, v in ctx.principal.metadata.items()},
         )
         # tokens served from the gateway's cache never reached an upstream: they do not use the quota
         settled = 0 if cache_hit else tokens.total

@@ -78,6 +78,9 @@ class UsageRecord:
     owner: str | None = None
     user: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    """The request's own ``metadata``."""
+    key_metadata: Mapping[str, str] = field(default_factory=dict)
+    """The key's metadata (team, cost centre...), copied so reports need no join."""
 
     @property
     def total_tokens(self) -> int:
