@@ -29,7 +29,7 @@ def test_handler_module_imports_without_heavy_modules_or_io() -> None:
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["heavy"] == [], f"imported at cold start: {result['heavy']}"
     assert "/v1/chat/completions" in result["routes"] and "/health" in result["routes"]
-    assert result["seconds"] < 3.0  # generous here; bench/ measures the real figure with bytecode compiled
+    # the import time itself is measured by `make bench` (bytecode compiled, quiet machine), not asserted here
 
 
 def test_handler_builds_without_a_config_or_key_and_fails_closed() -> None:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 PROVIDERS: dict[str, str] = {
     "openai": "llm_gateway.providers.openai_compat:OpenAICompatProvider",
     "mock": "llm_gateway.providers.mock:MockProvider",
+    "anthropic": "llm_gateway.providers.anthropic:AnthropicProvider",
     "gemini": "llm_gateway.providers.gemini:GeminiProvider",
 }
 

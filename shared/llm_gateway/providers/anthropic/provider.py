@@ -1,0 +1,65 @@
+"""The ``anthropic`` provider: Anthropic's Messages API behind the OpenAI interface.
+
+This module is the adapter: URL, headers and the wiring of the translation modules (:mod:`.request`,
+:mod:`.response`, :mod:`.stream`, :mod:`.errors`). :class:`~llm_gateway.providers.base.HTTPChatProvider`
+does the HTTP I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from llm_gateway.config import DeploymentConfig
+from llm_gateway.errors import GatewayError
+from llm_gateway.providers.anthropic.errors import map_http_error
+from llm_gateway.providers.anthropic.request import build_messages_body
+from llm_gateway.providers.anthropic.response import map_message
+from llm_gateway.providers.anthropic.settings import AnthropicSettings, settings_for
+from llm_gateway.providers.anthropic.stream import AnthropicStreamMapper
+from llm_gateway.providers.anthropic.tools import plan_response
+from llm_gateway.providers.base import (
+    HTTPChatProvider,
+    ProviderCall,
+    ProviderDeps,
+    StreamMapper,
+    UpstreamHTTPRequest,
+)
+
+
+class AnthropicProvider(HTTPChatProvider):
+    name: ClassVar[str] = "anthropic"
+
+    @classmethod
+    def validate_deployment(cls, deployment: DeploymentConfig) -> None:
+        settings_for(deployment)
+
+    def __init__(self, deps: ProviderDeps) -> None:
+        super().__init__(deps)
+        self._settings_by_deployment: dict[str, AnthropicSettings] = {}
+
+    def _settings(self, call: ProviderCall) -> AnthropicSettings:
+        settings = self._settings_by_deployment.get(call.deployment.id)
+        if settings is None:
+            settings = settings_for(call.deployment.config)
+            self._settings_by_deployment[call.deployment.id] = settings
+        return settings
+
+    def build_request(self, call: ProviderCall) -> UpstreamHTTPRequest:
+        settings = self._settings(call)
+        headers = dict(settings.headers)
+        headers["anthropic-version"] = settings.version
+        if call.api_key:
+            headers["x-api-key"] = call.api_key
+        if settings.betas:
+            headers["anthropic-beta"] = ",".join(settings.betas)
+        return UpstreamHTTPRequest(url=settings.messages_url, json=build_messages_body(call, settings), headers=headers)
+
+    def parse_response(self, call: ProviderCall, data: Any) -> dict[str, Any]:
+        return map_message(call, data, plan_response(call.body, self._settings(call)), self.deps.clock())
+
+    def new_stream_mapper(self, call: ProviderCall) -> StreamMapper:
+        return AnthropicStreamMapper(call, plan_response(call.body, self._settings(call)), self.deps.clock())
+
+    def map_error(self, call: ProviderCall, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
+        return map_http_error(call, status, headers, body)
