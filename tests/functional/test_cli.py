@@ -60,6 +60,13 @@ def test_create_list_rotate_revoke(
         assert answer.status_code == 200
         assert answer.headers["x-llm-gateway-guardrails"] == "pii_redaction:redacted=1"  # the key's default
 
+        updated = _run(["keys", "update", key_id, "--rpm", "0", "--budget", "50", "--guardrails", ""], env)
+        assert (updated["rpm"], updated["budget_usd"], updated["guardrails"]) == (None, 50.0, [])
+        gw.gateway.authenticator.forget()
+        answer = httpx.post(url, json=body, headers={"authorization": f"Bearer {secret}"})
+        assert "x-llm-gateway-guardrails" not in answer.headers
+        assert "x-ratelimit-limit-tokens" in answer.headers and "x-ratelimit-limit-requests" not in answer.headers
+
         rotated = _run(["keys", "rotate", key_id, "--grace", "0"], env)
         assert rotated["key_id"] == key_id and rotated["key"] != secret
         gw.gateway.authenticator.forget()
@@ -75,7 +82,7 @@ def test_create_list_rotate_revoke(
     report = _run(
         ["--usage-table", dynamodb_tables["LLM_GATEWAY_USAGE_TABLE"], "spend", "report", "--period", "total"], env
     )
-    assert report["total_requests"] == 2
+    assert report["total_requests"] == 3
     assert {row["key_id"] for row in report["data"]} == {key_id}
     assert _run(["keys", "list", "--all"], env)[0]["key_id"] == key_id
 

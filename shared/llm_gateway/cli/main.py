@@ -98,6 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     listing = keys.add_parser("list", help="list keys (never the secrets)")
     listing.add_argument("--owner")
     listing.add_argument("--all", action="store_true", help="include secrets replaced by a rotation")
+    update = keys.add_parser("update", help="change a key's limits, budget, models, expiry or guardrails")
+    update.add_argument("key_id")
+    update.add_argument("--models", help="comma-separated; 'all' to lift the restriction")
+    update.add_argument("--rpm", type=int, help="0 to lift the limit")
+    update.add_argument("--tpm", type=int, help="0 to lift the limit")
+    update.add_argument("--budget", type=float, help="USD per period; -1 to lift the budget")
+    update.add_argument("--period", choices=BUDGET_PERIODS)
+    update.add_argument("--expires", help="30d, 12h, an ISO date, epoch seconds, or 'never'")
+    update.add_argument("--guardrails", help="comma-separated; '' for none")
     show = keys.add_parser("show", help="one key's settings")
     show.add_argument("key_id")
     revoke = keys.add_parser("revoke", help="refuse a key from now on (and its rotated predecessors)")
@@ -182,12 +191,37 @@ def _keys(args: argparse.Namespace, client: Any, env: Mapping[str, str], clock: 
         if args.owner:
             records = [r for r in records if r.owner == args.owner]
         return [r.to_public() for r in records]
+    if args.command == "update":
+        return store.update(args.key_id, **_changes(args, now)).to_public()
     if args.command == "show":
         return store.get(args.key_id).to_public()
     if args.command == "revoke":
         return store.revoke(args.key_id, now=now).to_public()
     secret, record = store.rotate(args.key_id, now=now, grace_seconds=args.grace)
     return {"key": secret, **record.to_public(), "note": "Store this key now: it is not shown again."}
+
+
+def _changes(args: argparse.Namespace, now: float) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if args.models is not None:
+        changes["models"] = None if args.models == "all" else _csv(args.models)
+    for name in ("rpm", "tpm"):
+        value = getattr(args, name)
+        if value is not None:
+            if value < 0:
+                raise CliError(f"--{name} must not be negative")
+            changes[name] = value or None
+    if args.budget is not None:
+        changes["budget_usd"] = None if args.budget < 0 else args.budget
+    if args.period is not None:
+        changes["budget_period"] = args.period
+    if args.expires is not None:
+        changes["expires_at"] = None if args.expires == "never" else parse_expiry(args.expires, now)
+    if args.guardrails is not None:
+        changes["guardrails"] = _csv(args.guardrails) or ()
+    if not changes:
+        raise CliError("nothing to change: pass --rpm, --tpm, --budget, --period, --models, --expires or --guardrails")
+    return changes
 
 
 def _spend(args: argparse.Namespace, client: Any, env: Mapping[str, str], clock: Callable[[], float]) -> Any:

@@ -7,7 +7,6 @@ so an expired key is refused at once, cached or not.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from llm_gateway.api.auth import MASTER_KEY_ENV
 from llm_gateway.core.context import Principal
 from llm_gateway.errors import AuthenticationError
+from llm_gateway.tenants.aio import call_store
 from llm_gateway.tenants.keystore import KeyStore
 from llm_gateway.tenants.records import KeyRecord, hash_key
 
@@ -106,7 +106,7 @@ class KeyAuthenticator:
             return cached.record
         assert self._store is not None
         self.lookups += 1
-        record = await asyncio.to_thread(self._store.get_by_hash, key_hash)
+        record = await call_store("key store", self._store.get_by_hash, key_hash)
         if self.cache_seconds > 0:
             self._cache[key_hash] = _Cached(record, now)
             self._cache.move_to_end(key_hash)

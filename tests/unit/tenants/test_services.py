@@ -1,0 +1,87 @@
+"""The authenticator's cache and failure modes, and the background writer's bounds, without a network."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from llm_gateway.errors import AuthenticationError, ServiceUnavailableError
+from llm_gateway.tenants.authenticator import KeyAuthenticator, env_master_key
+from llm_gateway.tenants.background import BackgroundJobs
+from llm_gateway.tenants.keystore import KeyStore
+from llm_gateway.tenants.table import MemoryTable
+from tests.support.tenants import ManualClock, make_key
+
+
+class BrokenTable(MemoryTable):
+    def get(self, pk: str, sk: str) -> None:
+        raise ConnectionError("table unreachable")
+
+
+async def test_lookups_are_cached_for_the_configured_time() -> None:
+    wall, monotonic = ManualClock(), ManualClock(now=0)
+    store = KeyStore(MemoryTable())
+    secret, key_id = make_key(store, now=wall(), rpm=5, guardrails=("pii_redaction",))
+    auth = KeyAuthenticator(env_master_key("m"), store, clock=wall, monotonic=monotonic, cache_seconds=5)
+    principal = await auth.authenticate(secret)
+    assert (principal.key_id, principal.rpm, principal.guardrails, principal.is_master) == (
+        key_id,
+        5,
+        ("pii_redaction",),
+        False,
+    )
+    await auth.authenticate(secret)
+    assert auth.lookups == 1
+    store.revoke(key_id, now=wall())
+    monotonic.advance(4.9)
+    assert (await auth.authenticate(secret)).key_id == key_id
+    monotonic.advance(0.2)
+    with pytest.raises(AuthenticationError, match="revoked"):
+        await auth.authenticate(secret)
+    assert auth.lookups == 2
+    assert (await auth.authenticate("m")).is_master
+    with pytest.raises(AuthenticationError) as missing:
+        await auth.authenticate(None)
+    assert missing.value.code == "missing_api_key"
+
+
+async def test_an_unreachable_key_store_is_a_503_not_a_500() -> None:
+    auth = KeyAuthenticator(
+        env_master_key("m"), KeyStore(BrokenTable()), clock=ManualClock(), monotonic=ManualClock(), cache_seconds=5
+    )
+    with pytest.raises(ServiceUnavailableError) as raised:
+        await auth.authenticate("sk-lg-whatever")
+    assert raised.value.code == "store_unavailable"
+    assert "sk-lg" not in raised.value.message
+    assert (await auth.authenticate("m")).is_master  # the master key still works
+
+
+async def test_background_jobs_are_bounded_and_flushed() -> None:
+    jobs = BackgroundJobs(concurrency=2, max_pending=3)
+    running = 0
+    peak = 0
+    done: list[int] = []
+    release = asyncio.Event()
+
+    def job(n: int) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            await release.wait()
+            running -= 1
+            done.append(n)
+            if n == 0:
+                raise RuntimeError("a failing write is logged, not raised")
+
+        return run
+
+    accepted = [jobs.submit("test", job(n)) for n in range(4)]
+    assert accepted == [True, True, True, False] and jobs.dropped == 1
+    await asyncio.sleep(0.01)
+    assert peak == 2
+    release.set()
+    await jobs.flush()
+    assert sorted(done) == [0, 1, 2] and jobs.pending == 0 and jobs.failed == 1
