@@ -10,6 +10,7 @@ from llm_gateway.tenants.dynamo import DynamoTable
 from llm_gateway.tenants.keystore import KeyStore
 from llm_gateway.tenants.records import new_key
 from llm_gateway.tenants.spend import SpendStore
+from tests.support.log_scan import remember_secret
 
 
 @dataclass
@@ -46,6 +47,7 @@ def spend_store(endpoint: str, tables: dict[str, str]) -> SpendStore:
 def make_key(store: KeyStore, *, now: float, owner: str = "alice", **settings: Any) -> tuple[str, str]:
     """Create a key; returns ``(secret, key_id)``."""
     secret, record = new_key(owner=owner, now=now, **settings)
+    remember_secret(secret)
     store.create(record)
     return secret, record.key_id
 
