@@ -67,3 +67,13 @@ class BackgroundJobs:
             await asyncio.wait(tasks, timeout=timeout)
             if timeout is not None:
                 return
+
+
+def finish_in_loop(jobs: BackgroundJobs, timeout: float = 2.0) -> None:
+    """For callers that drive the event loop themselves (Mangum's buffered handler runs it only while a
+    request is in progress): finish the pending writes before the process may be frozen."""
+    if not jobs.pending:
+        return
+    loop = asyncio.get_event_loop()
+    if not loop.is_running():
+        loop.run_until_complete(jobs.flush(timeout=timeout))

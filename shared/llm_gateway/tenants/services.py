@@ -40,7 +40,7 @@ class TenantServices:
     clock: Callable[[], float]
 
     async def aclose(self) -> None:
-        await self.jobs.flush()
+        await self.jobs.flush(timeout=5.0)  # Lambda allows a few hundred ms after SIGTERM; locally, bounded
 
 
 def tenants_config(gateway: Gateway) -> TenantsConfig:
