@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llm_gateway.guardrails.config import GuardrailsConfig
+from llm_gateway.providers.fetch.config import MediaFetchConfig
 from llm_gateway.tenants.config import TenantsConfig
 
 CONFIG_ENV = "LLM_GATEWAY_CONFIG"
@@ -73,6 +74,7 @@ class ServerConfig(_Section):
 class GatewayConfig(_Section):
     models: list[DeploymentConfig] = Field(min_length=1)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    media_fetch: MediaFetchConfig = Field(default_factory=MediaFetchConfig)
     tenants: TenantsConfig = Field(default_factory=TenantsConfig)
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
 

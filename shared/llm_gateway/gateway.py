@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from llm_gateway.core.deployments import ModelGroups
     from llm_gateway.core.router import Router
     from llm_gateway.core.service import ChatService
+    from llm_gateway.providers.fetch import MediaFetcher
     from llm_gateway.providers.registry import ProviderPool
     from llm_gateway.secrets import SecretResolver
     from llm_gateway.tenants.services import TenantServices
@@ -41,6 +42,7 @@ class GatewayOptions:
     monotonic: Callable[[], float] = time.monotonic
     rng: random.Random | None = None
     aws_clients: Callable[..., Any] | None = None
+    media_fetcher: MediaFetcher | None = None
     master_key_source: Callable[[], Awaitable[str | None]] | None = None
     """Where the master key comes from (SSM / Secrets Manager in AWS); default: ``LLM_GATEWAY_MASTER_KEY``."""
     extras: dict[str, Any] = field(default_factory=dict)
@@ -63,6 +65,7 @@ class Gateway:
     http: httpx.AsyncClient
     transport: httpx.AsyncBaseTransport
     secrets: SecretResolver
+    media_fetcher: MediaFetcher
     tenants: TenantServices
 
     def ensure_ready(self) -> Gateway:
@@ -77,6 +80,7 @@ class Gateway:
         from llm_gateway.core.service import ChatService
         from llm_gateway.core.stack import build_stack
         from llm_gateway.providers.base import ProviderDeps
+        from llm_gateway.providers.fetch import MediaFetcher
         from llm_gateway.secrets import SecretResolver
         from llm_gateway.tenants.deployment_limits import provider_pool
         from llm_gateway.tenants.services import build_authenticator, build_tenant_services
@@ -91,6 +95,7 @@ class Gateway:
         self.secrets = opts.secrets or SecretResolver(env=self.env)
         self.transport = opts.http_transport or make_transport(config.server)
         self.http = make_http_client(config.server, transport=self.transport)
+        self.media_fetcher = opts.media_fetcher or MediaFetcher(config.media_fetch)
         deps = ProviderDeps(
             http=self.http,
             transport=self.transport,
@@ -98,6 +103,7 @@ class Gateway:
             server=config.server,
             clock=opts.clock,
             aws_clients=opts.aws_clients,
+            media_fetcher=self.media_fetcher,
             extras=opts.extras,
         )
         deployments = build_deployments(config)
@@ -113,4 +119,5 @@ class Gateway:
             await self.tenants.aclose()  # flush usage records still being written
             await self.providers.aclose()
             await self.http.aclose()
+            await self.media_fetcher.aclose()
             self._ready = False

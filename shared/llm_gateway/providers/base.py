@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import httpx
 
     from llm_gateway.config import DeploymentConfig, ServerConfig
+    from llm_gateway.providers.fetch import MediaFetcher
     from llm_gateway.schemas.validation import ChatRequest
     from llm_gateway.secrets import SecretResolver
 
@@ -84,6 +85,8 @@ class ProviderDeps:
     clock: Callable[[], float] = time.time
     aws_clients: Callable[..., Any] | None = None
     """``aws_clients(service, region=..., endpoint_url=...)`` -> boto3 client (lazy, cached)."""
+    media_fetcher: MediaFetcher | None = None
+    """Downloads http(s) media URLs for providers that need bytes (see ``providers/fetch``)."""
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -16,6 +16,7 @@ PROVIDERS: dict[str, str] = {
     "openai": "llm_gateway.providers.openai_compat:OpenAICompatProvider",
     "mock": "llm_gateway.providers.mock:MockProvider",
     "anthropic": "llm_gateway.providers.anthropic:AnthropicProvider",
+    "bedrock": "llm_gateway.providers.bedrock:BedrockProvider",
     "gemini": "llm_gateway.providers.gemini:GeminiProvider",
 }
 
