@@ -212,8 +212,8 @@ class TenantLayer(Layer):
             stream=request.stream,
             cache_hit=cache_hit,
             usage_estimated=estimated,
-            user=parsed.user,
-            metadata=dict(parsed.metadata or {}),
+            user=parsed.user[:MAX_TEXT] if parsed.user else None,
+            metadata=_bounded(parsed.metadata),
             key_metadata={str(k): str(v) for k, v in ctx.principal.metadata.items()},
         )
         # tokens served from the gateway's cache never reached an upstream: they do not use the quota
@@ -228,6 +228,17 @@ class TenantLayer(Layer):
 
         if not services.jobs.submit("usage record", write):
             notes["usage_dropped"] = True
+
+
+MAX_TEXT = 256
+MAX_METADATA = 16  # OpenAI's own limit on metadata pairs
+
+
+def _bounded(metadata: dict[str, str] | None) -> dict[str, str]:
+    """The request's metadata as stored: at most 16 pairs, keys and values cut to 256 characters, so a
+    usage record always fits in one DynamoDB item."""
+    pairs = list((metadata or {}).items())[:MAX_METADATA]
+    return {str(k)[:MAX_TEXT]: str(v)[:MAX_TEXT] for k, v in pairs}
 
 
 def _rate_limit_error(decision: Decision, headers: dict[str, str]) -> RateLimitError:

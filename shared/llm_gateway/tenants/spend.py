@@ -97,7 +97,7 @@ class SpendStore:
         return float(item.get("cost_usd", 0)) if item else 0.0
 
     def record(self, usage: UsageRecord, *, budget_period: str) -> None:
-        """Three writes: the usage record, the budget period's running spend, the day/model sums."""
+        """Three writes: the budget period's running spend, the day/model sums, the usage record."""
         when = dt.datetime.fromtimestamp(usage.timestamp, tz=dt.UTC)
         item = {k: v for k, v in asdict(usage).items() if v is not None and v != {}}
         item.update(
@@ -106,7 +106,6 @@ class SpendStore:
             total_tokens=usage.total_tokens,
             expires_at=int(usage.timestamp + self.record_ttl),
         )
-        self.table.put(item)
         sums = {
             "cost_usd": usage.cost_usd,
             "requests": 1,
@@ -121,6 +120,7 @@ class SpendStore:
         )
         model = usage.model or "-"
         self.table.add(f"spend#{usage.key_id}", f"day#{when.date().isoformat()}#{model}", nonzero)
+        self.table.put(item)  # last: the running spend matters more than the detail record
 
     def usage_records(self, key_id: str, since: float, until: float) -> list[dict[str, Any]]:
         lo = dt.datetime.fromtimestamp(since, tz=dt.UTC).isoformat(timespec="milliseconds")
