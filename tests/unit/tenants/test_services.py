@@ -85,3 +85,16 @@ async def test_background_jobs_are_bounded_and_flushed() -> None:
     release.set()
     await jobs.flush()
     assert sorted(done) == [0, 1, 2] and jobs.pending == 0 and jobs.failed == 1
+
+
+async def test_an_unreachable_state_table_is_a_503() -> None:
+    from llm_gateway.tenants.ratelimit import Quota, RateLimiter
+
+    class Unreachable(MemoryTable):
+        def add(self, *args: object, **kwargs: object) -> dict[str, object]:
+            raise ConnectionError("endpoint unreachable")
+
+    limiter = RateLimiter(Unreachable(), ManualClock(), sliding=False)
+    with pytest.raises(ServiceUnavailableError) as raised:
+        await limiter.admit("key#k", Quota(rpm=1), 1)
+    assert raised.value.status_code == 503 and raised.value.response_headers() == {"retry-after": "1"}
