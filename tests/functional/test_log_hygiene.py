@@ -94,7 +94,7 @@ def test_logs_and_metrics_never_hold_keys_or_text(
     assert any("ttft_ms" in line for line in ours)
     assert len(metrics) >= 8
     emf = json.loads(metrics[0])
-    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "LLMGateway"
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "LlmGateway"
     assert emf["key_id"] in (key_id, "master")
 
 

@@ -41,7 +41,7 @@ class Telemetry(_Section):
     metrics: bool | None = Field(
         default=None, description="EMF metrics on stdout. Default: on inside Lambda, off elsewhere."
     )
-    namespace: str = Field(default="LLMGateway", min_length=1)
+    namespace: str = Field(default="LlmGateway", min_length=1)
 
 
 class TenantsConfig(_Section):

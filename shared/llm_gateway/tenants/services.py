@@ -99,10 +99,21 @@ def build_tenant_services(gateway: Gateway) -> TenantServices:
 
 def build_authenticator(gateway: Gateway, services: TenantServices, master: MasterKeySource | None) -> Authenticator:
     from llm_gateway.api.auth import MASTER_KEY_ENV
-    from llm_gateway.tenants.authenticator import KeyAuthenticator, env_master_key
+    from llm_gateway.tenants.authenticator import (
+        MASTER_KEY_REF_ENV,
+        KeyAuthenticator,
+        env_master_key,
+        referenced_master_key,
+    )
 
+    if master is None:
+        reference = (gateway.env.get(MASTER_KEY_REF_ENV) or "").strip()
+        if reference:  # a secret reference (SSM, Secrets Manager): the key never sits in the environment
+            master = referenced_master_key(reference, gateway.secrets)
+        else:
+            master = env_master_key(gateway.env.get(MASTER_KEY_ENV))
     return KeyAuthenticator(
-        master or env_master_key(gateway.env.get(MASTER_KEY_ENV)),
+        master,
         services.keys,
         clock=gateway.options.clock,
         monotonic=gateway.options.monotonic,

@@ -61,4 +61,6 @@ def telemetry_layer(gateway: Gateway, inner: ChatHandler) -> ChatHandler | None:
         if not metrics_enabled(settings.metrics, gateway.env):
             return None
         sink = stdout_sink
-    return TelemetryLayer(inner, MetricsWriter(settings.namespace, sink, gateway.options.clock))
+    groups = gateway.groups
+    writer = MetricsWriter(settings.namespace, sink, gateway.options.clock, known_models=groups.names)
+    return TelemetryLayer(inner, writer)

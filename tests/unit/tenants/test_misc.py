@@ -75,3 +75,20 @@ def test_emf_document() -> None:
 def test_config_errors_are_loud(section: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config({"models": [{"name": "m", "provider": "mock", "model": "x"}], **section})
+
+
+def test_metrics_dimension_takes_only_configured_models() -> None:
+    from llm_gateway.core.context import Principal, RequestContext
+    from llm_gateway.tenants.metrics import MetricsWriter
+
+    lines: list[str] = []
+    writer = MetricsWriter("NS", lines.append, lambda: NOW, known_models=lambda: ["gpt-4o"])
+    for model in ("gpt-4o", "made-up-by-a-client", None):
+        ctx = RequestContext(request_id="r", principal=Principal(key_id="k"), deadline=1e12)
+        ctx.model_group = model
+        ctx.notes["error_code"] = "insufficient_quota"
+        writer.emit(ctx, 429)
+    documents = [json.loads(line) for line in lines]
+    assert [d["model"] for d in documents] == ["gpt-4o", "other", "none"]
+    assert all(d["BudgetExceeded"] == 1 and d["ClientErrors"] == 1 and "RateLimited" not in d for d in documents)
+    assert not metrics_enabled(None, {"AWS_LAMBDA_FUNCTION_NAME": "f", "LLM_GATEWAY_OBSERVABILITY": "powertools"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -98,3 +99,25 @@ async def test_an_unreachable_state_table_is_a_503() -> None:
     with pytest.raises(ServiceUnavailableError) as raised:
         await limiter.admit("key#k", Quota(rpm=1), 1)
     assert raised.value.status_code == 503 and raised.value.response_headers() == {"retry-after": "1"}
+
+
+async def test_master_key_from_a_secret_reference() -> None:
+    from llm_gateway.gateway import Gateway, GatewayOptions
+    from tests.support.gateway import openai_config
+
+    def gateway(env: dict[str, str]) -> Gateway:
+        from llm_gateway.config import parse_config
+
+        options = GatewayOptions(config=parse_config(openai_config("http://127.0.0.1:9")), env=env)
+        options.extras["tenant_tables"] = {"keys": MemoryTable(), "state": MemoryTable(), "usage": MemoryTable()}
+        return Gateway(options).ensure_ready()
+
+    ready = gateway({"LLM_GATEWAY_MASTER_KEY_REF": "env:STORED_KEY", "STORED_KEY": "sk-from-store"})
+    assert (await ready.authenticator.authenticate("sk-from-store")).is_master
+    broken = gateway({"LLM_GATEWAY_MASTER_KEY_REF": "env:MISSING_KEY"})
+    with pytest.raises(ServiceUnavailableError) as raised:
+        await broken.authenticator.authenticate("sk-anything")
+    assert raised.value.code == "master_key_unavailable"
+    # virtual keys keep working while the master key cannot be loaded
+    secret, key_id = make_key(broken.tenants.keys, now=time.time())  # type: ignore[arg-type]
+    assert (await broken.authenticator.authenticate(secret)).key_id == key_id
