@@ -225,12 +225,15 @@ def _changes(args: argparse.Namespace, now: float) -> dict[str, Any]:
 
 
 def _spend(args: argparse.Namespace, client: Any, env: Mapping[str, str], clock: Callable[[], float]) -> Any:
+    from llm_gateway.tenants.keystore import KeyStore
     from llm_gateway.tenants.report import spend_report
     from llm_gateway.tenants.spend import SpendStore
 
     name = args.usage_table or env.get("LLM_GATEWAY_USAGE_TABLE")
     store = SpendStore(_table(client, name, "usage", "LLM_GATEWAY_USAGE_TABLE"))
-    return spend_report(store, args.key_id, period=args.period, start=args.start, end=args.end, now=clock())
+    keys_table = args.keys_table or env.get("LLM_GATEWAY_KEYS_TABLE")
+    keys = KeyStore(_table(client, keys_table, "keys", "LLM_GATEWAY_KEYS_TABLE")) if keys_table else None
+    return spend_report(store, args.key_id, period=args.period, start=args.start, end=args.end, now=clock(), keys=keys)
 
 
 def _print(result: Any, as_json: bool, out: IO[str]) -> None:

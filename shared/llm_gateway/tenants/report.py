@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from llm_gateway.tenants.keystore import KeyStore
 from llm_gateway.tenants.spend import SpendStore, period_days
 
 PERIODS = ("daily", "weekly", "monthly", "total")
@@ -25,6 +26,15 @@ def resolve_days(period: str | None, start: str | None, end: str | None, now: fl
     return chosen, first_day, last_day
 
 
+def every_key_id(keys: KeyStore | None) -> list[str] | None:
+    """The ids to report on for "every key": the master key and every virtual key from the (small)
+    KeysTable, so the report queries each key's sums instead of scanning usage. ``None`` when there is
+    no keys table to list (the report then scans the usage table)."""
+    if keys is None:
+        return None
+    return ["master", *dict.fromkeys(record.key_id for record in keys.list())]
+
+
 def spend_report(
     store: SpendStore,
     key_ids: list[str] | None,
@@ -33,9 +43,11 @@ def spend_report(
     start: str | None,
     end: str | None,
     now: float,
+    keys: KeyStore | None = None,
 ) -> dict[str, Any]:
+    """Spend per key and model; ``key_ids=None`` means every key."""
     label, first, last = resolve_days(period, start, end, now)
-    rows = store.report(key_ids, first, last)
+    rows = store.report(key_ids if key_ids is not None else every_key_id(keys), first, last)
     return {
         "object": "spend_report",
         "period": label,

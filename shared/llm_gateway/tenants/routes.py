@@ -40,6 +40,7 @@ async def get_spend(
             start=start,
             end=end,
             now=services.clock(),
+            keys=services.keys,
         )
     except ValueError as exc:
         raise InvalidRequestError(f"Invalid spend query: {exc}.", code="invalid_value") from None

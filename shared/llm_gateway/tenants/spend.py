@@ -128,7 +128,8 @@ class SpendStore:
         return self.table.query(f"usage#{key_id}", lo, hi)
 
     def report(self, key_ids: list[str] | None, first_day: str, last_day: str) -> list[dict[str, Any]]:
-        """Per key and model sums over the days ``first_day..last_day`` (``None``: every key)."""
+        """Per key and model sums over the days ``first_day..last_day``: one Query per key; ``None`` scans the
+        table for every key's sums (only when no key list is at hand: it reads every usage record too)."""
         if key_ids is None:
             items = [i for i in self.table.scan("spend#") if str(i["sk"]).startswith("day#")]
             items = [i for i in items if first_day <= str(i["sk"])[4:14] <= last_day]

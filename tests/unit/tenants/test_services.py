@@ -121,3 +121,22 @@ async def test_master_key_from_a_secret_reference() -> None:
     # virtual keys keep working while the master key cannot be loaded
     secret, key_id = make_key(broken.tenants.keys, now=time.time())  # type: ignore[arg-type]
     assert (await broken.authenticator.authenticate(secret)).key_id == key_id
+
+
+def test_every_key_report_lists_keys_instead_of_scanning_usage() -> None:
+    from llm_gateway.tenants.report import spend_report
+    from llm_gateway.tenants.spend import SpendStore, UsageRecord
+
+    class NoScan(MemoryTable):
+        def scan(self, pk_prefix: str) -> list[dict[str, object]]:
+            raise AssertionError("the usage table must not be scanned")
+
+    clock = ManualClock()
+    keys = KeyStore(MemoryTable())
+    _, key_id = make_key(keys, now=clock())
+    spend = SpendStore(NoScan())
+    for who in (key_id, "master"):
+        spend.record(UsageRecord("r-" + who, who, "m", "d", 10, 5, 0, 0.5, 1.0, clock()), budget_period="monthly")
+    report = spend_report(spend, None, period="daily", start=None, end=None, now=clock(), keys=keys)
+    assert {(row["key_id"], row["requests"]) for row in report["data"]} == {(key_id, 1), ("master", 1)}
+    assert report["total_cost_usd"] == 1.0
