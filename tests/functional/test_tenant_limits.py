@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -124,7 +125,11 @@ def test_budget_is_enforced_across_instances(
     # 1000 prompt + 1000 completion tokens = 0.0025 + 0.01 = $0.0125 a request
     fake_openai.default = Reply(usage={"prompt_tokens": 1000, "completion_tokens": 1000, "total_tokens": 2000})
     secret, key_id = make_key(key_store(moto_endpoint, dynamodb_tables), now=clock(), budget_usd=0.02)
-    first, second = _two(fake_openai, moto_endpoint, dynamodb_tables, clock)
+    metrics: list[str] = []
+    config = priced_config(openai_config(fake_openai.v1))
+    options = {"aws_clients": aws_clients(moto_endpoint), "clock": clock, "extras": {"metrics_sink": metrics.append}}
+    first = running_gateway(config, env=dynamodb_tables, **options)
+    second = running_gateway(config, env=dynamodb_tables, **options)
     with first as a, second as b:
         assert _post(a.base_url, secret, {"model": "gpt-test", "messages": HELLO}).status_code == 200
         _flush(a)
@@ -139,6 +144,8 @@ def test_budget_is_enforced_across_instances(
         with pytest.raises(openai.RateLimitError) as raised:
             client.chat.completions.create(model="gpt-test", messages=HELLO)  # type: ignore[arg-type]
         assert raised.value.code == "insufficient_quota"
+    budget_metrics = [json.loads(line) for line in metrics if "BudgetExceeded" in line]
+    assert len(budget_metrics) == 2 and all(m["model"] == "gpt-test" for m in budget_metrics)
     assert spend_store(moto_endpoint, dynamodb_tables).current_spend(key_id, "monthly", clock()) == pytest.approx(0.025)
 
 

@@ -19,8 +19,11 @@ if TYPE_CHECKING:
     from llm_gateway.schemas.validation import ChatRequest
 
 
-def _status(exc: BaseException) -> int:
-    return exc.status_code if isinstance(exc, GatewayError) else 500
+def _status(exc: BaseException, ctx: RequestContext) -> int:
+    if isinstance(exc, GatewayError):
+        ctx.notes["error_code"] = exc.code  # as the app's error handler will, which runs after this
+        return exc.status_code
+    return 500
 
 
 class TelemetryLayer(Layer):
@@ -32,7 +35,7 @@ class TelemetryLayer(Layer):
         try:
             response = await self.inner.complete(request, ctx)
         except BaseException as exc:
-            self.writer.emit(ctx, _status(exc))
+            self.writer.emit(ctx, _status(exc, ctx))
             raise
         self.writer.emit(ctx, 200)
         return response
@@ -41,7 +44,7 @@ class TelemetryLayer(Layer):
         try:
             opened = await self.inner.open_stream(request, ctx)
         except BaseException as exc:
-            self.writer.emit(ctx, _status(exc))
+            self.writer.emit(ctx, _status(exc, ctx))
             raise
 
         def on_end(outcome: StreamEnd, failure: BaseException | None) -> None:
