@@ -7,7 +7,7 @@ PORT ?= 8000
 LLM_GATEWAY_MASTER_KEY ?= sk-local-gateway
 export LLM_GATEWAY_MASTER_KEY
 
-.PHONY: install serve test lint typecheck unit bench bench-tenants clean
+.PHONY: install serve test lint typecheck unit bench bench-routing bench-tenants clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ test: lint typecheck unit
 
 bench: install
 	$(PY) bench/run.py
+
+bench-routing: install
+	$(PY) bench/routing_overhead.py --requests 1000 --rounds 9
 
 bench-tenants: install
 	$(PY) bench/tenants.py

@@ -15,7 +15,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llm_gateway.guardrails.config import GuardrailsConfig
+from llm_gateway.idempotency.config import IdempotencyConfig
 from llm_gateway.providers.fetch.config import MediaFetchConfig
+from llm_gateway.routing.config import RouterConfig
 from llm_gateway.tenants.config import TenantsConfig
 
 CONFIG_ENV = "LLM_GATEWAY_CONFIG"
@@ -74,6 +76,8 @@ class ServerConfig(_Section):
 class GatewayConfig(_Section):
     models: list[DeploymentConfig] = Field(min_length=1)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    router: RouterConfig = Field(default_factory=RouterConfig)
+    idempotency: IdempotencyConfig = Field(default_factory=IdempotencyConfig)
     media_fetch: MediaFetchConfig = Field(default_factory=MediaFetchConfig)
     tenants: TenantsConfig = Field(default_factory=TenantsConfig)
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)

@@ -41,6 +41,8 @@ class GatewayOptions:
     clock: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic
     rng: random.Random | None = None
+    sleep: Callable[[float], Awaitable[None]] | None = None
+    """``asyncio.sleep`` unless injected (retry backoff waits through it)."""
     aws_clients: Callable[..., Any] | None = None
     media_fetcher: MediaFetcher | None = None
     master_key_source: Callable[[], Awaitable[str | None]] | None = None
@@ -76,11 +78,11 @@ class Gateway:
 
     def _build(self) -> None:
         from llm_gateway.core.deployments import ModelGroups, build_deployments, validate_deployments
-        from llm_gateway.core.router import Router
         from llm_gateway.core.service import ChatService
         from llm_gateway.core.stack import build_stack
         from llm_gateway.providers.base import ProviderDeps
         from llm_gateway.providers.fetch import MediaFetcher
+        from llm_gateway.routing.factory import build_router
         from llm_gateway.secrets import SecretResolver
         from llm_gateway.tenants.deployment_limits import provider_pool
         from llm_gateway.tenants.services import build_authenticator, build_tenant_services
@@ -110,7 +112,7 @@ class Gateway:
         self.groups = ModelGroups(deployments)
         self.tenants = build_tenant_services(self)
         self.providers = provider_pool(deps, self.tenants, deployments)
-        self.router = Router(self.groups, self.providers, self.secrets, rng=opts.rng)
+        self.router = build_router(self)
         self.service = ChatService(build_stack(self, self.router), config.server)
         self.authenticator = opts.authenticator or build_authenticator(self, self.tenants, opts.master_key_source)
 

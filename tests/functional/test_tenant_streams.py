@@ -60,21 +60,25 @@ def test_a_stream_the_client_leaves_is_billed_for_what_was_produced(
     assert record["cost_usd"] == pytest.approx((record["prompt_tokens"] * 2.5 + record["completion_tokens"] * 10) / 1e6)
 
 
-class _CacheHit(ChatHandler):
-    """Stands in for the cache layer: answers from 'cache' and says so in ctx.notes."""
+class _NoUpstream(ChatHandler):
+    """Stands in for the cache or idempotency layer: answers from storage and says so in ctx.notes."""
 
     usage = {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150}
 
+    def __init__(self, note: str, value: str) -> None:
+        self.note, self.value = note, value
+
     async def complete(self, request: ChatRequest, ctx: RequestContext) -> dict[str, Any]:
-        ctx.notes["cache"] = "hit"
+        ctx.notes[self.note] = self.value
         return {"id": "c", "object": "chat.completion", "choices": [], "usage": self.usage}
 
     async def open_stream(self, request: ChatRequest, ctx: RequestContext) -> OpenedStream:
-        ctx.notes["cache"] = "hit"
+        ctx.notes[self.note] = self.value
         return await replay([{"id": "c", "choices": [], "usage": self.usage}, {"id": "c", "choices": []}])
 
 
-async def test_cache_hits_cost_nothing_and_use_no_tokens() -> None:
+@pytest.mark.parametrize(("note", "value"), [("cache", "hit"), ("idempotency", "replayed")])
+async def test_cache_hits_and_replays_cost_nothing_and_use_no_tokens(note: str, value: str) -> None:
     state, usage = MemoryTable(), MemoryTable()
     clock = ManualClock()
     gateway = Gateway(
@@ -85,7 +89,7 @@ async def test_cache_hits_cost_nothing_and_use_no_tokens() -> None:
             extras={"tenant_tables": {"state": state, "usage": usage}},
         )
     ).ensure_ready()
-    layer = TenantLayer(_CacheHit(), gateway.tenants, gateway.groups)
+    layer = TenantLayer(_NoUpstream(note, value), gateway.tenants, gateway.groups)
     request = validate_chat_request({"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]})
     principal = Principal(key_id="key_x", tpm=1000, budget_usd=1.0)
     ctx = RequestContext(request_id="r1", principal=principal, deadline=time.monotonic() + 30)
@@ -96,7 +100,8 @@ async def test_cache_hits_cost_nothing_and_use_no_tokens() -> None:
     await gateway.tenants.jobs.flush()
     assert ctx.notes["cost_usd"] == 0.0
     records = gateway.tenants.spend.usage_records("key_x", clock() - 1, clock() + 1)
-    assert [(r["cache_hit"], r["cost_usd"], r["prompt_tokens"]) for r in records] == [(True, 0.0, 100)] * 2
+    flag = "cache_hit" if note == "cache" else "replayed"
+    assert [(r[flag], r["cost_usd"], r["prompt_tokens"]) for r in records] == [(True, 0.0, 100)] * 2
     window = state.get("rl#key#key_x", str(int(clock() // 60) * 60))
     assert window is not None and window["t"] == 0  # the estimate was given back: nothing reached an upstream
     assert gateway.tenants.spend.current_spend("key_x", "monthly", clock()) == 0

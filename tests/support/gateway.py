@@ -15,6 +15,10 @@ MASTER_KEY = "sk-test-master-key-0123456789"
 
 
 def make_gateway(config: dict[str, Any] | GatewayConfig, env: dict[str, str] | None = None, **options: Any) -> Gateway:
+    """The gateway for ``config``. A dict config without a ``router`` section gets ``num_retries: 0``, so a
+    test that scripts one upstream fault sees that fault; routing tests configure ``router`` themselves."""
+    if isinstance(config, dict) and "router" not in config:
+        config = {**config, "router": {"num_retries": 0}}
     parsed = config if isinstance(config, GatewayConfig) else parse_config(config)
     environment = {"LLM_GATEWAY_MASTER_KEY": MASTER_KEY, **(env or {})}
     return Gateway(GatewayOptions(config=parsed, env=environment, **options))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from starlette.requests import Request
 
@@ -21,12 +24,45 @@ def request_id_for(request: Request) -> str:
     return f"req_{uuid.uuid4().hex}"
 
 
+LAMBDA_CONTEXT_HEADER = "x-amzn-lambda-context"
+
+
+def lambda_seconds_left(request: Request, clock: Callable[[], float]) -> float | None:
+    """Seconds until the Lambda invocation's deadline, when running under Lambda.
+
+    Under the Lambda Web Adapter the invocation context arrives as JSON in ``x-amzn-lambda-context``
+    (``deadline``: epoch milliseconds); under Mangum the context object is in the ASGI scope. A client
+    could send the header itself, but it can only shorten its own deadline (the configured request
+    timeout still caps it).
+    """
+    raw = request.headers.get(LAMBDA_CONTEXT_HEADER)
+    if raw:
+        try:
+            deadline_ms = json.loads(raw).get("deadline")
+        except (ValueError, AttributeError):
+            deadline_ms = None
+        if isinstance(deadline_ms, int | float) and not isinstance(deadline_ms, bool) and deadline_ms > 0:
+            return float(deadline_ms) / 1000.0 - clock()
+    context: Any = request.scope.get("aws.context")
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining_ms):
+        try:
+            return float(remaining_ms()) / 1000.0
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
 def new_context(request: Request, gateway: Gateway) -> RequestContext:
     monotonic = gateway.options.monotonic
+    budget = gateway.config.server.request_timeout
+    lambda_left = lambda_seconds_left(request, gateway.options.clock)
+    if lambda_left is not None:
+        budget = max(0.0, min(budget, lambda_left - gateway.config.router.deadline_margin))
     return RequestContext(
         request_id=request_id_for(request),
         principal=ANONYMOUS,
-        deadline=monotonic() + gateway.config.server.request_timeout,
+        deadline=monotonic() + budget,
         headers=request.headers,
         monotonic=monotonic,
     )

@@ -26,7 +26,7 @@ class AwsClients:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._max_attempts = max_attempts
-        self._clients: dict[tuple[str, str | None, str | None], Any] = {}
+        self._clients: dict[tuple[str, str | None, str | None, float | None], Any] = {}
         self._overrides = dict(overrides or {})
         self._lock = threading.Lock()
 
@@ -40,7 +40,7 @@ class AwsClients:
     ) -> Any:
         if service in self._overrides:
             return self._overrides[service]
-        key = (service, region, endpoint_url)
+        key = (service, region, endpoint_url, read_timeout)
         client = self._clients.get(key)
         if client is not None:
             return client

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from llm_gateway.core.pipeline import ChatHandler
 from llm_gateway.guardrails.layer import guardrail_layer
+from llm_gateway.idempotency.layer import idempotency_layer
 from llm_gateway.tenants.layer import tenant_layer
 from llm_gateway.tenants.telemetry import telemetry_layer
 
@@ -20,8 +21,12 @@ if TYPE_CHECKING:
 LayerFactory = Callable[["Gateway", ChatHandler], ChatHandler | None]
 
 # innermost first: the router is wrapped by each of these in turn
-# (limits/spend, guardrails and telemetry must stay the three outermost, in this order)
-LAYER_FACTORIES: list[LayerFactory] = [tenant_layer, guardrail_layer, telemetry_layer]
+LAYER_FACTORIES: list[LayerFactory] = [
+    idempotency_layer,  # outside the response cache: a replay never reaches it
+    tenant_layer,  # limits and spend (outside idempotency: a replay is still a request of the key)
+    guardrail_layer,  # before everything else sees the prompt
+    telemetry_layer,  # outermost: sees every status, refusals included
+]
 
 
 def build_stack(gateway: Gateway, router: ChatHandler, factories: list[LayerFactory] | None = None) -> ChatHandler:

@@ -175,7 +175,9 @@ class TenantLayer(Layer):
         services = self.services
         tokens, estimated = self._tokens(ticket, status)
         cache_hit = ctx.notes.get("cache") == "hit"
-        cost = 0.0 if cache_hit else services.prices.cost(ctx.deployment_id, ctx.model_group or request.model, tokens)
+        replayed = ctx.notes.get("idempotency") == "replayed"
+        no_upstream = cache_hit or replayed  # answered from the cache or an idempotent replay: no upstream spend
+        cost = 0.0 if no_upstream else services.prices.cost(ctx.deployment_id, ctx.model_group or request.model, tokens)
         now = services.clock()
         latency_ms = round((ctx.monotonic() - ctx.started) * 1000, 2)
         ttft = round((ctx.first_token_at - ctx.started) * 1000, 2) if ctx.first_token_at is not None else None
@@ -211,13 +213,14 @@ class TenantLayer(Layer):
             status=status,
             stream=request.stream,
             cache_hit=cache_hit,
+            replayed=replayed,
             usage_estimated=estimated,
             user=parsed.user[:MAX_TEXT] if parsed.user else None,
             metadata=_bounded(parsed.metadata),
             key_metadata={str(k): str(v) for k, v in ctx.principal.metadata.items()},
         )
-        # tokens served from the gateway's cache never reached an upstream: they do not use the quota
-        settled = 0 if cache_hit else tokens.total
+        # tokens served from the gateway's cache (or replayed) never reached an upstream: no quota used
+        settled = 0 if no_upstream else tokens.total
 
         async def write() -> None:
             limiter = services.limiter

@@ -72,6 +72,8 @@ class UsageRecord:
     """ok | error | aborted (client left mid-stream: usage so far)."""
     stream: bool = False
     cache_hit: bool = False
+    replayed: bool = False
+    """An idempotent replay of an earlier answer (no upstream call, no cost)."""
     usage_estimated: bool = False
     priced: bool = True
     ttft_ms: float | None = None

@@ -36,9 +36,12 @@ CHAT_OPENAPI = {
         "400": {"description": "Invalid request (OpenAI error envelope)."},
         "401": {"description": "Missing or wrong API key."},
         "404": {"description": "Unknown model."},
+        "409": {"description": "A request with the same Idempotency-Key is still running (Retry-After)."},
         "413": {"description": "Body over the size limit."},
+        "422": {"description": "The Idempotency-Key was already used with a different body."},
         "429": {"description": "Rate limited (by the gateway or the upstream)."},
         "502": {"description": "The upstream failed."},
+        "503": {"description": "Every deployment of the model is cooling down (Retry-After)."},
         "504": {"description": "The upstream timed out."},
     },
 }
