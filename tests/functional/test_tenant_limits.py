@@ -229,3 +229,21 @@ def test_limits_naming_unknown_models_fail_at_start(fake_openai: FakeOpenAI) -> 
     config = {**openai_config(fake_openai.v1), "tenants": {"model_limits": {"gtp-test": {"rpm": 1}}}}
     with pytest.raises(ConfigError, match="gtp-test"):
         make_gateway(config).ensure_ready()
+
+
+def test_a_fallback_is_priced_as_the_model_that_answered(
+    fake_openai: FakeOpenAI, moto_endpoint: str, dynamodb_tables: dict[str, str], clock: ManualClock, master_key: str
+) -> None:
+    from tests.support.fake_openai import Status
+    from tests.support.routing import groups
+
+    fake_openai.plan(Status(500), model="model-a")
+    fake_openai.default = Reply(usage={"prompt_tokens": 1000, "completion_tokens": 1000, "total_tokens": 2000})
+    config = groups(fake_openai.v1, {"a": "model-a", "b": "model-b"}, fallbacks={"a": ["b"]})
+    config["tenants"] = {"prices": {"a": {"input": 100, "output": 100}, "b": {"input": 1, "output": 2}}}
+    with running_gateway(config, env=dynamodb_tables, aws_clients=aws_clients(moto_endpoint), clock=clock) as gw:
+        answer = _post(gw.base_url, master_key, {"model": "a", "messages": HELLO, "num_retries": 0})
+        assert answer.status_code == 200 and answer.headers["x-llm-gateway-model-group"] == "b"
+        _flush(gw)
+    (record,) = spend_store(moto_endpoint, dynamodb_tables).usage_records("master", clock() - 60, clock() + 60)
+    assert (record["model"], record["cost_usd"]) == ("b", pytest.approx(0.003))

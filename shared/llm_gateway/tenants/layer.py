@@ -190,8 +190,10 @@ class TenantLayer(Layer):
         if estimated:
             notes["usage_estimated"] = True
         notes.setdefault("cache", "off")
+        # retries: upstream attempts beyond the first (fallback groups' included); fallbacks: 1 when a
+        # fallback group gave the answer (the router's own "fallback" note says which and why)
         notes.setdefault("retries", max(0, ctx.attempts - 1))
-        notes.setdefault("fallbacks", 0)
+        notes.setdefault("fallbacks", 1 if notes.get("fallback") else 0)
         if services.config.telemetry.log_content:  # the operator opted in; the prompt as sent (after guardrails)
             notes["prompt"] = request.body.get("messages")
             notes["answer"] = "".join(ticket.completion_text)
