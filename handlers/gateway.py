@@ -5,25 +5,30 @@
 - ``handler``: a Mangum handler for buffered invocations (API Gateway REST/HTTP, Function URL, ALB
   events, and ``sam local invoke -e events/...``). Mangum never streams: an SSE answer is returned whole.
 
-Nothing here does I/O: the gateway loads its config and creates clients on first use.
+Nothing here does I/O: the gateway loads its config and creates clients on first use (under uvicorn, at
+start-up; under Mangum, on the first invocation, which fails with the config error if the config is bad).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 from llm_gateway.api.app import create_app
+from llm_gateway.aws.lambda_observability import LOG_LEVEL_ENV, instrument_app
 from llm_gateway.observability import configure_logging
 
-configure_logging()
+configure_logging(os.environ.get(LOG_LEVEL_ENV) or "INFO")
 app = create_app()
+instrument_app(app, os.environ)
 
 
 @functools.cache
 def _buffered_adapter() -> Any:
     from mangum import Mangum
 
+    app.state.gateway.ensure_ready()  # a bad config fails here, with its message, not as a 500 per request
     return Mangum(app, lifespan="off")
 
 

@@ -78,3 +78,24 @@ def dynamodb_tables(moto_endpoint: str, request: pytest.FixtureRequest) -> dict[
 @pytest.fixture
 def master_key() -> str:
     return MASTER_KEY
+
+
+@pytest.fixture
+def isolated_observability() -> Iterator[None]:
+    """Undo what a Lambda entry point does to process-wide logging and request sinks (Powertools)."""
+    import logging
+
+    from llm_gateway import observability
+    from llm_gateway.aws import powertools
+
+    root = logging.getLogger("llm_gateway")
+    saved = [(handler, handler.formatter, list(handler.filters)) for handler in root.handlers]
+    sinks = list(observability._request_sinks)
+    try:
+        yield
+    finally:
+        for handler, formatter, filters in saved:
+            handler.setFormatter(formatter)
+            handler.filters[:] = filters
+        observability._request_sinks[:] = sinks
+        powertools._installed_sink = None

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from llm_gateway.cache.config import CacheConfig
 from llm_gateway.guardrails.config import GuardrailsConfig
 from llm_gateway.idempotency.config import IdempotencyConfig
 from llm_gateway.providers.fetch.config import MediaFetchConfig
@@ -78,6 +79,7 @@ class GatewayConfig(_Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     router: RouterConfig = Field(default_factory=RouterConfig)
     idempotency: IdempotencyConfig = Field(default_factory=IdempotencyConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
     media_fetch: MediaFetchConfig = Field(default_factory=MediaFetchConfig)
     tenants: TenantsConfig = Field(default_factory=TenantsConfig)
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
@@ -114,7 +116,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
             "owned_by": "llm-gateway",
             "chunk_delay_ms": 50,
         },
-    ]
+    ],
+    "cache": {"mode": "opt-in"},
 }
 
 

@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llm_gateway.api.auth import Authenticator
-from llm_gateway.config import ConfigError, GatewayConfig, load_config
+from llm_gateway.config import CONFIG_ENV, ConfigError, GatewayConfig, load_config
+
+SECRET_TTL_ENV = "LLM_GATEWAY_SECRET_TTL_SECONDS"  # noqa: S105 (a variable name, not a secret)
 
 if TYPE_CHECKING:
     import httpx
 
+    from llm_gateway.cache.response_cache import ResponseCache
     from llm_gateway.core.deployments import ModelGroups
     from llm_gateway.core.router import Router
     from llm_gateway.core.service import ChatService
@@ -67,6 +70,8 @@ class Gateway:
     http: httpx.AsyncClient
     transport: httpx.AsyncBaseTransport
     secrets: SecretResolver
+    aws: Callable[..., Any]
+    cache: ResponseCache | None
     media_fetcher: MediaFetcher
     tenants: TenantServices
 
@@ -77,6 +82,9 @@ class Gateway:
         return self
 
     def _build(self) -> None:
+        from llm_gateway.aws.clients import AwsClients
+        from llm_gateway.aws.secrets import register_aws_secret_loaders
+        from llm_gateway.cache import build_response_cache
         from llm_gateway.core.deployments import ModelGroups, build_deployments, validate_deployments
         from llm_gateway.core.service import ChatService
         from llm_gateway.core.stack import build_stack
@@ -89,12 +97,14 @@ class Gateway:
         from llm_gateway.transport.http import make_http_client, make_transport
 
         opts = self.options
-        config = opts.config if opts.config is not None else load_config(env=dict(self.env))
+        self.aws = opts.aws_clients or AwsClients(self.env)
+        config = opts.config if opts.config is not None else self._load_config()
         problems = validate_deployments(config.models)
         if problems:
             raise ConfigError("invalid model config: " + "; ".join(problems))
         self.config = config
-        self.secrets = opts.secrets or SecretResolver(env=self.env)
+        self.secrets = opts.secrets or SecretResolver(env=self.env, ttl=float(self.env.get(SECRET_TTL_ENV) or 300))
+        register_aws_secret_loaders(self.secrets, self.aws)
         self.transport = opts.http_transport or make_transport(config.server)
         self.http = make_http_client(config.server, transport=self.transport)
         self.media_fetcher = opts.media_fetcher or MediaFetcher(config.media_fetch)
@@ -104,7 +114,7 @@ class Gateway:
             secrets=self.secrets,
             server=config.server,
             clock=opts.clock,
-            aws_clients=opts.aws_clients,
+            aws_clients=opts.aws_clients,  # providers keep their own client settings unless injected
             media_fetcher=self.media_fetcher,
             extras=opts.extras,
         )
@@ -113,8 +123,18 @@ class Gateway:
         self.tenants = build_tenant_services(self)
         self.providers = provider_pool(deps, self.tenants, deployments)
         self.router = build_router(self)
+        self.cache = build_response_cache(self)
         self.service = ChatService(build_stack(self, self.router), config.server)
         self.authenticator = opts.authenticator or build_authenticator(self, self.tenants, opts.master_key_source)
+
+    def _load_config(self) -> GatewayConfig:
+        """``$LLM_GATEWAY_CONFIG``: a YAML file, ``ssm:/parameter/name``, or unset for the built-in default."""
+        from llm_gateway.aws.config_source import is_ssm_source, load_ssm_config
+
+        source = self.env.get(CONFIG_ENV)
+        if is_ssm_source(source):
+            return load_ssm_config(str(source), self.aws)
+        return load_config(env=dict(self.env))
 
     async def aclose(self) -> None:
         if self._ready:
@@ -122,4 +142,6 @@ class Gateway:
             await self.providers.aclose()
             await self.http.aclose()
             await self.media_fetcher.aclose()
+            if self.cache is not None:
+                await self.cache.aclose()
             self._ready = False

@@ -1,15 +1,44 @@
-"""Request logs: one structured line per request, with identities and figures, never prompt text."""
+"""Request logs: one structured line per request, with identities and figures, never prompt text.
+
+Two hooks for deployment-specific observability (kept import-light: nothing here imports Powertools):
+
+- ``log_context``: fields bound for the current request (e.g. the API Gateway request id as
+  ``correlation_id``), added to every log line written while the request runs, streams included.
+- request sinks (:func:`add_request_sink`): called once per request when it ends, after the access log
+  line: a stream ends when its last byte is written or the client goes away. EMF metrics hang off this.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from llm_gateway.core.context import RequestContext
 
 access_log = logging.getLogger("llm_gateway.access")
+log = logging.getLogger("llm_gateway.observability")
+
+log_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "llm_gateway_log_context", default=MappingProxyType({})
+)
+
+RequestSink = Callable[[RequestContext, int], None]
+_request_sinks: list[RequestSink] = []
+
+
+def add_request_sink(sink: RequestSink) -> None:
+    if sink not in _request_sinks:
+        _request_sinks.append(sink)
+
+
+def remove_request_sink(sink: RequestSink) -> None:
+    if sink in _request_sinks:
+        _request_sinks.remove(sink)
 
 
 class JsonFormatter(logging.Formatter):
@@ -19,6 +48,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        payload.update(log_context.get())
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             payload.update(fields)
@@ -62,3 +92,8 @@ def request_fields(ctx: RequestContext, status: int) -> dict[str, Any]:
 def log_request(ctx: RequestContext, status: int) -> None:
     if access_log.isEnabledFor(logging.INFO):
         access_log.info("request", extra={"fields": request_fields(ctx, status)})
+    for sink in list(_request_sinks):
+        try:
+            sink(ctx, status)
+        except Exception:  # observability must never fail a request
+            log.exception("request sink %r failed", sink)

@@ -170,3 +170,19 @@ async def test_async_client_stream_and_non_stream(async_client: openai.AsyncOpen
     stream = await async_client.chat.completions.create(model="gpt-test", messages=USER, stream=True)
     text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == "Hello from the fake upstream."
+
+
+def test_include_usage_is_honoured_even_when_the_upstream_ignores_it(
+    client: openai.OpenAI, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.plan(Reply(text="one two three four", omit_usage=True))
+    chunks = [
+        dump(c)
+        for c in client.chat.completions.create(
+            model="gpt-test", messages=USER, stream=True, stream_options={"include_usage": True}
+        )
+    ]
+    assert chunks[-1]["choices"] == [] and chunks[-1]["id"] == chunks[0]["id"]
+    usage = chunks[-1]["usage"]
+    assert usage["completion_tokens"] == 5 and usage["prompt_tokens"] > 0  # estimated: 18 chars of text
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]

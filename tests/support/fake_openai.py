@@ -32,6 +32,8 @@ class Reply:
     usage: dict[str, Any] | None = None
     reasoning: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    omit_usage: bool = False
+    """Behave like servers that ignore ``stream_options.include_usage``."""
 
 
 @dataclass
@@ -287,7 +289,7 @@ def stream_chunks(reply: Reply, body: dict[str, Any]) -> list[dict[str, Any]]:
         "model": body.get("model", "fake"),
         "system_fingerprint": "fp_fake",
     }
-    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage")) and not reply.omit_usage
     usage_field = {"usage": None} if include_usage else {}
 
     def chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 
 from llm_gateway.api.context import lambda_seconds_left, new_context
 from llm_gateway.config import ConfigError, DeploymentConfig
+from llm_gateway.core.tokens import estimate_prompt_tokens
 from llm_gateway.errors import (
     ContextLengthExceededError,
     InvalidRequestError,
@@ -24,7 +25,6 @@ from llm_gateway.errors import (
 from llm_gateway.providers.base import Deployment
 from llm_gateway.routing import balancer
 from llm_gateway.routing.retry import Backoff, counts_against_deployment, is_context_length_error, is_retryable
-from llm_gateway.routing.tokens import estimate_prompt_tokens
 from tests.support.gateway import make_gateway
 from tests.support.routing import FixedRandom
 

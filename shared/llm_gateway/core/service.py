@@ -9,6 +9,7 @@ from llm_gateway.config import ServerConfig
 from llm_gateway.core.context import RequestContext
 from llm_gateway.core.pipeline import ChatHandler
 from llm_gateway.core.streaming import sse_stream
+from llm_gateway.core.tokens import estimate_prompt_tokens
 from llm_gateway.schemas.validation import ChatRequest
 
 
@@ -42,4 +43,5 @@ class ChatService:
             ctx,
             include_usage=request.include_usage,
             heartbeat=self.server.stream_heartbeat_seconds,
+            prompt_tokens=lambda: estimate_prompt_tokens(request.body),
         )

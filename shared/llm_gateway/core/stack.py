@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from llm_gateway.cache import cache_layer
 from llm_gateway.core.pipeline import ChatHandler
 from llm_gateway.guardrails.layer import guardrail_layer
 from llm_gateway.idempotency.layer import idempotency_layer
@@ -22,6 +23,7 @@ LayerFactory = Callable[["Gateway", ChatHandler], ChatHandler | None]
 
 # innermost first: the router is wrapped by each of these in turn
 LAYER_FACTORIES: list[LayerFactory] = [
+    cache_layer,
     idempotency_layer,  # outside the response cache: a replay never reaches it
     tenant_layer,  # limits and spend (outside idempotency: a replay is still a request of the key)
     guardrail_layer,  # before everything else sees the prompt

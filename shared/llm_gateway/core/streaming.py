@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
 
 from llm_gateway.core.context import RequestContext
 from llm_gateway.core.pipeline import OpenedStream
+from llm_gateway.core.usage import StreamUsageMeter
 from llm_gateway.errors import GatewayError, UpstreamTimeoutError, internal_error
 
 log = logging.getLogger("llm_gateway.stream")
@@ -76,10 +77,12 @@ async def sse_stream(
     *,
     include_usage: bool,
     heartbeat: float,
+    prompt_tokens: Callable[[], int] = lambda: 0,
     on_chunk: Any = None,
 ) -> AsyncIterator[bytes]:
     """The SSE body. ``on_chunk(chunk)`` sees every upstream chunk (for the cache and usage)."""
     chunks = _Chunks(opened, ctx, heartbeat)
+    meter = StreamUsageMeter(prompt_tokens)
     chunk: dict[str, Any] | None = opened.first
     try:
         while True:
@@ -90,9 +93,7 @@ async def sse_stream(
                     ctx.first_token_at = ctx.monotonic()
                 if on_chunk is not None:
                     on_chunk(chunk)
-                usage = chunk.get("usage")
-                if usage:
-                    ctx.usage = usage
+                meter.observe(chunk)
                 if include_usage:
                     yield encode_event(chunk)
                 elif chunk.get("choices"):
@@ -103,6 +104,8 @@ async def sse_stream(
                 chunk = await chunks.next()
             except StopAsyncIteration:
                 break
+        if include_usage and meter.reported is None:
+            yield encode_event(meter.usage_chunk())  # the upstream sent none: an estimate beats nothing
         yield DONE
         ctx.notes["stream_status"] = "complete"
     except GatewayError as error:
@@ -118,4 +121,7 @@ async def sse_stream(
         log.exception("stream failed with an internal error")
         yield error_event(internal_error())
     finally:
+        ctx.usage, estimated = meter.usage()
+        if estimated:
+            ctx.notes["usage_estimated"] = True
         await chunks.aclose()

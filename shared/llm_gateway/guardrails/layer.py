@@ -146,4 +146,6 @@ def guardrail_layer(gateway: Gateway, inner: ChatHandler) -> ChatHandler | None:
     config = getattr(gateway.config, "guardrails", None)
     if not isinstance(config, GuardrailsConfig):
         config = GuardrailsConfig()
-    return GuardrailLayer(inner, config, gateway.options.aws_clients)
+    from llm_gateway.tenants.services import aws_clients
+
+    return GuardrailLayer(inner, config, aws_clients(gateway))

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from llm_gateway.core.context import RequestContext
 from llm_gateway.core.deployments import ModelGroups
+from llm_gateway.core.tokens import estimate_prompt_tokens
 from llm_gateway.errors import InvalidRequestError
 from llm_gateway.routing.config import RouterConfig
-from llm_gateway.routing.tokens import estimate_prompt_tokens
 from llm_gateway.schemas.validation import ChatRequest
 
 

@@ -90,6 +90,31 @@ def request_metrics(fields: Mapping[str, Any]) -> dict[str, float]:
     return values
 
 
+# what the Powertools request sink (llm_gateway.aws.powertools) already writes itself
+POWERTOOLS_METRICS = frozenset(
+    {
+        "Requests",
+        "ServerErrors",
+        "ClientErrors",
+        "Latency",
+        "TimeToFirstToken",
+        "PromptTokens",
+        "CompletionTokens",
+        "StreamsAborted",
+        "StreamErrors",
+    }
+)
+
+
+def extra_request_metrics(ctx: RequestContext, status: int) -> list[tuple[str, str, float]]:
+    """``(name, unit, value)`` for the figures this feature adds (cost, cache hits, limits, guardrails,
+    retries, fallbacks), for a metrics writer that writes the common ones itself."""
+    from llm_gateway.observability import request_fields
+
+    values = request_metrics(request_fields(ctx, status))
+    return [(name, UNITS.get(name, "None"), value) for name, value in values.items() if name not in POWERTOOLS_METRICS]
+
+
 def emf_line(
     namespace: str,
     dimensions: Mapping[str, str],

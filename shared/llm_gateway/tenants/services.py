@@ -64,14 +64,18 @@ def _tables(gateway: Gateway) -> dict[str, Table | None]:
     return {name: DynamoTable(client, table) if table else None for name, table in wanted.items()}
 
 
-def dynamodb_client(gateway: Gateway) -> Any:
-    aws = gateway.options.aws_clients
+def aws_clients(gateway: Gateway) -> Callable[..., Any]:
+    """The gateway's boto3 client factory (one per process), else the injected one, else a new one."""
+    aws: Callable[..., Any] | None = getattr(gateway, "aws", None) or gateway.options.aws_clients
     if aws is None:
         from llm_gateway.aws.clients import AwsClients
 
         aws = AwsClients(gateway.env)
-        gateway.options.aws_clients = aws
-    return aws("dynamodb", endpoint_url=gateway.env.get("AWS_ENDPOINT_URL_DYNAMODB") or None)
+    return aws
+
+
+def dynamodb_client(gateway: Gateway) -> Any:
+    return aws_clients(gateway)("dynamodb", endpoint_url=gateway.env.get("AWS_ENDPOINT_URL_DYNAMODB") or None)
 
 
 def build_tenant_services(gateway: Gateway) -> TenantServices:

@@ -92,3 +92,21 @@ def test_metrics_dimension_takes_only_configured_models() -> None:
     assert [d["model"] for d in documents] == ["gpt-4o", "other", "none"]
     assert all(d["BudgetExceeded"] == 1 and d["ClientErrors"] == 1 and "RateLimited" not in d for d in documents)
     assert not metrics_enabled(None, {"AWS_LAMBDA_FUNCTION_NAME": "f", "LLM_GATEWAY_OBSERVABILITY": "powertools"})
+
+
+def test_the_powertools_sink_carries_this_features_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    from aws_lambda_powertools.metrics import Metrics
+
+    from llm_gateway.aws.powertools import EmfRequestMetrics
+    from llm_gateway.core.context import Principal, RequestContext
+
+    ctx = RequestContext(request_id="r", principal=Principal(key_id="key_1"), deadline=1e12)
+    ctx.model_group = "gpt-4o"
+    ctx.notes.update(cost_usd=0.0125, cache="hit", retries=1, fallbacks=0, guardrails="deny_list:passed")
+    EmfRequestMetrics(Metrics(namespace="Test", service="s"), lambda: {"gpt-4o"})(ctx, 200)
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    document = json.loads(line)
+    assert document["CostUSD"] == [0.0125] and document["CacheHits"] == [1.0] and document["Retries"] == [1.0]
+    assert document["Requests"] == [1.0]  # written once, by the sink itself
+    names = {m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert {"CostUSD", "CacheHits", "Retries", "Fallbacks", "Requests", "Latency"} <= names

@@ -29,6 +29,17 @@ def _error_in_body(call: ProviderCall, error: Any) -> GatewayError:
     )
 
 
+# Fields OpenAI omits rather than sends as null; some servers (llama.cpp's Python server, older vLLM)
+# send `"tool_calls": null`, which strict clients and OpenAI's own schema reject.
+_OMIT_WHEN_NULL = ("tool_calls", "function_call", "role")
+
+
+def _drop_nulls(obj: dict[str, Any]) -> None:
+    for key in _OMIT_WHEN_NULL:
+        if key in obj and obj[key] is None:
+            del obj[key]
+
+
 def check_completion(call: ProviderCall, data: Any) -> dict[str, Any]:
     """A 200 body must be a chat completion; an ``{"error": ...}`` body is an upstream failure."""
     if not isinstance(data, dict):
@@ -47,6 +58,7 @@ def check_completion(call: ProviderCall, data: Any) -> dict[str, Any]:
                 message.setdefault("role", "assistant")
                 message.setdefault("content", None)
                 message.setdefault("refusal", None)
+                _drop_nulls(message)
     return data
 
 
@@ -89,7 +101,9 @@ class OpenAIStreamMapper(StreamMapper):
                 self._choices.add(index)
                 if choice.get("finish_reason"):
                     self._finished.add(index)
-            choice.setdefault("delta", {})
+            delta = choice.setdefault("delta", {})
+            if isinstance(delta, dict):
+                _drop_nulls(delta)
             choice.setdefault("finish_reason", None)
         return [chunk]
 

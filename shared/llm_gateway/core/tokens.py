@@ -42,3 +42,7 @@ def estimate_prompt_tokens(body: dict[str, Any]) -> int:
         if body.get(key):
             chars += len(orjson.dumps(body[key]))
     return chars // CHARS_PER_TOKEN + PER_MESSAGE_TOKENS * len(messages)
+
+
+def estimate_text_tokens(chars: int) -> int:
+    return (chars + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN

@@ -1,0 +1,77 @@
+"""The cache key: SHA-256 over a canonical JSON of everything that changes the answer, within a scope.
+
+Included: every field the upstream sees (model group, messages, tools, tool_choice, response_format,
+sampling parameters, n, seed, stop, logprobs, and fields the gateway does not know yet), because any of
+them may change the answer. Excluded: how the answer travels (``stream``, ``stream_options``), who asked
+for bookkeeping (``user``, ``metadata``, ``safety_identifier``), upstream-side storage and routing hints
+(``store``, ``service_tier``, ``prompt_cache_key``, ``prompt_cache_retention``) and the gateway's own
+extension fields (cache controls, guardrails, retries, fallbacks...) except ``drop_params``, which
+changes what the upstream is sent. So a stream and a non-stream request share an entry. (An answer
+that came from a fallback model group is not stored: see :mod:`.layer`.)
+
+A value given as ``null`` at the top level counts as not given, and a whole-number float equals the
+integer (``temperature: 1.0`` and ``1`` are one key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+
+from llm_gateway.schemas.validation import ChatRequest
+
+KEY_VERSION = 1
+
+TRANSPORT_ONLY_FIELDS = frozenset(
+    {
+        "stream",
+        "stream_options",
+        "user",
+        "metadata",
+        "safety_identifier",
+        "store",
+        "service_tier",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+    }
+)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def canonical_request(request: ChatRequest) -> dict[str, Any]:
+    """The part of the request that decides the answer."""
+    return {
+        name: _canonical(value)
+        for name, value in request.upstream_body().items()
+        if name not in TRANSPORT_ONLY_FIELDS and value is not None
+    }
+
+
+def scope_for(key_id: str, namespace: str | None, shared_namespaces: frozenset[str]) -> str:
+    """Whose entries these are: the caller's key identity, or a shared namespace named in config."""
+    if namespace is not None and namespace in shared_namespaces:
+        return f"shared:{namespace}"
+    if namespace is not None:
+        return f"key:{key_id}/ns:{namespace}"
+    return f"key:{key_id}"
+
+
+# gateway extensions that change what the upstream is sent
+KEYED_EXTENSION_FIELDS = ("drop_params",)
+
+
+def cache_key(request: ChatRequest, scope: str) -> str:
+    extensions = {name: request.body[name] for name in KEYED_EXTENSION_FIELDS if request.body.get(name) is not None}
+    material = {"v": KEY_VERSION, "scope": scope, "request": canonical_request(request), "gateway": extensions}
+    return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()
