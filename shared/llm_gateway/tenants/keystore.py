@@ -3,8 +3,10 @@
 Layout (the table is shared, so every ``pk`` starts with its record kind):
 
 - ``pk = key#<sha256 of the key>``, ``sk = key``: the key's full record; authentication is one GetItem.
-- ``pk = keyid#<key id>``, ``sk = key``: the id's current hash and every hash it ever had (rotation), so
-  admin commands work by id and a revocation reaches keys still in a rotation grace period.
+- ``pk = keys``, ``sk = <key id>``: the directory. Each id's current hash and every hash it ever had
+  (rotation), so admin commands work by id, a revocation reaches keys still in a rotation grace period,
+  and listing keys is one Query (no Scan: the function's IAM policy does not allow it). Only admin
+  commands write this partition.
 
 Key expiry is an ordinary attribute (``key_expires_at``), not the table's TTL: expired and revoked keys
 stay listed until deleted by hand.
@@ -27,8 +29,7 @@ def _hash_pk(key_hash: str) -> str:
     return f"key#{key_hash}"
 
 
-def _id_pk(key_id: str) -> str:
-    return f"keyid#{key_id}"
+DIRECTORY = "keys"
 
 
 def record_to_item(record: KeyRecord) -> Item:
@@ -94,7 +95,7 @@ class KeyStore:
         return record_from_item(item) if item is not None else None
 
     def _index(self, key_id: str) -> Item:
-        index = self.table.get(_id_pk(key_id), "key")
+        index = self.table.get(DIRECTORY, key_id)
         if index is None:
             raise KeyNotFoundError(f"no key with id {key_id!r}")
         return index
@@ -106,17 +107,25 @@ class KeyStore:
         return record
 
     def create(self, record: KeyRecord) -> None:
-        index = {"pk": _id_pk(record.key_id), "sk": "key", "key_hash": record.key_hash, "hashes": [record.key_hash]}
+        index = {"pk": DIRECTORY, "sk": record.key_id, "key_hash": record.key_hash, "hashes": [record.key_hash]}
         try:
             self.table.transact([Put(record_to_item(record), if_absent=True), Put(index, if_absent=True)])
         except ConditionFailed:
             raise ValueError(f"key id {record.key_id!r} already exists") from None
 
+    def key_ids(self) -> list[str]:
+        """Every key id (one Query of the directory)."""
+        return [str(item["sk"]) for item in self.table.query(DIRECTORY)]
+
     def list(self, *, include_retired: bool = False) -> list[KeyRecord]:
-        records = [record_from_item(item) for item in self.table.scan("key#")]
-        if not include_retired:
-            records = [r for r in records if r.replaced_by is None]
-        return sorted(records, key=lambda r: (r.created_at, r.key_id))
+        records = []
+        for index in self.table.query(DIRECTORY):
+            hashes = (index.get("hashes") or [index["key_hash"]]) if include_retired else [index["key_hash"]]
+            for key_hash in hashes:
+                record = self.get_by_hash(str(key_hash))
+                if record is not None:
+                    records.append(record)
+        return sorted(records, key=lambda r: (r.created_at, r.key_id, r.replaced_by is None))
 
     def revoke(self, key_id: str, *, now: float) -> KeyRecord:
         """Revoke the key and every earlier secret of it still in a rotation grace period."""
@@ -146,8 +155,8 @@ class KeyStore:
             raise ValueError(f"key {key_id!r} is revoked or expired; create a new one instead")
         secret, fresh, retired = successor(record, now=now, grace_seconds=grace_seconds)
         new_index = {
-            "pk": _id_pk(key_id),
-            "sk": "key",
+            "pk": DIRECTORY,
+            "sk": key_id,
             "key_hash": fresh.key_hash,
             "hashes": [*(index.get("hashes") or [old_hash]), fresh.key_hash],
         }

@@ -27,12 +27,12 @@ def resolve_days(period: str | None, start: str | None, end: str | None, now: fl
 
 
 def every_key_id(keys: KeyStore | None) -> list[str] | None:
-    """The ids to report on for "every key": the master key and every virtual key from the (small)
-    KeysTable, so the report queries each key's sums instead of scanning usage. ``None`` when there is
-    no keys table to list (the report then scans the usage table)."""
+    """The ids to report on for "every key": the master key and every virtual key (one Query of the keys
+    directory), so the report queries each key's sums instead of scanning usage. ``None`` when there is
+    no keys table (local runs: the report then scans the in-memory usage table)."""
     if keys is None:
         return None
-    return ["master", *dict.fromkeys(record.key_id for record in keys.list())]
+    return ["master", *keys.key_ids()]
 
 
 def spend_report(
