@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -33,6 +31,7 @@ for _name, _value in (
 import boto3  # noqa: E402
 import httpx  # noqa: E402
 
+from bench.moto_process import moto_server  # noqa: E402
 from llm_gateway.api.app import create_app  # noqa: E402
 from llm_gateway.api.auth import MasterKeyAuthenticator  # noqa: E402
 from llm_gateway.aws.clients import AwsClients  # noqa: E402
@@ -116,25 +115,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
-    # moto in its own process, so its work does not compete with the gateway's for the GIL
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(endpoint, timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    with moto_server() as endpoint:
+        _bench(endpoint, args.requests)
+
+
+def _bench(endpoint: str, requests: int) -> None:
     client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
     counter = CallCounter()
     client.meta.events.register("before-call.dynamodb", counter)
@@ -165,18 +150,16 @@ def main() -> None:
         ("all layers, DynamoDB (moto), key without limits", _gateway(env, aws), plain, counter, BODY),
         ("all layers, DynamoDB (moto), key with rpm+tpm+budget", _gateway(env, aws), limited, counter, BODY),
     ]
-    print(f"{args.requests} sequential requests each, after 20 warm-up requests; mock provider; same process\n")
+    print(f"{requests} sequential requests each, after 20 warm-up requests; mock provider; same process\n")
     print(f"{'scenario':58} {'median ms':>9} {'p95 ms':>7}  DynamoDB calls per request: on the request path | after")
     for name, gateway, key, count, body in scenarios:
-        result = asyncio.run(_run(gateway, key, args.requests, count, body))
+        result = asyncio.run(_run(gateway, key, requests, count, body))
         calls = ""
         if count is not None:
             path = ", ".join(f"{op} {n:g}" for op, n in sorted(result["on_path"].items())) or "none"
             after = ", ".join(f"{op} {n:g}" for op, n in sorted(result["background"].items())) or "none"
             calls = f"{path} | {after}"
         print(f"{name:58} {result['median_ms']:9.2f} {result['p95_ms']:7.2f}  {calls}")
-    server.terminate()
-    server.wait(timeout=10)
 
 
 if __name__ == "__main__":
