@@ -15,14 +15,27 @@ from llm_gateway.tenants.report import spend_report
 router = APIRouter()
 
 
-@router.get("/v1/spend", summary="Spend per key and model", tags=["spend"], response_class=Response)
-async def get_spend(
-    request: Request,
-    key_id: str | None = None,
-    period: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
-) -> Response:
+SPEND_OPENAPI = {
+    "parameters": [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": text}
+        for name, text in (
+            ("key_id", "A key id (default: the caller's own key; the master key may ask for any, or omit it for all)"),
+            ("period", "daily | weekly | monthly (default) | total: the current UTC period"),
+            ("start", "First day, YYYY-MM-DD (instead of period)"),
+            ("end", "Last day, YYYY-MM-DD (instead of period)"),
+        )
+    ]
+}
+
+
+# Query parameters are read by hand: declaring them in the signature makes FastAPI build a validation
+# model at import, which costs cold start more than this whole route.
+@router.get(
+    "/v1/spend", summary="Spend per key and model", tags=["spend"], response_class=Response, openapi_extra=SPEND_OPENAPI
+)
+async def get_spend(request: Request) -> Response:
+    query = request.query_params
+    key_id, period, start, end = (query.get(name) or None for name in ("key_id", "period", "start", "end"))
     gateway: Gateway = request.app.state.gateway.ensure_ready()
     principal = await gateway.authenticator.authenticate(bearer_token(request.headers))
     if not principal.is_master:
