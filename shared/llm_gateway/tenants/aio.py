@@ -14,9 +14,16 @@ log = logging.getLogger("llm_gateway.tenants")
 T = TypeVar("T")
 
 
-async def call_store(what: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+DEFAULT_TIMEOUT = 1.0
+
+
+async def call_store(
+    what: str, function: Callable[..., T], *args: Any, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any
+) -> T:
+    """``function(*args, **kwargs)`` in a worker thread, waited for at most ``timeout`` seconds."""
     try:
-        return await asyncio.to_thread(function, *args, **kwargs)
+        async with asyncio.timeout(timeout):
+            return await asyncio.to_thread(function, *args, **kwargs)
     except (ConditionFailed, ValueError, LookupError):
         raise  # answers from the store's own logic, for the caller to handle
     except Exception as exc:

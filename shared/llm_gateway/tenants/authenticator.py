@@ -85,12 +85,14 @@ class KeyAuthenticator:
         clock: Callable[[], float],
         monotonic: Callable[[], float],
         cache_seconds: float = 10.0,
+        store_timeout: float = 1.0,
     ) -> None:
         self._master_key = master_key
         self._store = store
         self._clock = clock
         self._monotonic = monotonic
         self.cache_seconds = cache_seconds
+        self.store_timeout = store_timeout
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self.lookups = 0
         """Store reads made so far (the benchmark and tests count them)."""
@@ -135,7 +137,7 @@ class KeyAuthenticator:
             return cached.record
         assert self._store is not None
         self.lookups += 1
-        record = await call_store("key store", self._store.get_by_hash, key_hash)
+        record = await call_store("key store", self._store.get_by_hash, key_hash, timeout=self.store_timeout)
         if self.cache_seconds > 0:
             self._cache[key_hash] = _Cached(record, now)
             self._cache.move_to_end(key_hash)

@@ -57,6 +57,14 @@ class TenantsConfig(_Section):
     prices: dict[str, Price] = Field(
         default_factory=dict, description="Per deployment id or model group (the deployment wins)."
     )
+    store_timeout: float = Field(
+        default=1.0, gt=0, le=30, description="Longest wait for a DynamoDB call before the answer (s)."
+    )
+    limits_when_store_down: str = Field(
+        default="allow",
+        pattern="^(allow|refuse)$",
+        description="When rate-limit or budget state cannot be read: let requests through (allow) or 503.",
+    )
     usage: UsageSettings = Field(default_factory=UsageSettings)
     telemetry: Telemetry = Field(default_factory=Telemetry)
     default_max_tokens_estimate: int = Field(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llm_gateway.core.pipeline import ChatHandler, Layer, OpenedStream, StreamEnd, watch_stream
-from llm_gateway.errors import GatewayError, PermissionDeniedError, RateLimitError
+from llm_gateway.errors import GatewayError, PermissionDeniedError, RateLimitError, ServiceUnavailableError
 from llm_gateway.tenants.aio import call_store
 from llm_gateway.tenants.pricing import Tokens
 from llm_gateway.tenants.ratelimit import Decision, Quota, format_reset, ratelimit_headers
@@ -76,6 +76,7 @@ class TenantLayer(Layer):
             principal.key_id,
             principal.budget_period,
             self.services.clock(),
+            timeout=self.services.config.store_timeout,
         )
         ctx.notes["budget_spent_usd"] = round(spent, 6)
         if spent >= principal.budget_usd:
@@ -84,6 +85,19 @@ class TenantLayer(Layer):
                 f"${principal.budget_usd:.2f} is used up (${spent:.4f} spent). Ask the gateway's operator "
                 "to raise it, or wait for the next period."
             )
+
+    async def _budget_outcome(self, budget: asyncio.Future[None], ticket: Ticket, ctx: RequestContext) -> None:
+        if budget.cancelled():
+            return
+        try:
+            await budget
+        except ServiceUnavailableError:
+            if self.services.config.limits_when_store_down == "refuse":
+                raise
+            ctx.notes["budget"] = "store_unavailable"
+        except GatewayError:  # over budget: give back the rate-limit slots just taken
+            await asyncio.gather(*(self.services.limiter.refund(d) for d in ticket.decisions if d.admitted))
+            raise
 
     async def _admit(self, request: ChatRequest, ctx: RequestContext) -> Ticket | None:
         if self.groups is not None and request.model not in self.groups:
@@ -101,12 +115,13 @@ class TenantLayer(Layer):
         budget = asyncio.ensure_future(self._check_budget(ctx))
         try:
             ticket.decisions = await limiter.admit_all(scopes, estimate) if scopes else []
-        finally:
-            try:
-                await budget
-            except GatewayError:
-                await asyncio.gather(*(limiter.refund(d) for d in ticket.decisions if d.admitted))
+        except ServiceUnavailableError:
+            if self.services.config.limits_when_store_down == "refuse":
+                budget.cancel()
                 raise
+            ctx.notes["limits"] = "store_unavailable"  # let it through: availability over exact limits
+        finally:
+            await self._budget_outcome(budget, ticket, ctx)
         if ticket.decisions:
             shown = ticket.decisions[0]
             headers = ratelimit_headers(shown)

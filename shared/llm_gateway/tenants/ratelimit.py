@@ -78,10 +78,11 @@ def _wait_until_below(limit: float, previous: float, current: float, elapsed: fl
 
 
 class RateLimiter:
-    def __init__(self, table: Table, clock: Callable[[], float], *, sliding: bool = True) -> None:
+    def __init__(self, table: Table, clock: Callable[[], float], *, sliding: bool = True, timeout: float = 1.0) -> None:
         self.table = table
         self.clock = clock
         self.sliding = sliding
+        self.timeout = timeout
         self._previous: dict[tuple[str, int], tuple[float, float]] = {}
         self.reads = 0
         self.writes = 0
@@ -93,7 +94,9 @@ class RateLimiter:
         cached = self._previous.get(key)
         if cached is None:
             self.reads += 1
-            item = await call_store("rate-limit store", self.table.get, f"rl#{scope}", str(key[1]))
+            item = await call_store(
+                "rate-limit store", self.table.get, f"rl#{scope}", str(key[1]), timeout=self.timeout
+            )
             cached = (float(item.get("r", 0)), float(item.get("t", 0))) if item else (0.0, 0.0)
             if len(self._previous) > 10_000:
                 self._previous.clear()
@@ -125,6 +128,7 @@ class RateLimiter:
                 {"r": 1, "t": tokens},
                 set_values={"expires_at": window_start + 3 * WINDOW_SECONDS},
                 below=below,
+                timeout=self.timeout,
             )
             decision.tokens_counted = tokens
         except ConditionFailed as refused:
@@ -166,7 +170,12 @@ class RateLimiter:
         if increments:
             self.writes += 1
             await call_store(
-                "rate-limit store", self.table.add, f"rl#{decision.scope}", str(decision.window_start), increments
+                "rate-limit store",
+                self.table.add,
+                f"rl#{decision.scope}",
+                str(decision.window_start),
+                increments,
+                timeout=self.timeout,
             )
 
 

@@ -54,6 +54,7 @@ async def get_spend(request: Request) -> Response:
             end=end,
             now=services.clock(),
             keys=services.keys,
+            timeout=10.0,  # an admin report: one Query per key
         )
     except ValueError as exc:
         raise InvalidRequestError(f"Invalid spend query: {exc}.", code="invalid_value") from None

@@ -93,7 +93,7 @@ def build_tenant_services(gateway: Gateway) -> TenantServices:
     return TenantServices(
         config=config,
         keys=KeyStore(keys) if keys is not None else None,
-        limiter=RateLimiter(state, clock, sliding=config.limits_window == "sliding"),
+        limiter=RateLimiter(state, clock, sliding=config.limits_window == "sliding", timeout=config.store_timeout),
         spend=SpendStore(usage, record_ttl_days=config.usage.record_ttl_days),
         prices=PriceTable(config.prices),
         jobs=BackgroundJobs(concurrency=config.usage.write_concurrency, max_pending=config.usage.max_pending_writes),
@@ -122,4 +122,5 @@ def build_authenticator(gateway: Gateway, services: TenantServices, master: Mast
         clock=gateway.options.clock,
         monotonic=gateway.options.monotonic,
         cache_seconds=services.config.key_cache_seconds,
+        store_timeout=services.config.store_timeout,
     )

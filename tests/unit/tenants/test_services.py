@@ -140,3 +140,46 @@ def test_every_key_report_lists_keys_instead_of_scanning_usage() -> None:
     report = spend_report(spend, None, period="daily", start=None, end=None, now=clock(), keys=keys)
     assert {(row["key_id"], row["requests"]) for row in report["data"]} == {(key_id, 1), ("master", 1)}
     assert report["total_cost_usd"] == 1.0
+
+
+@pytest.mark.parametrize("policy", ["allow", "refuse"])
+async def test_limits_when_the_state_store_is_down(policy: str) -> None:
+    from typing import Any
+
+    from llm_gateway.config import parse_config
+    from llm_gateway.core.context import Principal, RequestContext
+    from llm_gateway.core.pipeline import ChatHandler, OpenedStream
+    from llm_gateway.gateway import Gateway, GatewayOptions
+    from llm_gateway.schemas.validation import ChatRequest, validate_chat_request
+    from llm_gateway.tenants.layer import TenantLayer
+    from tests.support.gateway import openai_config
+
+    class Down(MemoryTable):
+        def get(self, pk: str, sk: str) -> None:
+            raise ConnectionError("endpoint unreachable")
+
+        def add(self, *args: object, **kwargs: object) -> dict[str, object]:
+            raise ConnectionError("endpoint unreachable")
+
+    class Answer(ChatHandler):
+        async def complete(self, request: ChatRequest, ctx: RequestContext) -> dict[str, Any]:
+            return {"id": "x", "object": "chat.completion", "choices": [], "usage": {"prompt_tokens": 1}}
+
+        async def open_stream(self, request: ChatRequest, ctx: RequestContext) -> OpenedStream:
+            raise NotImplementedError
+
+    config = {**openai_config("http://127.0.0.1:9"), "tenants": {"limits_when_store_down": policy}}
+    options = GatewayOptions(config=parse_config(config), env={})
+    options.extras["tenant_tables"] = {"keys": MemoryTable(), "state": Down(), "usage": Down()}
+    gateway = Gateway(options).ensure_ready()
+    layer = TenantLayer(Answer(), gateway.tenants, gateway.groups)
+    request = validate_chat_request({"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]})
+    ctx = RequestContext("r", Principal(key_id="k", rpm=5, budget_usd=1.0), deadline=time.monotonic() + 30)
+    if policy == "refuse":
+        with pytest.raises(ServiceUnavailableError):
+            await layer.complete(request, ctx)
+        return
+    assert (await layer.complete(request, ctx))["id"] == "x"
+    assert ctx.notes["limits"] == "store_unavailable" and ctx.notes["budget"] == "store_unavailable"
+    await gateway.tenants.jobs.flush()  # the usage write fails too: logged, never raised
+    assert gateway.tenants.jobs.failed == 1
