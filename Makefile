@@ -7,8 +7,8 @@ PORT ?= 8000
 LLM_GATEWAY_MASTER_KEY ?= sk-local-gateway
 export LLM_GATEWAY_MASTER_KEY
 
-.PHONY: install serve test lint typecheck unit bench bench-routing bench-cache real-upstream clean sam-venv build \
-	build-host validate deploy cold-start fuzz load soak
+.PHONY: install serve test lint typecheck unit bench bench-routing bench-cache bench-tenants real-upstream clean \
+	sam-venv build build-host validate deploy cold-start fuzz load soak
 
 # --- AWS SAM (deploy) -------------------------------------------------------------------------------------
 # aws-sam-cli pins its own boto3/pydantic, so it lives in its own venv. `sam build` needs python3.13 (the
@@ -65,6 +65,9 @@ bench-routing: install
 
 bench-cache: install
 	$(PY) bench/cache_latency.py
+
+bench-tenants: install
+	$(PY) bench/tenants.py
 
 $(SAM_VENV)/.installed:
 	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)

@@ -18,12 +18,11 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,26 +80,10 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     requests = int(os.environ.get("REQUESTS", "300"))
     # moto in its own process, so the table's work does not compete with the gateway for the GIL
-    from tests.support.servers import free_socket
+    from bench.moto_process import moto_server
 
-    probe = free_socket()
-    port = probe.getsockname()[1]
-    probe.close()
-    moto = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(endpoint + "/moto-api/", timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    resources = ExitStack()
+    endpoint = resources.enter_context(moto_server())
     tables = create_tables(boto3.client("dynamodb", endpoint_url=endpoint), ROOT / "template.yaml", prefix="bench")
     upstream = FakeOpenAI().start()
     dynamodb = FaultyDynamoDB(endpoint)
@@ -140,8 +123,7 @@ def main() -> None:
                 bypass.append(time.perf_counter() - started)
     finally:
         upstream.stop()
-        moto.terminate()
-        moto.wait(10)
+        resources.close()
     added = [t - r for t, r in zip(totals, reads, strict=True)]
     raw_added = [t - r for t, r in zip(raw_totals, raw_reads, strict=True)]
     print(f"{requests} cache hits through the openai SDK (uvicorn+uvloop; moto in another process)")

@@ -34,4 +34,15 @@ def _buffered_adapter() -> Any:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result: dict[str, Any] = _buffered_adapter()(event, context)
+    _finish_usage_writes()
     return result
+
+
+def _finish_usage_writes() -> None:
+    """Mangum runs the event loop only during a request, so usage writes queued by this one would wait
+    for the next invocation (or be lost with the instance): finish them before returning."""
+    gateway = app.state.gateway
+    if getattr(gateway, "tenants", None) is not None:
+        from llm_gateway.tenants.background import finish_in_loop
+
+        finish_in_loop(gateway.tenants.jobs)

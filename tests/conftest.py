@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import MASTER_KEY
+from tests.support.log_scan import SecretScanner
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
@@ -17,6 +18,21 @@ TEMPLATE = ROOT / "template.yaml"
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secrets_in_logs() -> Iterator[None]:
+    """Every log record of the run (any logger, any thread) is checked for the tests' keys."""
+    import logging
+
+    scanner = SecretScanner()
+    loggers = [logging.getLogger(), logging.getLogger("llm_gateway")]  # llm_gateway may stop propagating
+    for logger in loggers:
+        logger.addHandler(scanner)
+    yield
+    for logger in loggers:
+        logger.removeHandler(scanner)
+    assert not scanner.leaks, "\n".join(scanner.leaks[:20])
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llm_gateway.cache.config import CacheConfig
+from llm_gateway.guardrails.config import GuardrailsConfig
 from llm_gateway.idempotency.config import IdempotencyConfig
 from llm_gateway.providers.fetch.config import MediaFetchConfig
 from llm_gateway.request_limits import RequestLimits
 from llm_gateway.routing.config import RouterConfig
+from llm_gateway.tenants.config import TenantsConfig
 
 CONFIG_ENV = "LLM_GATEWAY_CONFIG"
 
@@ -80,6 +82,8 @@ class GatewayConfig(_Section):
     idempotency: IdempotencyConfig = Field(default_factory=IdempotencyConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     media_fetch: MediaFetchConfig = Field(default_factory=MediaFetchConfig)
+    tenants: TenantsConfig = Field(default_factory=TenantsConfig)
+    guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
     request_limits: RequestLimits = Field(default_factory=RequestLimits)
 
     @model_validator(mode="after")

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from llm_gateway.providers.fetch import MediaFetcher
     from llm_gateway.providers.registry import ProviderPool
     from llm_gateway.secrets import SecretResolver
+    from llm_gateway.tenants.services import TenantServices
 
 
 @dataclass
@@ -47,6 +48,8 @@ class GatewayOptions:
     """``asyncio.sleep`` unless injected (retry backoff waits through it)."""
     aws_clients: Callable[..., Any] | None = None
     media_fetcher: MediaFetcher | None = None
+    master_key_source: Callable[[], Awaitable[str | None]] | None = None
+    """Where the master key comes from (SSM / Secrets Manager in AWS); default: ``LLM_GATEWAY_MASTER_KEY``."""
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,6 +73,7 @@ class Gateway:
     aws: Callable[..., Any]
     cache: ResponseCache | None
     media_fetcher: MediaFetcher
+    tenants: TenantServices
 
     def ensure_ready(self) -> Gateway:
         if not self._ready:
@@ -78,7 +82,6 @@ class Gateway:
         return self
 
     def _build(self) -> None:
-        from llm_gateway.api.master_key import master_key_authenticator
         from llm_gateway.aws.clients import AwsClients
         from llm_gateway.aws.secrets import register_aws_secret_loaders
         from llm_gateway.cache import build_response_cache
@@ -87,9 +90,10 @@ class Gateway:
         from llm_gateway.core.stack import build_stack
         from llm_gateway.providers.base import ProviderDeps
         from llm_gateway.providers.fetch import MediaFetcher
-        from llm_gateway.providers.registry import ProviderPool
         from llm_gateway.routing.factory import build_router
         from llm_gateway.secrets import SecretResolver
+        from llm_gateway.tenants.deployment_limits import provider_pool
+        from llm_gateway.tenants.services import build_authenticator, build_tenant_services
         from llm_gateway.transport.http import make_http_client, make_transport
 
         opts = self.options
@@ -114,12 +118,14 @@ class Gateway:
             media_fetcher=self.media_fetcher,
             extras=opts.extras,
         )
-        self.groups = ModelGroups(build_deployments(config))
-        self.providers = ProviderPool(deps)
+        deployments = build_deployments(config)
+        self.groups = ModelGroups(deployments)
+        self.tenants = build_tenant_services(self)
+        self.providers = provider_pool(deps, self.tenants, deployments)
         self.router = build_router(self)
         self.cache = build_response_cache(self)
         self.service = ChatService(build_stack(self, self.router), config.server)
-        self.authenticator = opts.authenticator or master_key_authenticator(self.env, self.secrets)
+        self.authenticator = opts.authenticator or build_authenticator(self, self.tenants, opts.master_key_source)
 
     def _load_config(self) -> GatewayConfig:
         """``$LLM_GATEWAY_CONFIG``: a YAML file, ``ssm:/parameter/name``, or unset for the built-in default."""
@@ -132,6 +138,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         if self._ready:
+            await self.tenants.aclose()  # flush usage records still being written
             await self.providers.aclose()
             await self.http.aclose()
             await self.media_fetcher.aclose()

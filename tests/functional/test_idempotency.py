@@ -177,8 +177,10 @@ def test_dynamodb_calls_of_an_idempotent_request(
     fake_openai: FakeOpenAI, dynamodb_tables: dict[str, str], moto_endpoint: str
 ) -> None:
     dynamo = CountingDynamo(moto_endpoint)
+    # without the usage table, usage records stay in memory: this test counts the idempotency records' calls
+    env = {k: v for k, v in dynamodb_tables.items() if k != "LLM_GATEWAY_USAGE_TABLE"}
     with running_gateway(
-        openai_config(fake_openai.v1), env=dynamodb_tables, aws_clients=dynamo.aws_clients(), **FakeTime().options()
+        openai_config(fake_openai.v1), env=env, aws_clients=dynamo.aws_clients(), **FakeTime().options()
     ) as gw:
         headers = {"authorization": f"Bearer {MASTER_KEY}", "idempotency-key": "count-me"}
         url = f"{gw.base_url}/v1/chat/completions"

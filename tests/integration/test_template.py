@@ -157,6 +157,7 @@ def test_policy_is_least_privilege() -> None:
         "GatewaySecrets",
         "GatewaySecretsKey",
         "BedrockModels",
+        "BedrockGuardrails",
     }
     for statement in statements.values():
         assert statement["Effect"] == "Allow"
@@ -176,6 +177,9 @@ def test_policy_is_least_privilege() -> None:
     assert bedrock["_condition"] == "HasBedrockModels"
     assert bedrock["Resource"] == {"Ref": "BedrockModelArns"}
     assert set(bedrock["Action"]) == {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
+    guardrails = statements["BedrockGuardrails"]
+    assert guardrails["_condition"] == "HasBedrockGuardrails"
+    assert guardrails == {**guardrails, "Action": "bedrock:ApplyGuardrail", "Resource": {"Ref": "BedrockGuardrailArns"}}
     assert statements["GatewaySecretsKey"]["_condition"] == "HasKmsKey"
     for logical_id in ("GatewayFunction", "BufferedFunction"):
         assert function_spec(logical_id).properties["Policies"] == [{"Ref": "GatewayAccessPolicy"}]

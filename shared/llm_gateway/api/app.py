@@ -19,6 +19,7 @@ from llm_gateway.api.routes import chat, health, models
 from llm_gateway.errors import GatewayError, InvalidRequestError, internal_error
 from llm_gateway.gateway import Gateway, GatewayOptions
 from llm_gateway.observability import log_request
+from llm_gateway.tenants import routes as spend_routes
 
 log = logging.getLogger("llm_gateway.api")
 
@@ -85,6 +86,7 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    app.include_router(spend_routes.router)
     if gateway.env.get("LLM_GATEWAY_DEBUG_RUNTIME") == "1":
         from llm_gateway.api.routes import debug
 

@@ -22,6 +22,7 @@ from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
 from llm_gateway.core.context import RequestContext
 from llm_gateway.observability import add_request_sink, log_context, remove_request_sink
+from llm_gateway.tenants.metrics import extra_request_metrics
 
 DEFAULT_SERVICE = "llm-gateway"
 DEFAULT_NAMESPACE = "LlmGateway"
@@ -81,6 +82,8 @@ class EmfRequestMetrics:
             metrics.add_metric("StreamsAborted", MetricUnit.Count, 1)
         elif stream_status == "error":
             metrics.add_metric("StreamErrors", MetricUnit.Count, 1)
+        for name, unit, value in extra_request_metrics(ctx, status):  # cost, cache hits, limits, guardrails
+            metrics.add_metric(name, unit, value)
         metrics.add_metadata("request_id", ctx.request_id)
         correlation_id = log_context.get().get("correlation_id")
         if correlation_id:

@@ -16,6 +16,16 @@ class Principal:
     owner: str | None = None
     allowed_models: frozenset[str] | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    is_master: bool = False
+    rpm: int | None = None
+    """Requests per minute for this key (``None``: unlimited)."""
+    tpm: int | None = None
+    """Tokens per minute for this key (``None``: unlimited)."""
+    budget_usd: float | None = None
+    budget_period: str = "monthly"
+    """daily | weekly | monthly | total (UTC calendar periods; weeks start on Monday)."""
+    guardrails: tuple[str, ...] = ()
+    """Guardrails applied to every request made with this key."""
 
     def may_use(self, model: str) -> bool:
         return self.allowed_models is None or model in self.allowed_models

@@ -1,5 +1,5 @@
 """GET /debug/runtime: process figures for soak tests (asyncio tasks, open fds, RSS, pooled upstream
-connections). Off unless ``LLM_GATEWAY_DEBUG_RUNTIME=1``; when on, it still needs a valid key."""
+connections). Off unless ``LLM_GATEWAY_DEBUG_RUNTIME=1``; when on, only the master key may read it."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from llm_gateway.api.auth import bearer_token
 from llm_gateway.api.responses import json_response
+from llm_gateway.errors import PermissionDeniedError
 
 DEBUG_RUNTIME_ENV = "LLM_GATEWAY_DEBUG_RUNTIME"
 
@@ -57,7 +58,9 @@ def runtime_figures(transport: Any = None) -> dict[str, Any]:
 @router.get("/debug/runtime", include_in_schema=False, response_class=Response)
 async def debug_runtime(request: Request) -> Response:
     gateway = request.app.state.gateway.ensure_ready()
-    await gateway.authenticator.authenticate(bearer_token(request.headers))
+    principal = await gateway.authenticator.authenticate(bearer_token(request.headers))
+    if not principal.is_master:
+        raise PermissionDeniedError("Only the master key may read the runtime figures.")
     if request.query_params.get("gc") == "1":
         gc.collect()
     return json_response(runtime_figures(getattr(gateway, "transport", None)))

@@ -1,0 +1,162 @@
+"""Usage records and running spend in the UsageTable.
+
+Layout (``pk`` starts with the record kind; the table is shared):
+
+- ``usage#<key id>`` / ``<ISO time>#<request id>``: one usage record per request (key id, model,
+  deployment, tokens, cost, latency, cache hit, user, metadata); expires after ``record_ttl_days``.
+- ``spend#<key id>`` / ``period#<daily|weekly|monthly|total>#<period>``: the running spend of the key's
+  budget period (``ADD``, so concurrent instances never lose an update). The budget check reads it.
+- ``spend#<key id>`` / ``day#<YYYY-MM-DD>#<model>``: per day and model sums for spend reports.
+
+Periods are UTC calendar periods: ``2026-11-25`` (daily), ``2026-W48`` (ISO week, from Monday),
+``2026-11`` (monthly), ``total``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from llm_gateway.tenants.table import Table
+
+DAY = 86_400
+
+
+def period_label(period: str, now: float) -> str:
+    day = dt.datetime.fromtimestamp(now, tz=dt.UTC).date()
+    if period == "daily":
+        return day.isoformat()
+    if period == "weekly":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    if period == "monthly":
+        return f"{day.year}-{day.month:02d}"
+    if period == "total":
+        return "total"
+    raise ValueError(f"unknown budget period {period!r} (daily, weekly, monthly, total)")
+
+
+def period_days(period: str, now: float) -> tuple[str, str]:
+    """First and last day (ISO dates, inclusive) of the period around ``now``."""
+    day = dt.datetime.fromtimestamp(now, tz=dt.UTC).date()
+    if period == "daily":
+        first = last = day
+    elif period == "weekly":
+        first = day - dt.timedelta(days=day.weekday())
+        last = first + dt.timedelta(days=6)
+    elif period == "monthly":
+        first = day.replace(day=1)
+        last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    elif period == "total":
+        first, last = dt.date(1970, 1, 1), dt.date(9999, 12, 31)
+    else:
+        raise ValueError(f"unknown period {period!r} (daily, weekly, monthly, total)")
+    return first.isoformat(), last.isoformat()
+
+
+@dataclass
+class UsageRecord:
+    request_id: str
+    key_id: str
+    model: str | None
+    deployment: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cost_usd: float
+    latency_ms: float
+    timestamp: float
+    status: str = "ok"
+    """ok | error | aborted (client left mid-stream: usage so far)."""
+    stream: bool = False
+    cache_hit: bool = False
+    replayed: bool = False
+    """An idempotent replay of an earlier answer (no upstream call, no cost)."""
+    usage_estimated: bool = False
+    priced: bool = True
+    ttft_ms: float | None = None
+    owner: str | None = None
+    user: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    """The request's own ``metadata``."""
+    key_metadata: Mapping[str, str] = field(default_factory=dict)
+    """The key's metadata (team, cost centre...), copied so reports need no join."""
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class SpendStore:
+    def __init__(self, table: Table, *, record_ttl_days: int = 400) -> None:
+        self.table = table
+        self.record_ttl = record_ttl_days * DAY
+
+    def current_spend(self, key_id: str, period: str, now: float) -> float:
+        item = self.table.get(f"spend#{key_id}", f"period#{period}#{period_label(period, now)}")
+        return float(item.get("cost_usd", 0)) if item else 0.0
+
+    def record(self, usage: UsageRecord, *, budget_period: str) -> None:
+        """Three writes: the budget period's running spend, the day/model sums, the usage record."""
+        when = dt.datetime.fromtimestamp(usage.timestamp, tz=dt.UTC)
+        item = {k: v for k, v in asdict(usage).items() if v is not None and v != {}}
+        item.update(
+            pk=f"usage#{usage.key_id}",
+            sk=f"{when.isoformat(timespec='milliseconds')}#{usage.request_id}",
+            total_tokens=usage.total_tokens,
+            expires_at=int(usage.timestamp + self.record_ttl),
+        )
+        sums = {
+            "cost_usd": usage.cost_usd,
+            "requests": 1,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "cached_tokens": usage.cached_tokens,
+            "cache_hits": 1 if usage.cache_hit else 0,
+        }
+        nonzero = {k: v for k, v in sums.items() if v}
+        self.table.add(
+            f"spend#{usage.key_id}", f"period#{budget_period}#{period_label(budget_period, usage.timestamp)}", nonzero
+        )
+        model = usage.model or "-"
+        self.table.add(f"spend#{usage.key_id}", f"day#{when.date().isoformat()}#{model}", nonzero)
+        self.table.put(item)  # last: the running spend matters more than the detail record
+
+    def usage_records(self, key_id: str, since: float, until: float) -> list[dict[str, Any]]:
+        lo = dt.datetime.fromtimestamp(since, tz=dt.UTC).isoformat(timespec="milliseconds")
+        hi = dt.datetime.fromtimestamp(until, tz=dt.UTC).isoformat(timespec="milliseconds") + "~"
+        return self.table.query(f"usage#{key_id}", lo, hi)
+
+    def report(self, key_ids: list[str] | None, first_day: str, last_day: str) -> list[dict[str, Any]]:
+        """Per key and model sums over the days ``first_day..last_day``: one Query per key; ``None`` scans the
+        table for every key's sums (only when no key list is at hand: it reads every usage record too)."""
+        if key_ids is None:
+            items = [i for i in self.table.scan("spend#") if str(i["sk"]).startswith("day#")]
+            items = [i for i in items if first_day <= str(i["sk"])[4:14] <= last_day]
+        else:
+            items = []
+            for key_id in key_ids:
+                items += self.table.query(f"spend#{key_id}", f"day#{first_day}", f"day#{last_day}#~")
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for item in items:
+            key_id = str(item["pk"]).removeprefix("spend#")
+            model = str(item["sk"]).split("#", 2)[2]
+            row = rows.setdefault(
+                (key_id, model),
+                {
+                    "key_id": key_id,
+                    "model": model,
+                    "requests": 0,
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                    "cached_tokens": 0,
+                    "cache_hits": 0,
+                    "cost_usd": 0.0,
+                },
+            )
+            for name in ("requests", "prompt_tokens", "completion_tokens", "cached_tokens", "cache_hits"):
+                row[name] += int(item.get(name, 0))
+            row["cost_usd"] = round(row["cost_usd"] + float(item.get("cost_usd", 0)), 10)
+        return sorted(rows.values(), key=lambda r: (r["key_id"], r["model"]))

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llm_gateway.config import ConfigError, parse_config
+from llm_gateway.tenants.config import Price
+from llm_gateway.tenants.metrics import emf_line, metrics_enabled, request_metrics
+from llm_gateway.tenants.pricing import PriceTable, Tokens
+from llm_gateway.tenants.records import new_key, successor
+from llm_gateway.tenants.spend import period_days, period_label
+
+NOW = 1_764_000_000.0  # Monday 2025-11-24 16:00 UTC
+
+
+@pytest.mark.parametrize(
+    ("period", "label", "days"),
+    [
+        ("daily", "2025-11-24", ("2025-11-24", "2025-11-24")),
+        ("weekly", "2025-W48", ("2025-11-24", "2025-11-30")),
+        ("monthly", "2025-11", ("2025-11-01", "2025-11-30")),
+        ("total", "total", ("1970-01-01", "9999-12-31")),
+    ],
+)
+def test_periods(period: str, label: str, days: tuple[str, str]) -> None:
+    assert period_label(period, NOW) == label
+    assert period_days(period, NOW) == days
+
+
+def test_price_table_prefers_the_deployment_and_bills_cached_tokens() -> None:
+    prices = PriceTable({"group": Price(input=1, output=2), "dep": Price(input=3, output=4, cached_input=0.5)})
+    tokens = Tokens(prompt=1_000_000, completion=1_000_000, cached=500_000)
+    assert prices.cost("dep", "group", tokens) == pytest.approx(1.5 + 0.25 + 4)
+    assert prices.cost("other", "group", tokens) == pytest.approx(1 + 2)
+    assert prices.cost("other", "nothing", tokens) is None
+    assert Tokens.from_usage({"prompt_tokens": 5, "completion_tokens": 2, "prompt_tokens_details": None}) == Tokens(
+        5, 2
+    )
+
+
+def test_keys_store_only_a_hash_and_rotation_keeps_the_id() -> None:
+    secret, record = new_key(owner="a", now=NOW)
+    assert secret not in json.dumps(record.to_public())
+    assert record.prefix == secret[:10]
+    new_secret, fresh, retired = successor(record, now=NOW, grace_seconds=30)
+    assert fresh.key_id == record.key_id and fresh.key_hash != record.key_hash and new_secret != secret
+    assert retired.refusal(NOW + 29) is None
+    assert retired.refusal(NOW + 31) == "This API key has expired."
+    assert record.revoked(NOW).refusal(NOW) == "This API key has been revoked."
+
+
+def test_emf_document() -> None:
+    fields = {"status": 429, "latency_ms": 12.5, "cost_usd": 0.01, "cache": "hit", "fallbacks": ["b"], "model": "m"}
+    values = request_metrics(fields)
+    assert values["RateLimited"] == 1 and values["CacheHits"] == 1 and values["Fallbacks"] == 1
+    document = json.loads(emf_line("NS", {"service": "s", "model": "m"}, values, {"key_id": "k"}, 1000))
+    directive = document["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "NS" and directive["Dimensions"] == [["service", "model"]]
+    assert {m["Name"] for m in directive["Metrics"]} == set(values)
+    assert document["Latency"] == 12.5 and document["key_id"] == "k" and document["model"] == "m"
+    assert metrics_enabled(None, {"AWS_LAMBDA_FUNCTION_NAME": "f"}) and not metrics_enabled(None, {})
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"guardrails": {"defaults": ["nope"]}}, "guardrails.defaults names 'nope'"),
+        ({"guardrails": {"definitions": {"d": {"type": "deny_list", "patterns": ["("]}}}}, "not a valid regular"),
+        ({"guardrails": {"definitions": {"d": {"type": "deny_list"}}}}, "needs 'terms' or 'patterns'"),
+        ({"tenants": {"prices": {"m": {"input": -1, "output": 1}}}}, "greater than or equal to 0"),
+        ({"tenants": {"limits_window": "rolling"}}, "limits_window"),
+    ],
+)
+def test_config_errors_are_loud(section: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"models": [{"name": "m", "provider": "mock", "model": "x"}], **section})
+
+
+def test_metrics_dimension_takes_only_configured_models() -> None:
+    from llm_gateway.core.context import Principal, RequestContext
+    from llm_gateway.tenants.metrics import MetricsWriter
+
+    lines: list[str] = []
+    writer = MetricsWriter("NS", lines.append, lambda: NOW, known_models=lambda: ["gpt-4o"])
+    for model in ("gpt-4o", "made-up-by-a-client", None):
+        ctx = RequestContext(request_id="r", principal=Principal(key_id="k"), deadline=1e12)
+        ctx.model_group = model
+        ctx.notes["error_code"] = "insufficient_quota"
+        writer.emit(ctx, 429)
+    documents = [json.loads(line) for line in lines]
+    assert [d["model"] for d in documents] == ["gpt-4o", "other", "none"]
+    assert all(d["BudgetExceeded"] == 1 and d["ClientErrors"] == 1 and "RateLimited" not in d for d in documents)
+    assert not metrics_enabled(None, {"AWS_LAMBDA_FUNCTION_NAME": "f", "LLM_GATEWAY_OBSERVABILITY": "powertools"})
+
+
+def test_the_powertools_sink_carries_this_features_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    from aws_lambda_powertools.metrics import Metrics
+
+    from llm_gateway.aws.powertools import EmfRequestMetrics
+    from llm_gateway.core.context import Principal, RequestContext
+
+    ctx = RequestContext(request_id="r", principal=Principal(key_id="key_1"), deadline=1e12)
+    ctx.model_group = "gpt-4o"
+    ctx.notes.update(cost_usd=0.0125, cache="hit", retries=1, fallbacks=0, guardrails="deny_list:passed")
+    EmfRequestMetrics(Metrics(namespace="Test", service="s"), lambda: {"gpt-4o"})(ctx, 200)
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    document = json.loads(line)
+    assert document["CostUSD"] == [0.0125] and document["CacheHits"] == [1.0] and document["Retries"] == [1.0]
+    assert document["Requests"] == [1.0]  # written once, by the sink itself
+    names = {m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert {"CostUSD", "CacheHits", "Retries", "Fallbacks", "Requests", "Latency"} <= names
