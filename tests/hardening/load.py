@@ -18,16 +18,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import random
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from tests.hardening.processes import Process, echo_upstream, gateway_process
+from tests.hardening.processes import ROOT, Process, echo_upstream, gateway_process
 from tests.hardening.upstreams import expected_text
 from tests.support.gateway import MASTER_KEY, openai_config
 from tests.support.sse import assemble, check_stream, parse_sse_text
@@ -71,7 +73,7 @@ def gateway_config(upstream: Process, concurrency: int) -> dict[str, Any]:
     config = openai_config(upstream.base_url + "/v1")
     config["server"] = {"max_connections": concurrency + 50, "max_keepalive_connections": concurrency + 50}
     # Opt-in, in-process cache: only the mix's cache_hit requests ("caching": true) use it.
-    config["cache"] = {"mode": "opt-in", "backend": "memory"}
+    config["cache"] = {"mode": "opt-in"}  # DynamoDB when the table env var is set, else in memory
     return config
 
 
@@ -196,11 +198,13 @@ async def soak_batch(
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-def idle_figures(gateway: Process, baseline: dict[str, int] | None, seconds: float = 15.0) -> dict[str, int]:
-    """RSS, fds and tasks once in-flight clean-ups are done (waits up to ``seconds`` for ``baseline``)."""
+def idle_figures(gateway: Process, baseline: dict[str, int] | None, seconds: float = 60.0) -> dict[str, int]:
+    """RSS, fds and tasks once the gateway is quiet: in-flight clean-ups and background writes (usage
+    records) drained, i.e. the task count stopped falling (or is back to ``baseline``)."""
     deadline = time.monotonic() + seconds
+    history: list[int] = []
     while True:
-        time.sleep(0.3)
+        time.sleep(0.5)
         runtime = gateway.runtime()
         time.sleep(0.2)  # let the debug request's own connection close
         figures = {
@@ -212,18 +216,53 @@ def idle_figures(gateway: Process, baseline: dict[str, int] | None, seconds: flo
         # An idle keep-alive connection to the upstream is an fd the pool may keep (up to its limit);
         # what must come back is everything else.
         figures["fds_besides_pool"] = figures["fds"] - figures["pooled"]
-        if baseline is None or time.monotonic() > deadline:
-            return figures
-        if figures["fds_besides_pool"] <= baseline["fds_besides_pool"] and figures["tasks"] <= baseline["tasks"]:
+        history.append(figures["tasks"])
+        back = baseline is not None and (
+            figures["fds_besides_pool"] <= baseline["fds_besides_pool"] and figures["tasks"] <= baseline["tasks"]
+        )
+        steady = len(history) >= 4 and len(set(history[-4:])) == 1
+        if back or steady or time.monotonic() > deadline:
             return figures
 
 
-def soak(requests: int, mix: dict[str, int], concurrency: int, warmup: int, seed: int = 7) -> dict[str, Any]:
+@contextlib.contextmanager
+def dynamodb_tables() -> Iterator[dict[str, str]]:
+    """moto's DynamoDB in its own process with every table of template.yaml: the gateway keeps its cache,
+    state and usage records there, as in production (in-memory stores grow by design, with no TTL)."""
+    import boto3
+    from bench.moto_process import moto_server
+
+    from llm_gateway.aws.tables import create_tables
+
+    with moto_server() as endpoint:
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        env = create_tables(client, ROOT / "template.yaml", prefix="soak")
+        yield {
+            **env,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+
+
+def soak(
+    requests: int, mix: dict[str, int], concurrency: int, warmup: int, seed: int = 7, store: str = "dynamodb"
+) -> dict[str, Any]:
     rng = random.Random(seed)
     kinds = rng.choices(list(mix), weights=list(mix.values()), k=requests)
     words = 30
     stats = SoakStats()
-    with echo_upstream(words, 0.0) as upstream, gateway_process(gateway_config(upstream, concurrency)) as gateway:
+    with contextlib.ExitStack() as resources:
+        env = resources.enter_context(dynamodb_tables()) if store == "dynamodb" else {}
+        upstream = resources.enter_context(echo_upstream(words, 0.0))
+        gateway = resources.enter_context(gateway_process(gateway_config(upstream, concurrency), env))
         asyncio.run(soak_batch(gateway.base_url, kinds[:warmup], 0, concurrency, words, stats))
         before = idle_figures(gateway, None)
         started = time.monotonic()
@@ -232,6 +271,7 @@ def soak(requests: int, mix: dict[str, int], concurrency: int, warmup: int, seed
         after = idle_figures(gateway, before)
         problems_in_log = log_problems(gateway)
     return {
+        "store": store,
         "requests": requests,
         "warmup": warmup,
         "seconds": elapsed,
@@ -290,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     p_soak.add_argument("--warmup", type=int, default=2_000)
     p_soak.add_argument("--concurrency", type=int, default=32)
     p_soak.add_argument("--mix", default=",".join(f"{k}={v}" for k, v in DEFAULT_MIX.items()))
+    p_soak.add_argument("--store", choices=["dynamodb", "memory"], default="dynamodb")
     args = parser.parse_args(argv)
     if args.command == "load":
         result = load(args.streams, args.words, args.chunk_delay)
@@ -304,13 +345,14 @@ def main(argv: list[str] | None = None) -> int:
         for problem in result["log_problems"][:10]:
             print(f"  FAIL (gateway log): {problem}", file=sys.stderr)
         return 1 if result["log_problems"] else 0
-    result = soak(args.requests, _parse_mix(args.mix), args.concurrency, args.warmup)
+    result = soak(args.requests, _parse_mix(args.mix), args.concurrency, args.warmup, store=args.store)
     print(
-        f"soak: {result['requests']} requests ({result['warmup']} warm-up), {result['requests_per_s']:.0f} req/s "
-        f"after warm-up; mix {result['counts']}; cache {result['cache']}\n"
+        f"soak ({result['store']} stores): {result['requests']} requests ({result['warmup']} warm-up), "
+        f"{result['requests_per_s']:.0f} req/s after warm-up; mix {result['counts']}; cache {result['cache']}\n"
         f"  RSS {result['rss_before_mb']:.1f} MB -> {result['rss_after_mb']:.1f} MB ({result['rss_growth']:+.1%}); "
         f"fds {result['fds_before']} -> {result['fds_after']} (pooled upstream connections "
-        f"{result['pooled_before']} -> {result['pooled_after']}); asyncio tasks {result['tasks_before']} -> "
+        f"{result['pooled_before']} -> {result['pooled_after']}); "
+        f"asyncio tasks {result['tasks_before']} -> "
         f"{result['tasks_after']}; gateway log: {len(result['log_problems'])} tracebacks/errors"
     )
     problems = check_soak(result)
