@@ -117,7 +117,7 @@ load: install
 	$(HARDENING) tests.hardening.load load --streams $(LOAD_STREAMS)
 
 soak: install
-	$(HARDENING) tests.hardening.load soak --requests $(SOAK_REQUESTS) --mix $(SOAK_MIX)
+	$(HARDENING) tests.hardening.load soak --requests $(SOAK_REQUESTS) --mix $(SOAK_MIX) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -198,7 +198,7 @@ async def soak_batch(
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-def idle_figures(gateway: Process, baseline: dict[str, int] | None, seconds: float = 60.0) -> dict[str, int]:
+def idle_figures(gateway: Process, baseline: dict[str, int] | None, seconds: float = 240.0) -> dict[str, int]:
     """RSS, fds and tasks once the gateway is quiet: in-flight clean-ups and background writes (usage
     records) drained, i.e. the task count stopped falling (or is back to ``baseline``)."""
     deadline = time.monotonic() + seconds
@@ -217,6 +217,8 @@ def idle_figures(gateway: Process, baseline: dict[str, int] | None, seconds: flo
         # what must come back is everything else.
         figures["fds_besides_pool"] = figures["fds"] - figures["pooled"]
         history.append(figures["tasks"])
+        if len(history) % 20 == 0:
+            print(f"  waiting for the gateway to go quiet: {figures['tasks']} asyncio tasks", file=sys.stderr)
         back = baseline is not None and (
             figures["fds_besides_pool"] <= baseline["fds_besides_pool"] and figures["tasks"] <= baseline["tasks"]
         )
