@@ -1,8 +1,11 @@
 """Work done after the answer has gone out (usage records, spend, token settlement).
 
-Jobs start at once as asyncio tasks, at most ``concurrency`` of them talking to DynamoDB at a time;
-past ``max_pending`` queued jobs new ones are dropped and counted (the request log reports it), so a slow
-table can never grow memory without bound. :meth:`flush` waits for everything queued: the app calls it
+Jobs start at once as asyncio tasks, at most ``concurrency`` of them talking to DynamoDB at a time.
+When ``max_pending`` jobs are queued, new requests wait for room before they start
+(:meth:`wait_for_room`): a table slower than the request rate slows admission down instead of growing
+memory or losing usage records. Only a job submitted while the queue is still full after that wait is
+dropped and counted (the request log reports it; the error is logged at most every 10 s).
+:meth:`flush` waits for everything queued: the app calls it
 on shutdown (uvicorn's lifespan, which the Lambda Web Adapter triggers on SIGTERM) and tests call it
 before they read the tables.
 """
@@ -11,9 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger("llm_gateway.tenants")
+
+DROP_LOG_INTERVAL = 10.0
 
 
 class BackgroundJobs:
@@ -25,6 +31,7 @@ class BackgroundJobs:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.dropped = 0
         self.failed = 0
+        self._last_drop_log = float("-inf")
 
     def _gate(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -36,7 +43,10 @@ class BackgroundJobs:
         """Run ``job`` soon; ``False`` (and nothing runs) when too much is already pending."""
         if len(self._tasks) >= self.max_pending:
             self.dropped += 1
-            log.error("background queue full: dropped %s (%d dropped so far)", what, self.dropped)
+            now = time.monotonic()
+            if now - self._last_drop_log >= DROP_LOG_INTERVAL:
+                self._last_drop_log = now
+                log.error("background queue full: dropped %s (%d dropped so far)", what, self.dropped)
             return False
         gate = self._gate()
 
@@ -56,6 +66,20 @@ class BackgroundJobs:
     @property
     def pending(self) -> int:
         return len(self._tasks)
+
+    async def wait_for_room(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until fewer than ``max_pending`` jobs are queued; ``False`` if still full."""
+        deadline = time.monotonic() + timeout
+        while len(self._tasks) >= self.max_pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            loop = asyncio.get_running_loop()
+            tasks = [t for t in self._tasks if t.get_loop() is loop]
+            if not tasks:
+                return True
+            await asyncio.wait(tasks, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        return True
 
     async def flush(self, timeout: float | None = None) -> None:
         """Wait for every job queued so far (and for jobs they queue)."""

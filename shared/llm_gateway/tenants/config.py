@@ -30,7 +30,10 @@ class UsageSettings(_Section):
     record_ttl_days: int = Field(default=400, ge=1, description="How long usage records are kept.")
     write_concurrency: int = Field(default=8, ge=1, le=64, description="Background writes in flight at most.")
     max_pending_writes: int = Field(
-        default=10_000, ge=1, description="Writes queued beyond this are dropped (and counted in the log)."
+        default=1_000,
+        ge=1,
+        description="Writes queued beyond this are dropped (and counted in the log), so a table slower than "
+        "the request rate cannot grow the process's memory; Lambda, one request at a time, never queues.",
     )
 
 

@@ -106,6 +106,9 @@ class TenantLayer(Layer):
             raise PermissionDeniedError(
                 f"Your key is not allowed to use the model '{request.model}'.", param="model", code="model_not_allowed"
             )
+        jobs = self.services.jobs
+        if jobs.pending >= jobs.max_pending and not await jobs.wait_for_room(min(ADMISSION_WAIT, ctx.remaining())):
+            ctx.notes["usage_backlog"] = jobs.pending  # still full: the usage write below may be dropped
         body = request.body
         prompt = prompt_tokens(body)
         ticket = Ticket(prompt_estimate=prompt)
@@ -251,6 +254,7 @@ class TenantLayer(Layer):
 
 
 MAX_TEXT = 256
+ADMISSION_WAIT = 10.0  # seconds a request waits for the usage writer to catch up before going ahead
 MAX_METADATA = 16  # OpenAI's own limit on metadata pairs
 
 

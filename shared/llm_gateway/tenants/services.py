@@ -78,6 +78,9 @@ def dynamodb_client(gateway: Gateway) -> Any:
     return aws_clients(gateway)("dynamodb", endpoint_url=gateway.env.get("AWS_ENDPOINT_URL_DYNAMODB") or None)
 
 
+MEMORY_USAGE_RECORDS = 1_000
+
+
 def build_tenant_services(gateway: Gateway) -> TenantServices:
     config = tenants_config(gateway)
     tables = _tables(gateway)
@@ -87,7 +90,8 @@ def build_tenant_services(gateway: Gateway) -> TenantServices:
             log.warning("no state table: rate limits are counted per process (set LLM_GATEWAY_STATE_TABLE)")
         state = MemoryTable()
     if usage is None:
-        usage = MemoryTable()
+        # No usage table: keep the running sums, and only the latest detail records (bounded memory).
+        usage = MemoryTable(capped_prefix="usage#", cap=MEMORY_USAGE_RECORDS)
     keys = tables["keys"]
     clock = gateway.options.clock
     return TenantServices(

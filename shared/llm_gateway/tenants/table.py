@@ -8,6 +8,7 @@ Calls are synchronous (boto3 is); async callers run them in a worker thread.
 
 from __future__ import annotations
 
+import collections
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -68,11 +69,27 @@ class Table(ABC):
 
 
 class MemoryTable(Table):
-    """In-process table for tests and local runs; same semantics as the DynamoDB one."""
+    """In-process table for tests and local runs; same semantics as the DynamoDB one.
 
-    def __init__(self) -> None:
+    ``cap`` bounds how many items whose ``pk`` starts with ``capped_prefix`` are kept (oldest first out):
+    the usage table's per-request detail records would otherwise grow a long-running process without
+    end, while the running sums they feed stay exact.
+    """
+
+    def __init__(self, *, capped_prefix: str | None = None, cap: int = 0) -> None:
         self.items: dict[tuple[str, str], Item] = {}
         self._lock = threading.Lock()
+        self._capped_prefix = capped_prefix
+        self._cap = cap
+        self._capped: collections.deque[tuple[str, str]] = collections.deque()
+
+    def _store(self, key: tuple[str, str], item: Item) -> None:
+        """Insert or replace (caller holds the lock), evicting the oldest capped items past the cap."""
+        if key not in self.items and self._capped_prefix is not None and key[0].startswith(self._capped_prefix):
+            self._capped.append(key)
+            while len(self._capped) > self._cap:
+                self.items.pop(self._capped.popleft(), None)
+        self.items[key] = item
 
     def get(self, pk: str, sk: str) -> Item | None:
         with self._lock:
@@ -89,7 +106,7 @@ class MemoryTable(Table):
                     if current is None or current.get(name) != value:
                         raise ConditionFailed(dict(current) if current else None)
             for write in writes:
-                self.items[(write.item["pk"], write.item["sk"])] = dict(write.item)
+                self._store((write.item["pk"], write.item["sk"]), dict(write.item))
 
     def add(
         self,
@@ -109,7 +126,7 @@ class MemoryTable(Table):
             for name, amount in increments.items():
                 item[name] = item.get(name, 0) + amount
             item.update(set_values or {})
-            self.items[(pk, sk)] = item
+            self._store((pk, sk), item)
             return dict(item)
 
     def query(self, pk: str, sk_from: str | None = None, sk_to: str | None = None) -> list[Item]:

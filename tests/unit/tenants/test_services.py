@@ -183,3 +183,23 @@ async def test_limits_when_the_state_store_is_down(policy: str) -> None:
     assert ctx.notes["limits"] == "store_unavailable" and ctx.notes["budget"] == "store_unavailable"
     await gateway.tenants.jobs.flush()  # the usage write fails too: logged, never raised
     assert gateway.tenants.jobs.failed == 1
+
+
+async def test_background_jobs_make_new_work_wait_for_room_instead_of_dropping() -> None:
+    import asyncio
+
+    from llm_gateway.tenants.background import BackgroundJobs
+
+    jobs = BackgroundJobs(concurrency=1, max_pending=2)
+    release = asyncio.Event()
+
+    async def slow() -> None:
+        await release.wait()
+
+    assert jobs.submit("a", slow) and jobs.submit("b", slow)
+    assert not await jobs.wait_for_room(0.05)  # full, and nothing finishes in time
+    asyncio.get_running_loop().call_later(0.05, release.set)
+    assert await jobs.wait_for_room(2.0)  # room as soon as one job is done
+    assert jobs.submit("c", slow)
+    await jobs.flush()
+    assert jobs.dropped == 0

@@ -55,3 +55,16 @@ def test_query_and_scan(table: Table) -> None:
     found = table.query("spend#k", "day#2025-11-01", "day#2025-11-30#~")
     assert [i["sk"] for i in found] == ["day#2025-11-01#a", "day#2025-11-02#b"]
     assert len(table.scan("spend#")) == 5
+
+
+def test_memory_table_caps_detail_records_but_keeps_sums() -> None:
+    from llm_gateway.tenants.table import MemoryTable
+
+    table = MemoryTable(capped_prefix="usage#", cap=3)
+    for i in range(10):
+        table.put({"pk": "usage#k1", "sk": f"{i:03d}", "cost": 1})
+        table.add("spend#k1", "period#total", {"cost_usd": 1})
+    assert [item["sk"] for item in table.query("usage#k1")] == ["007", "008", "009"]
+    assert table.get("spend#k1", "period#total")["cost_usd"] == 10
+    table.put({"pk": "usage#k1", "sk": "009", "cost": 2})  # replacing an item does not evict another
+    assert len(table.query("usage#k1")) == 3
