@@ -19,12 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from llm_gateway.errors import InvalidRequestError
 from llm_gateway.providers.anthropic.content import PROVIDER, Block, text_blocks, user_blocks
 from llm_gateway.providers.base import ProviderCall
 from llm_gateway.providers.params import refuse
+from llm_gateway.providers.tool_args import parse_tool_arguments
 from llm_gateway.providers.tool_ids import safe_tool_call_id
 
 
@@ -34,25 +33,6 @@ class Conversation:
     messages: list[dict[str, Any]] = field(default_factory=list)
     tool_names: list[str] = field(default_factory=list)
     """Names of the tools the history calls (Anthropic wants every one of them defined)."""
-
-
-def parse_arguments(arguments: Any, param: str) -> dict[str, Any]:
-    """A tool call's ``arguments`` JSON string -> the ``input`` object."""
-    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
-        return {}
-    try:
-        value = orjson.loads(arguments) if isinstance(arguments, str) else arguments
-    except orjson.JSONDecodeError:
-        raise InvalidRequestError(
-            "The tool call arguments are not valid JSON. Send the arguments the model produced, as a JSON string.",
-            param=param,
-            code="invalid_tool_arguments",
-        ) from None
-    if not isinstance(value, dict):
-        raise InvalidRequestError(
-            "The tool call arguments must be a JSON object.", param=param, code="invalid_tool_arguments"
-        )
-    return value
 
 
 class _Builder:
@@ -93,7 +73,9 @@ class _Builder:
                     "type": "tool_use",
                     "id": safe_tool_call_id(tool_call["id"]),
                     "name": function["name"],
-                    "input": parse_arguments(function.get("arguments"), f"{where}.function.arguments"),
+                    "input": parse_tool_arguments(
+                        function.get("arguments"), f"{where}.function.arguments", "anthropic"
+                    ),
                 }
             )
         legacy = message.get("function_call")
@@ -106,7 +88,9 @@ class _Builder:
                     "type": "tool_use",
                     "id": call_id,
                     "name": legacy["name"],
-                    "input": parse_arguments(legacy.get("arguments"), f"{param}.function_call.arguments"),
+                    "input": parse_tool_arguments(
+                        legacy.get("arguments"), f"{param}.function_call.arguments", "anthropic"
+                    ),
                 }
             )
         self.add("assistant", blocks)

@@ -15,8 +15,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from llm_gateway.errors import InvalidRequestError
 from llm_gateway.providers.bedrock.media import (
     MediaContext,
@@ -26,6 +24,7 @@ from llm_gateway.providers.bedrock.media import (
     video_block,
 )
 from llm_gateway.providers.bedrock.thinking import reasoning_blocks
+from llm_gateway.providers.tool_args import parse_tool_arguments
 
 _TOOL_ID_DISALLOWED = re.compile(r"[^A-Za-z0-9_-]")
 _TOOL_ID_MAX = 64
@@ -116,24 +115,9 @@ def _tool_use(call: dict[str, Any], param: str) -> dict[str, Any]:
         "toolUse": {
             "toolUseId": bedrock_tool_id(str(call.get("id", ""))),
             "name": function.get("name", ""),
-            "input": parse_arguments(function.get("arguments"), f"{param}.function.arguments"),
+            "input": parse_tool_arguments(function.get("arguments"), f"{param}.function.arguments", "bedrock"),
         }
     }
-
-
-def parse_arguments(arguments: Any, param: str) -> dict[str, Any]:
-    """Tool-call arguments (a JSON object as text; empty means ``{}``) -> the object Converse wants."""
-    if arguments is None or (isinstance(arguments, str) and not arguments.strip()):
-        return {}
-    try:
-        value = orjson.loads(arguments) if isinstance(arguments, str) else arguments
-    except orjson.JSONDecodeError:
-        raise InvalidRequestError(
-            "The tool call's arguments are not valid JSON.", param=param, code="invalid_value"
-        ) from None
-    if not isinstance(value, dict):
-        raise InvalidRequestError("The tool call's arguments must be a JSON object.", param=param, code="invalid_value")
-    return value
 
 
 def _tool_result(tool_use_id: str, content: Any) -> dict[str, Any]:

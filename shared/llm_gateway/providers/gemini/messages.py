@@ -27,6 +27,7 @@ import orjson
 from llm_gateway.errors import InvalidRequestError
 from llm_gateway.providers.gemini.toolids import decode_tool_call_id
 from llm_gateway.providers.media import parse_data_url
+from llm_gateway.providers.tool_args import parse_tool_arguments
 
 PROVIDER = "gemini"
 _REMOTE_SCHEMES = ("https://", "http://", "gs://")
@@ -268,24 +269,7 @@ def _assistant_parts(message: dict[str, Any], index: int, calls: dict[str, _Know
 
 
 def _arguments(function: dict[str, Any], param: str) -> dict[str, Any]:
-    raw = function.get("arguments")
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return {}
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidRequestError(
-            "The tool call's 'arguments' is not valid JSON; the gemini provider needs a JSON object.",
-            param=f"{param}.function.arguments",
-            code="invalid_value",
-        ) from None
-    if not isinstance(value, dict):
-        raise InvalidRequestError(
-            "The tool call's 'arguments' must be a JSON object for the gemini provider.",
-            param=f"{param}.function.arguments",
-            code="invalid_value",
-        )
-    return value
+    return parse_tool_arguments(function.get("arguments"), f"{param}.function.arguments", "gemini")
 
 
 def _ensure_signature(parts: list[dict[str, Any]], fallback: str) -> None:

@@ -463,7 +463,7 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
             ]
         },
         "messages[1].tool_calls[0].function.arguments",
-        "invalid_value",
+        "invalid_tool_arguments",
     ),
     (
         "image that is not an image",

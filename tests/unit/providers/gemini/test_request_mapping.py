@@ -76,13 +76,13 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         "arguments_not_json",
         {"messages": _with_call("{'city': 'Paris'}")},
         "messages[1].tool_calls[0].function.arguments",
-        "invalid_value",
+        "invalid_tool_arguments",
     ),
     (
         "arguments_not_object",
         {"messages": _with_call("[1, 2]")},
         "messages[1].tool_calls[0].function.arguments",
-        "invalid_value",
+        "invalid_tool_arguments",
     ),
     (
         "tool_result_for_unknown_call",
