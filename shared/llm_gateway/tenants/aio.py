@@ -1,4 +1,5 @@
-"""Run a synchronous store call off the event loop; a failing store becomes a clean 503, not a 500."""
+"""Run a synchronous store call off the event loop (inline for a store that does no I/O); a failing store
+becomes a clean 503, not a 500."""
 
 from __future__ import annotations
 
@@ -18,10 +19,18 @@ DEFAULT_TIMEOUT = 1.0
 
 
 async def call_store(
-    what: str, function: Callable[..., T], *args: Any, timeout: float = DEFAULT_TIMEOUT, **kwargs: Any
+    what: str,
+    function: Callable[..., T],
+    *args: Any,
+    timeout: float = DEFAULT_TIMEOUT,
+    blocking: bool = True,
+    **kwargs: Any,
 ) -> T:
-    """``function(*args, **kwargs)`` in a worker thread, waited for at most ``timeout`` seconds."""
+    """``function(*args, **kwargs)`` in a worker thread, waited for at most ``timeout`` seconds; with
+    ``blocking=False`` (an in-memory store: the call takes microseconds) on the event loop itself."""
     try:
+        if not blocking:
+            return function(*args, **kwargs)
         async with asyncio.timeout(timeout):
             return await asyncio.to_thread(function, *args, **kwargs)
     except (ConditionFailed, ValueError, LookupError):

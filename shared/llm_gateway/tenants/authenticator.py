@@ -137,7 +137,13 @@ class KeyAuthenticator:
             return cached.record
         assert self._store is not None
         self.lookups += 1
-        record = await call_store("key store", self._store.get_by_hash, key_hash, timeout=self.store_timeout)
+        record = await call_store(
+            "key store",
+            self._store.get_by_hash,
+            key_hash,
+            timeout=self.store_timeout,
+            blocking=self._store.table.blocking,
+        )
         if self.cache_seconds > 0:
             self._cache[key_hash] = _Cached(record, now)
             self._cache.move_to_end(key_hash)

@@ -63,6 +63,14 @@ class BackgroundJobs:
         task.add_done_callback(self._tasks.discard)
         return True
 
+    def run_now(self, what: str, job: Callable[[], None]) -> None:
+        """Run a write that needs no I/O (an in-memory store) at once, counted and logged like a job."""
+        try:
+            job()
+        except Exception as exc:
+            self.failed += 1
+            log.error("background %s failed: %s", what, type(exc).__name__)
+
     @property
     def pending(self) -> int:
         return len(self._tasks)

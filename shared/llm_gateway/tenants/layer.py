@@ -77,6 +77,7 @@ class TenantLayer(Layer):
             principal.budget_period,
             self.services.clock(),
             timeout=self.services.config.store_timeout,
+            blocking=self.services.spend.table.blocking,
         )
         ctx.notes["budget_spent_usd"] = round(spent, 6)
         if spent >= principal.budget_usd:
@@ -115,6 +116,8 @@ class TenantLayer(Layer):
         estimate = prompt + completion_budget(body, self.services.config.default_max_tokens_estimate)
         scopes = self._scopes(request, ctx)
         limiter = self.services.limiter
+        if not scopes and ctx.principal.budget_usd is None:
+            return ticket  # nothing to check: no task, no store call
         budget = asyncio.ensure_future(self._check_budget(ctx))
         try:
             ticket.decisions = await limiter.admit_all(scopes, estimate) if scopes else []
@@ -242,12 +245,20 @@ class TenantLayer(Layer):
         # tokens served from the gateway's cache (or replayed) never reached an upstream: no quota used
         settled = 0 if no_upstream else tokens.total
 
+        period = ctx.principal.budget_period
+        spend, limiter = services.spend, services.limiter
+        settling = [d for d in ticket.decisions if d.admitted and d.quota.tpm is not None]
+        if not settling and not spend.table.blocking:  # in memory: microseconds, no task or thread needed
+            services.jobs.run_now("usage record", lambda: spend.record(record, budget_period=period))
+            return
+
         async def write() -> None:
-            limiter = services.limiter
-            for decision in ticket.decisions:
-                if decision.admitted:
-                    await limiter.settle_tokens(decision, settled)
-            await asyncio.to_thread(services.spend.record, record, budget_period=ctx.principal.budget_period)
+            for decision in settling:
+                await limiter.settle_tokens(decision, settled)
+            if spend.table.blocking:
+                await asyncio.to_thread(spend.record, record, budget_period=period)
+            else:
+                spend.record(record, budget_period=period)
 
         if not services.jobs.submit("usage record", write):
             notes["usage_dropped"] = True

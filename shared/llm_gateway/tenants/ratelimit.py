@@ -95,7 +95,7 @@ class RateLimiter:
         if cached is None:
             self.reads += 1
             item = await call_store(
-                "rate-limit store", self.table.get, f"rl#{scope}", str(key[1]), timeout=self.timeout
+                "rate-limit store", self.table.get, f"rl#{scope}", str(key[1]), timeout=self.timeout, blocking=self.table.blocking
             )
             cached = (float(item.get("r", 0)), float(item.get("t", 0))) if item else (0.0, 0.0)
             if len(self._previous) > 10_000:
@@ -129,6 +129,7 @@ class RateLimiter:
                 set_values={"expires_at": window_start + 3 * WINDOW_SECONDS},
                 below=below,
                 timeout=self.timeout,
+                blocking=self.table.blocking,
             )
             decision.tokens_counted = tokens
         except ConditionFailed as refused:
@@ -176,6 +177,7 @@ class RateLimiter:
                 str(decision.window_start),
                 increments,
                 timeout=self.timeout,
+                blocking=self.table.blocking,
             )
 
 

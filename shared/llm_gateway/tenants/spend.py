@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from llm_gateway.tenants.table import Table
@@ -89,6 +89,22 @@ class UsageRecord:
         return self.prompt_tokens + self.completion_tokens
 
 
+_RECORD_FIELDS = tuple(f.name for f in fields(UsageRecord))
+
+
+def _item_fields(usage: UsageRecord) -> dict[str, Any]:
+    """The record's fields as item attributes (mappings copied), without the empty ones."""
+    item: dict[str, Any] = {}
+    for name in _RECORD_FIELDS:
+        value = getattr(usage, name)
+        if isinstance(value, Mapping):
+            if value:
+                item[name] = dict(value)
+        elif value is not None:
+            item[name] = value
+    return item
+
+
 class SpendStore:
     def __init__(self, table: Table, *, record_ttl_days: int = 400) -> None:
         self.table = table
@@ -101,7 +117,7 @@ class SpendStore:
     def record(self, usage: UsageRecord, *, budget_period: str) -> None:
         """Three writes: the budget period's running spend, the day/model sums, the usage record."""
         when = dt.datetime.fromtimestamp(usage.timestamp, tz=dt.UTC)
-        item = {k: v for k, v in asdict(usage).items() if v is not None and v != {}}
+        item = _item_fields(usage)
         item.update(
             pk=f"usage#{usage.key_id}",
             sk=f"{when.isoformat(timespec='milliseconds')}#{usage.request_id}",

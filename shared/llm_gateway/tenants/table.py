@@ -3,7 +3,8 @@
 Stores (keys, rate-limit counters, spend) hold all the logic and speak only these primitives; the
 backends (:class:`MemoryTable` here, :class:`llm_gateway.tenants.dynamo.DynamoTable`) only read and write.
 Every item has a string ``pk`` and ``sk``; numbers are ``int`` or ``float`` on this side of the interface.
-Calls are synchronous (boto3 is); async callers run them in a worker thread.
+Calls are synchronous (boto3 is); async callers run them in a worker thread when the table is
+``blocking`` (it waits on the network), and inline when it is not (the in-memory table).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 Item = dict[str, Any]
 
@@ -36,6 +37,9 @@ class Put:
 
 
 class Table(ABC):
+    blocking: ClassVar[bool] = True
+    """Whether calls wait on I/O: async callers then run them in a worker thread (see ``call_store``)."""
+
     @abstractmethod
     def get(self, pk: str, sk: str) -> Item | None: ...
 
@@ -75,6 +79,8 @@ class MemoryTable(Table):
     the usage table's per-request detail records would otherwise grow a long-running process without
     end, while the running sums they feed stay exact.
     """
+
+    blocking: ClassVar[bool] = False  # microseconds per call: a thread hop would cost more than the call
 
     def __init__(self, *, capped_prefix: str | None = None, cap: int = 0) -> None:
         self.items: dict[tuple[str, str], Item] = {}
