@@ -20,6 +20,7 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,7 +46,8 @@ def stream_body() -> bytes:
     pieces += [chunk({"content": f"token{i} "}) for i in range(20)]
     pieces.append(chunk({}, finish="stop"))
     usage = {"prompt_tokens": 12, "completion_tokens": 20, "total_tokens": 32}
-    pieces.append(f"data: {json.dumps({'choices': [], 'usage': usage, 'object': 'chat.completion.chunk'})}\n\n".encode())
+    last = {"object": "chat.completion.chunk", "choices": [], "usage": usage}
+    pieces.append(f"data: {json.dumps(last)}\n\n".encode())
     return b"".join(pieces) + b"data: [DONE]\n\n"
 
 
@@ -70,7 +72,7 @@ def build_app() -> Any:
     configure_logging("INFO")
     for handler in logging.getLogger("llm_gateway").handlers:
         if isinstance(handler, logging.StreamHandler):
-            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 (lives as long as the process)
+            handler.setStream(Path(os.devnull).open("w"))  # noqa: SIM115 (lives as long as the process)
     env = {"LLM_GATEWAY_MASTER_KEY": KEY}
     gateway = Gateway(GatewayOptions(config=parse_config(CONFIG), env=env, http_transport=upstream_transport()))
     app = create_app(gateway)

@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+import orjson
+
 from llm_gateway.core.context import RequestContext
 
 access_log = logging.getLogger("llm_gateway.access")
@@ -54,7 +56,23 @@ class JsonFormatter(logging.Formatter):
             payload.update(fields)
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+        return json_line(payload)
+
+
+# dataclasses and datetimes go to ``default=str``, as with the json module
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def json_line(payload: dict[str, Any]) -> str:
+    """Compact JSON in ASCII (non-ASCII escaped, so a stdout of any encoding can write it); values JSON
+    cannot hold become their ``str()``. orjson writes the usual line in a fraction of json's time."""
+    try:
+        raw = orjson.dumps(payload, default=str, option=_ORJSON_OPTIONS)
+        if raw.isascii():
+            return raw.decode()
+    except TypeError:  # integers beyond 64 bits, keys that are not strings: the json module copes
+        pass
+    return json.dumps(payload, default=str, separators=(",", ":"))
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from llm_gateway import __version__
 from llm_gateway.api.context import request_id_for
+from llm_gateway.api.direct import install_direct_routes
 from llm_gateway.api.responses import error_response
 from llm_gateway.api.routes import chat, health, models
 from llm_gateway.errors import GatewayError, InvalidRequestError, internal_error
@@ -64,8 +65,11 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return error_response(internal_error(), _request_id(request))
 
 
-def create_app(gateway: Gateway | None = None) -> FastAPI:
-    """Build the ASGI app. With no ``gateway``, one is built from the environment on first use."""
+def create_app(gateway: Gateway | None = None, *, direct_routes: bool = True) -> FastAPI:
+    """Build the ASGI app. With no ``gateway``, one is built from the environment on first use.
+
+    ``direct_routes``: chat completions skip FastAPI's per-request routing
+    (:mod:`llm_gateway.api.direct`); off, FastAPI routes them like every other path (tests compare both)."""
     gateway = gateway or Gateway(GatewayOptions())
 
     @asynccontextmanager
@@ -96,7 +100,15 @@ def create_app(gateway: Gateway | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(Exception, _on_unexpected)
     _install_openapi(app)
+    if direct_routes:
+        install_direct_routes(app, DIRECT_ROUTES)
     return app
+
+
+DIRECT_ROUTES = {
+    ("POST", "/v1/chat/completions"): chat.chat_completions,
+    ("POST", "/chat/completions"): chat.chat_completions,
+}
 
 
 def _install_openapi(app: FastAPI) -> None:

@@ -95,7 +95,12 @@ class RateLimiter:
         if cached is None:
             self.reads += 1
             item = await call_store(
-                "rate-limit store", self.table.get, f"rl#{scope}", str(key[1]), timeout=self.timeout, blocking=self.table.blocking
+                "rate-limit store",
+                self.table.get,
+                f"rl#{scope}",
+                str(key[1]),
+                timeout=self.timeout,
+                blocking=self.table.blocking,
             )
             cached = (float(item.get("r", 0)), float(item.get("t", 0))) if item else (0.0, 0.0)
             if len(self._previous) > 10_000:

@@ -97,10 +97,14 @@ def _item_fields(usage: UsageRecord) -> dict[str, Any]:
     item: dict[str, Any] = {}
     for name in _RECORD_FIELDS:
         value = getattr(usage, name)
-        if isinstance(value, Mapping):
+        if value is None:
+            continue
+        if isinstance(value, str | int | float):  # bool included; the cheap check first
+            item[name] = value
+        elif isinstance(value, Mapping):
             if value:
                 item[name] = dict(value)
-        elif value is not None:
+        else:
             item[name] = value
     return item
 
