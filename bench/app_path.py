@@ -62,7 +62,7 @@ def upstream_transport() -> httpx.AsyncBaseTransport:
     return httpx.MockTransport(answer)
 
 
-def build_app() -> Any:
+def build_app(*, routed: bool = False) -> Any:
     from llm_gateway.api.app import create_app
     from llm_gateway.aws.lambda_observability import instrument_app
     from llm_gateway.config import parse_config
@@ -75,7 +75,7 @@ def build_app() -> Any:
             handler.setStream(Path(os.devnull).open("w"))  # noqa: SIM115 (lives as long as the process)
     env = {"LLM_GATEWAY_MASTER_KEY": KEY}
     gateway = Gateway(GatewayOptions(config=parse_config(CONFIG), env=env, http_transport=upstream_transport()))
-    app = create_app(gateway)
+    app = create_app(gateway, direct_routes=False) if routed else create_app(gateway)
     instrument_app(app, env)
     gateway.ensure_ready()
     return app
@@ -138,7 +138,7 @@ async def run_round(app: Any, body: bytes, requests: int, concurrency: int) -> f
 
 
 async def main_async(args: argparse.Namespace) -> list[float]:
-    app = build_app()
+    app = build_app(routed=args.routed)
     body = json.dumps({**BODY, "stream": True} if args.stream else BODY).encode()
     await run_round(app, body, 300, args.concurrency)  # warm up
     figures = []
@@ -154,6 +154,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--routed", action="store_true", help="FastAPI routes chat completions (no direct route)")
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop, as uvicorn does when installed")
     args = parser.parse_args()
     if args.uvloop:
