@@ -6,7 +6,8 @@
 The same config and upstream as bench/run.py (fake upstream, 20 ms latency, non-stream requests, the
 gateway under uvicorn with the access log on at INFO). Each round loads every gateway in turn with the
 same number of requests, so drift in the machine's load hits all of them alike; the figure is the
-gateway process's user+system time divided by the requests served, median over the rounds.
+gateway process's user+system time divided by the requests served, median over the rounds (the order
+alternates from round to round).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def main() -> None:
             asyncio.run(run_load(ports[name], auth, 300, 8))  # warm up
         for round_number in range(args.rounds):
             line = []
-            for name, process in gateways.items():
+            order = list(gateways.items())
+            for name, process in order if round_number % 2 == 0 else reversed(order):  # alternate who goes first
                 before = cpu_seconds(process.pid)
                 latencies = asyncio.run(run_load(ports[name], auth, args.requests, args.concurrency))
                 per_request = (cpu_seconds(process.pid) - before) / len(latencies) * 1000
