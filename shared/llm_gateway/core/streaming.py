@@ -63,8 +63,7 @@ class _Chunks:
         if self._pending is None:
             self._pending = asyncio.ensure_future(anext(self.opened.rest))
         wait = min(self.heartbeat, remaining) if self.heartbeat else remaining
-        done, _ = await asyncio.wait({self._pending}, timeout=wait)
-        if not done:
+        if not await _done_within(self._pending, wait):
             return None  # a heartbeat; at the deadline, the next call raises
         pending, self._pending = self._pending, None
         return pending.result()
@@ -91,6 +90,28 @@ class _Chunks:
             await self.opened.aclose()
         except Exception as exc:
             log.warning("closing an upstream stream failed: %r", exc)
+
+
+async def _done_within(future: asyncio.Future[Any], timeout: float) -> bool:
+    """Wait until ``future`` is done or ``timeout`` seconds pass; never cancels it. What
+    ``asyncio.wait({future}, timeout=...)`` does, at a fraction of its cost (it runs once per chunk)."""
+    if future.done():
+        return True
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    future.add_done_callback(wake)
+    timer = loop.call_later(timeout, wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        future.remove_done_callback(wake)
+    return future.done()
 
 
 async def sse_stream(
