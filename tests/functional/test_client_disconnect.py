@@ -85,7 +85,7 @@ def test_disconnect_cancels_upstream_within_a_second(
         assert cancel_after < 1.0
         _wait_for(lambda: any(r.name == "llm_gateway.access" for r in caplog.records))
         # Released: no connection left in the upstream pool, no task left but the server's own.
-        _wait_for(lambda: not gateway.gateway.http._transport._pool.connections)  # type: ignore[attr-defined]
+        _wait_for(lambda: not gateway.gateway.transport.connection_count)  # type: ignore[attr-defined]
         _wait_for(lambda: _task_names(gateway) <= {"serve", "lifespan"}, limit=3)
     access = [r for r in caplog.records if r.name == "llm_gateway.access"]
     assert len(access) == 1

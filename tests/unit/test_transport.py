@@ -1,10 +1,13 @@
-"""The upstream transport: plain-asyncio backend under httpx, over TCP and TLS."""
+"""The upstream pool (llm_gateway.transport.pool): HTTP/1.1 over TCP and TLS, keep-alive, limits, timeouts,
+and every way an upstream can break the protocol, against raw asyncio servers that script their bytes."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
 import ssl
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -15,8 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from llm_gateway.config import ServerConfig
-from llm_gateway.transport.asyncio_backend import AsyncioBackend
 from llm_gateway.transport.http import make_transport, send_upstream
+from llm_gateway.transport.pool import UpstreamPool
+
+Script = Callable[[bytes, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
+"""Answers one request (its head and body already read); returns False to close the connection."""
 
 
 def self_signed(tmp: Path) -> tuple[Path, Path]:
@@ -42,39 +48,126 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-async def serve_once(server_ssl: ssl.SSLContext | None) -> tuple[asyncio.base_events.Server, int]:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(
-                next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
-            )
-            body = await reader.readexactly(length)
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
-            await writer.drain()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ssl)
-    return server, server.sockets[0].getsockname()[1]
+async def echo(body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+    await writer.drain()
+    return True
 
 
-def test_the_transport_really_uses_the_asyncio_backend() -> None:
-    transport = make_transport(ServerConfig())
-    assert isinstance(transport._pool._network_backend, AsyncioBackend)  # type: ignore[attr-defined]
+def raw(data: bytes, keep: bool = True) -> Script:
+    async def script(body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        writer.write(data)
+        await writer.drain()
+        return keep
+
+    return script
 
 
-async def test_plain_http_keeps_the_connection_alive() -> None:
-    server, port = await serve_once(None)
-    transport = make_transport(ServerConfig())
+class ScriptedServer:
+    """Answers each request with the next script (the last one repeats); counts connections and requests."""
+
+    def __init__(self, *scripts: Script) -> None:
+        self.scripts = list(scripts) or [echo]
+        self.connections = 0
+        self.open_now = 0
+        self.most_open = 0
+        self.requests: list[bytes] = []
+        self.server: asyncio.base_events.Server | None = None
+
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=ssl_context)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.open_now += 1
+        self.most_open = max(self.most_open, self.open_now)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                body = await reader.readexactly(length)
+                self.requests.append(head + body)
+                script = self.scripts[min(len(self.requests), len(self.scripts)) - 1]
+                if not await script(body, reader, writer):
+                    return
+        finally:
+            self.open_now -= 1
+            writer.close()
+
+
+async def post(transport: httpx.AsyncBaseTransport, url: str, body: bytes = b"x", timeout: float = 5) -> httpx.Response:
+    return await send_upstream(transport, "POST", url, headers={}, content=body, timeout=httpx.Timeout(timeout))
+
+
+async def fetch(transport: httpx.AsyncBaseTransport, url: str, body: bytes = b"x", timeout: float = 5) -> bytes:
+    response = await post(transport, url, body, timeout)
     try:
-        for payload in (b"one", b"two"):
-            response = await send_upstream(
-                transport, "POST", f"http://127.0.0.1:{port}/x", headers={}, content=payload, timeout=httpx.Timeout(5)
-            )
-            assert await response.aread() == payload
-            await response.aclose()
-        assert len(transport._pool.connections) == 1  # type: ignore[attr-defined]
+        return await response.aread()
     finally:
-        await transport.aclose()
+        await response.aclose()
+
+
+@pytest.fixture
+async def pool() -> UpstreamPool:
+    transport = make_transport(ServerConfig())
+    assert isinstance(transport, UpstreamPool)
+    yield transport  # type: ignore[misc]
+    await transport.aclose()
+
+
+async def test_plain_http_keeps_the_connection_alive(pool: UpstreamPool) -> None:
+    server = ScriptedServer()
+    port = await server.start()
+    try:
+        for payload in (b"one", b"two", b"three"):
+            assert await fetch(pool, f"http://127.0.0.1:{port}/x?q=1", payload) == payload
+        assert server.connections == 1
+        assert pool.connection_count == 1 and pool.idle_connection_count == 1
+        first = server.requests[0]
+        assert first.startswith(b"POST /x?q=1 HTTP/1.1\r\n")
+        assert b"\r\nHost: 127.0.0.1:" in first and b"\r\nuser-agent: llm-gateway\r\n" in first
+    finally:
+        server.close()
+
+
+async def test_the_shared_httpx_client_works_over_the_pool(pool: UpstreamPool) -> None:
+    server = ScriptedServer()
+    port = await server.start()
+    try:
+        async with httpx.AsyncClient(transport=pool) as client:
+            response = await client.post(f"http://127.0.0.1:{port}/", content=b"via client")
+            assert response.status_code == 200 and response.content == b"via client"
+            assert response.http_version == "HTTP/1.1" and response.reason_phrase == "OK"
+    finally:
+        server.close()
+
+
+async def test_a_streamed_request_body_is_sent_with_a_content_length(pool: UpstreamPool) -> None:
+    server = ScriptedServer()
+    port = await server.start()
+
+    async def pieces():  # type: ignore[no-untyped-def]
+        yield b"ab"
+        yield b"cd"
+
+    try:
+        request = httpx.Request("POST", f"http://127.0.0.1:{port}/", content=pieces())
+        response = await pool.handle_async_request(request)
+        assert await response.aread() == b"abcd"
+        assert b"content-length: 4" in server.requests[0].lower()
+        assert b"transfer-encoding" not in server.requests[0].lower()
+    finally:
         server.close()
 
 
@@ -82,54 +175,333 @@ async def test_tls_upstreams_work(tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
-    server, port = await serve_once(server_ctx)
-    transport = make_transport(ServerConfig())
-    client_ctx = ssl.create_default_context(cafile=str(cert))
-    transport._pool._ssl_context = client_ctx  # type: ignore[attr-defined]
+    server = ScriptedServer()
+    port = await server.start(server_ctx)
+    pool = UpstreamPool(ssl_context=ssl.create_default_context(cafile=str(cert)))
     try:
-        response = await send_upstream(
-            transport, "POST", f"https://localhost:{port}/x", headers={}, content=b"secret", timeout=httpx.Timeout(5)
-        )
-        assert await response.aread() == b"secret"
-        await response.aclose()
+        assert await fetch(pool, f"https://localhost:{port}/x", b"secret") == b"secret"
+        assert await fetch(pool, f"https://localhost:{port}/x", b"again") == b"again"
+        assert server.connections == 1
     finally:
-        await transport.aclose()
+        await pool.aclose()
         server.close()
 
 
-async def test_untrusted_certificates_are_refused(tmp_path: Path) -> None:
+async def test_untrusted_certificates_are_refused(tmp_path: Path, pool: UpstreamPool) -> None:
     cert, key = self_signed(tmp_path)
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
-    server, port = await serve_once(server_ctx)
-    transport = make_transport(ServerConfig())  # system CAs only
+    server = ScriptedServer()
+    port = await server.start(server_ctx)
     try:
         with pytest.raises(httpx.ConnectError):
-            await send_upstream(
-                transport, "POST", f"https://localhost:{port}/x", headers={}, content=b"x", timeout=httpx.Timeout(5)
-            )
+            await post(pool, f"https://localhost:{port}/x")  # system CAs only
+        assert pool.connection_count == 0
     finally:
-        await transport.aclose()
         server.close()
 
 
-async def test_connect_errors_and_timeouts_map_to_httpx_errors() -> None:
-    transport = make_transport(ServerConfig())
+async def test_connect_errors_and_read_timeouts_map_to_httpx_errors(pool: UpstreamPool) -> None:
     with pytest.raises(httpx.ConnectError):
-        await send_upstream(
-            transport, "POST", "http://127.0.0.1:1/x", headers={}, content=b"x", timeout=httpx.Timeout(2)
-        )
+        await post(pool, "http://127.0.0.1:1/x", timeout=2)
 
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def silent(body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         await asyncio.sleep(5)
+        return False
 
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    server = ScriptedServer(silent)
+    port = await server.start()
     try:
+        started = time.monotonic()
         with pytest.raises(httpx.ReadTimeout):
-            await send_upstream(
-                transport, "POST", f"http://127.0.0.1:{port}/x", headers={}, content=b"x", timeout=httpx.Timeout(0.3)
-            )
+            await post(pool, f"http://127.0.0.1:{port}/x", timeout=0.3)
+        assert time.monotonic() - started < 2
+        assert pool.connection_count == 0
     finally:
-        await transport.aclose()
         server.close()
+
+
+async def test_a_silent_body_times_out_per_read(pool: UpstreamPool) -> None:
+    async def stalls(body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf")
+        await writer.drain()
+        await asyncio.sleep(5)
+        return False
+
+    server = ScriptedServer(stalls)
+    port = await server.start()
+    try:
+        response = await post(pool, f"http://127.0.0.1:{port}/", timeout=0.3)
+        with pytest.raises(httpx.ReadTimeout):
+            await response.aread()
+        assert pool.connection_count == 0
+    finally:
+        server.close()
+
+
+async def test_chunked_bodies_arrive_as_they_are_sent(pool: UpstreamPool) -> None:
+    async def trickle(body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-type: text/event-stream\r\n\r\n")
+        for i in range(3):
+            piece = b"data: %d\n\n" % i
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+            await asyncio.sleep(0.15)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return True
+
+    server = ScriptedServer(trickle, echo)
+    port = await server.start()
+    try:
+        response = await post(pool, f"http://127.0.0.1:{port}/")
+        assert response.headers["content-type"] == "text/event-stream"
+        arrivals = []
+        started = time.monotonic()
+        async for piece in response.aiter_raw():
+            arrivals.append((time.monotonic() - started, piece))
+        await response.aclose()
+        assert b"".join(p for _, p in arrivals) == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
+        assert arrivals[0][0] < 0.1 and arrivals[-1][0] > 0.25  # not buffered to the end
+        assert await fetch(pool, f"http://127.0.0.1:{port}/", b"next") == b"next"
+        assert server.connections == 1  # a fully read chunked body leaves the connection reusable
+    finally:
+        server.close()
+
+
+async def test_a_body_delimited_by_the_connection_end_is_read_whole(pool: UpstreamPool) -> None:
+    server = ScriptedServer(raw(b"HTTP/1.1 200 OK\r\n\r\nuntil the end", keep=False), echo)
+    port = await server.start()
+    try:
+        assert await fetch(pool, f"http://127.0.0.1:{port}/") == b"until the end"
+        assert await fetch(pool, f"http://127.0.0.1:{port}/", b"fresh") == b"fresh"
+        assert server.connections == 2
+    finally:
+        server.close()
+
+
+async def test_connection_close_and_http_1_0_answers_are_not_reused(pool: UpstreamPool) -> None:
+    server = ScriptedServer(
+        raw(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok", keep=False),
+        raw(b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok", keep=False),
+        echo,
+    )
+    port = await server.start()
+    try:
+        for _ in range(3):
+            await fetch(pool, f"http://127.0.0.1:{port}/")
+        assert server.connections == 3
+    finally:
+        server.close()
+
+
+async def test_a_server_closing_an_idle_connection_costs_nothing(pool: UpstreamPool) -> None:
+    server = ScriptedServer(raw(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", keep=False), echo)
+    port = await server.start()
+    try:
+        await fetch(pool, f"http://127.0.0.1:{port}/")
+        await asyncio.sleep(0.1)  # the server's FIN reaches the idle connection
+        assert pool.connection_count == 0
+        assert await fetch(pool, f"http://127.0.0.1:{port}/", b"fine") == b"fine"
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf", "before the body was complete"),
+        (b"", "without a response"),
+        (b"HTTP/1.1 200 OK\r\ncontent-le", "without a response"),
+        (b"NOT HTTP AT ALL\r\n\r\n", "malformed"),
+        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", "malformed"),
+    ],
+)
+async def test_broken_answers_are_remote_protocol_errors(pool: UpstreamPool, answer: bytes, message: str) -> None:
+    server = ScriptedServer(raw(answer, keep=False))
+    port = await server.start()
+    try:
+        with pytest.raises(httpx.RemoteProtocolError, match=message):
+            await fetch(pool, f"http://127.0.0.1:{port}/")
+        await asyncio.sleep(0.05)
+        assert pool.connection_count == 0
+    finally:
+        server.close()
+
+
+async def test_interim_answers_are_skipped_and_empty_bodies_keep_the_connection(pool: UpstreamPool) -> None:
+    server = ScriptedServer(
+        raw(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal"),
+        raw(b"HTTP/1.1 204 No Content\r\n\r\n"),
+        echo,
+    )
+    port = await server.start()
+    try:
+        assert await fetch(pool, f"http://127.0.0.1:{port}/") == b"final"
+        response = await post(pool, f"http://127.0.0.1:{port}/")
+        assert response.status_code == 204 and await response.aread() == b""
+        assert await fetch(pool, f"http://127.0.0.1:{port}/", b"third") == b"third"
+        assert server.connections == 1
+    finally:
+        server.close()
+
+
+async def test_head_answers_have_no_body(pool: UpstreamPool) -> None:
+    server = ScriptedServer(raw(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n"))
+    port = await server.start()
+    try:
+        response = await pool.handle_async_request(httpx.Request("HEAD", f"http://127.0.0.1:{port}/"))
+        assert response.headers["content-length"] == "1000" and await response.aread() == b""
+    finally:
+        server.close()
+
+
+async def test_a_response_closed_unread_closes_its_connection(pool: UpstreamPool) -> None:
+    async def endless(body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        try:
+            while True:
+                writer.write(b"5\r\nhello\r\n")
+                await writer.drain()
+                await asyncio.sleep(0.01)
+        except ConnectionError:
+            return False
+
+    server = ScriptedServer(endless)
+    port = await server.start()
+    try:
+        response = await post(pool, f"http://127.0.0.1:{port}/")
+        async for _ in response.aiter_raw():
+            break
+        await response.aclose()
+        assert pool.connection_count == 0
+        for _ in range(100):
+            if server.open_now == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert server.open_now == 0  # the upstream saw the connection go
+    finally:
+        server.close()
+
+
+async def test_large_bodies_both_ways() -> None:
+    server = ScriptedServer()
+    port = await server.start()
+    pool = UpstreamPool()
+    big = bytes(range(256)) * (6 * 4096)  # 6 MB
+    try:
+        response = await post(pool, f"http://127.0.0.1:{port}/", big)
+        received = bytearray()
+        async for piece in response.aiter_raw():
+            received += piece
+            await asyncio.sleep(0)  # a slow reader: the pool pauses the socket instead of buffering it all
+        assert bytes(received) == big
+        assert pool.connection_count == 1
+    finally:
+        await pool.aclose()
+        server.close()
+
+
+async def test_the_pool_is_bounded_and_waiters_get_connections_in_turn() -> None:
+    async def slow_echo(body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        await asyncio.sleep(0.05)
+        return await echo(body, reader, writer)
+
+    server = ScriptedServer(slow_echo)
+    port = await server.start()
+    pool = UpstreamPool(max_connections=2, max_keepalive_connections=2)
+    try:
+        results = await asyncio.gather(*(fetch(pool, f"http://127.0.0.1:{port}/", b"%d" % i) for i in range(10)))
+        assert results == [b"%d" % i for i in range(10)]
+        assert server.most_open == 2 and server.connections == 2
+        with pytest.raises(httpx.PoolTimeout):
+            held = [await post(pool, f"http://127.0.0.1:{port}/") for _ in range(2)]  # unread: still in use
+            await post(pool, f"http://127.0.0.1:{port}/", timeout=0.2)
+        for response in held:
+            await response.aclose()
+        assert await fetch(pool, f"http://127.0.0.1:{port}/", b"free again") == b"free again"
+    finally:
+        await pool.aclose()
+        server.close()
+
+
+async def test_idle_connections_expire_and_are_capped() -> None:
+    server = ScriptedServer()
+    port = await server.start()
+    pool = UpstreamPool(keepalive_expiry=0.05, max_keepalive_connections=1)
+    try:
+        await fetch(pool, f"http://127.0.0.1:{port}/")
+        await asyncio.sleep(0.1)
+        await fetch(pool, f"http://127.0.0.1:{port}/")
+        assert server.connections == 2  # the first had expired
+        held = [await post(pool, f"http://127.0.0.1:{port}/") for _ in range(3)]
+        for response in held:
+            await response.aread()
+            await response.aclose()
+        assert pool.idle_connection_count == 1 and pool.connection_count == 1
+    finally:
+        await pool.aclose()
+        server.close()
+
+
+async def test_a_cancelled_request_gives_its_connection_back() -> None:
+    async def slow(body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        await asyncio.sleep(2)
+        return False
+
+    server = ScriptedServer(slow, echo)
+    port = await server.start()
+    pool = UpstreamPool(max_connections=1)
+    try:
+        task = asyncio.create_task(post(pool, f"http://127.0.0.1:{port}/"))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert pool.connection_count == 0
+        assert await fetch(pool, f"http://127.0.0.1:{port}/", b"ok") == b"ok"
+    finally:
+        await pool.aclose()
+        server.close()
+
+
+async def test_header_injection_is_refused(pool: UpstreamPool) -> None:
+    with pytest.raises(httpx.LocalProtocolError):
+        await send_upstream(
+            pool,
+            "POST",
+            "http://127.0.0.1:9/",
+            headers={"x-api-key": "k\r\nx-evil: 1"},
+            content=b"",
+            timeout=httpx.Timeout(1),
+        )
+    with pytest.raises(httpx.UnsupportedProtocol):
+        await pool.handle_async_request(httpx.Request("GET", "ftp://127.0.0.1/"))
+
+
+def test_the_pool_works_the_same_on_uvloop() -> None:
+    """Lambda runs uvicorn on uvloop, whose transports are not asyncio's classes."""
+    import uvloop
+
+    async def scenario() -> None:
+        server = ScriptedServer(
+            echo,
+            raw(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n"),
+            raw(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf", keep=False),
+            echo,
+        )
+        port = await server.start()
+        pool = UpstreamPool()
+        try:
+            assert await fetch(pool, f"http://127.0.0.1:{port}/", b"one") == b"one"
+            assert await fetch(pool, f"http://127.0.0.1:{port}/") == b"ab"
+            with pytest.raises(httpx.RemoteProtocolError):
+                await fetch(pool, f"http://127.0.0.1:{port}/")
+            answers = await asyncio.gather(*(fetch(pool, f"http://127.0.0.1:{port}/", b"%d" % i) for i in range(20)))
+            assert answers == [b"%d" % i for i in range(20)]
+            assert pool.connection_count == pool.idle_connection_count <= 20
+        finally:
+            await pool.aclose()
+            server.close()
+
+    uvloop.run(scenario())

@@ -81,7 +81,7 @@ class _Chunks:
         pending, self._pending = self._pending, None
         if pending is not None:
             # Never cancel a read that is already being cancelled (by its own timeout): a second
-            # cancellation lands in httpcore's clean-up and leaves the connection open.
+            # cancellation would interrupt the response's own clean-up and could leave the connection open.
             if not pending.done() and not (isinstance(pending, asyncio.Task) and pending.cancelling()):
                 pending.cancel()
             with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):

@@ -1,4 +1,4 @@
-"""Upstream HTTP: one pooled transport and one ``httpx.AsyncClient`` per process, both injectable.
+"""Upstream HTTP: one pooled transport and one ``httpx.AsyncClient`` over it per process, both injectable.
 
 Provider calls go straight to the transport (:func:`send_upstream`): the gateway uses none of the
 client's cookie jar, auth flows, redirects or event hooks, and skipping them saves about a third of the
@@ -16,24 +16,14 @@ if TYPE_CHECKING:
 
 
 def make_transport(server: ServerConfig) -> httpx.AsyncBaseTransport:
-    """httpx's transport (httpcore pool, HTTP/1.1 keep-alive) on the plain-asyncio network backend."""
-    import httpcore
-    import httpx
+    """The process's upstream pool (see :mod:`llm_gateway.transport.pool`), sized from the config."""
+    from llm_gateway.transport.pool import UpstreamPool
 
-    from llm_gateway.transport.asyncio_backend import AsyncioBackend
-
-    transport = httpx.AsyncHTTPTransport(retries=0)
-    # httpx has no public switch for the network backend; its transport delegates everything to `_pool`,
-    # so we give it a pool of our own (tests/unit/test_transport.py pins this against httpx upgrades).
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
+    return UpstreamPool(
         max_connections=server.max_connections,
         max_keepalive_connections=server.max_keepalive_connections,
         keepalive_expiry=server.keepalive_expiry,
-        retries=0,
-        network_backend=AsyncioBackend(),
     )
-    return transport
 
 
 def make_http_client(server: ServerConfig, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:

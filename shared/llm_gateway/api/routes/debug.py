@@ -38,9 +38,8 @@ def _open_fds() -> int | None:
 
 
 def _pooled_connections(transport: Any) -> int | None:
-    pool = getattr(transport, "_pool", None)  # httpx keeps the httpcore pool private
-    connections = getattr(pool, "connections", None)
-    return len(connections) if isinstance(connections, list) else None
+    count = getattr(transport, "connection_count", None)  # the gateway's UpstreamPool; None for another transport
+    return count if isinstance(count, int) else None
 
 
 def runtime_figures(transport: Any = None) -> dict[str, Any]:
