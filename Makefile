@@ -7,7 +7,7 @@ PORT ?= 8000
 LLM_GATEWAY_MASTER_KEY ?= sk-local-gateway
 export LLM_GATEWAY_MASTER_KEY
 
-.PHONY: install serve test lint typecheck unit bench bench-routing bench-cache bench-tenants real-upstream clean \
+.PHONY: install serve test lint typecheck unit bench bench-routing bench-cache bench-tenants bench-app real-upstream clean \
 	sam-venv build build-host validate deploy cold-start fuzz load soak
 
 # --- AWS SAM (deploy) -------------------------------------------------------------------------------------
@@ -68,6 +68,13 @@ bench-cache: install
 
 bench-tenants: install
 	$(PY) bench/tenants.py
+
+# CPU of the request path in process (no server, no upstream I/O), then end to end under uvicorn at c=32.
+# BASELINE=/path/to/another/checkout compares it side by side (e.g. git archive main | tar -x -C /tmp/main).
+bench-app: install
+	$(PY) -m bench.app_path --uvloop
+	$(PY) -m bench.app_path --uvloop --stream
+	$(PY) -m bench.app_cpu $(if $(BASELINE),--baseline $(BASELINE))
 
 $(SAM_VENV)/.installed:
 	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
