@@ -41,10 +41,19 @@ class InsufficientQuotaError(GatewayError):
 class Ticket:
     """What admission decided, carried to the accounting at the end."""
 
-    prompt_estimate: int
+    body: dict[str, Any] = field(repr=False)
     decisions: list[Decision] = field(default_factory=list)
     completion_text: list[str] = field(default_factory=list)
     usage: dict[str, Any] | None = None
+    _prompt_estimate: int | None = field(default=None, repr=False)
+
+    @property
+    def prompt_estimate(self) -> int:
+        """Counted on first use: only rate limits and answers without a usage report need it, and it
+        reads every message."""
+        if self._prompt_estimate is None:
+            self._prompt_estimate = prompt_tokens(self.body)
+        return self._prompt_estimate
 
 
 class TenantLayer(Layer):
@@ -110,14 +119,14 @@ class TenantLayer(Layer):
         jobs = self.services.jobs
         if jobs.pending >= jobs.max_pending and not await jobs.wait_for_room(min(ADMISSION_WAIT, ctx.remaining())):
             ctx.notes["usage_backlog"] = jobs.pending  # still full: the usage write below may be dropped
-        body = request.body
-        prompt = prompt_tokens(body)
-        ticket = Ticket(prompt_estimate=prompt)
-        estimate = prompt + completion_budget(body, self.services.config.default_max_tokens_estimate)
+        ticket = Ticket(body=request.body)
         scopes = self._scopes(request, ctx)
-        limiter = self.services.limiter
         if not scopes and ctx.principal.budget_usd is None:
             return ticket  # nothing to check: no task, no store call
+        limiter = self.services.limiter
+        estimate = ticket.prompt_estimate + completion_budget(
+            request.body, self.services.config.default_max_tokens_estimate
+        )
         budget = asyncio.ensure_future(self._check_budget(ctx))
         try:
             ticket.decisions = await limiter.admit_all(scopes, estimate) if scopes else []
