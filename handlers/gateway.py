@@ -20,7 +20,7 @@ from llm_gateway.aws.lambda_observability import LOG_LEVEL_ENV, instrument_app
 from llm_gateway.observability import configure_logging
 
 configure_logging(os.environ.get(LOG_LEVEL_ENV) or "INFO")
-app = create_app()
+app = create_app(settle_heap=True)  # this process serves the app for life
 instrument_app(app, os.environ)
 
 
@@ -28,7 +28,10 @@ instrument_app(app, os.environ)
 def _buffered_adapter() -> Any:
     from mangum import Mangum
 
+    from llm_gateway.heap import settle_after_startup
+
     app.state.gateway.ensure_ready()  # a bad config fails here, with its message, not as a 500 per request
+    settle_after_startup()
     return Mangum(app, lifespan="off")
 
 

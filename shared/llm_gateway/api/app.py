@@ -65,9 +65,10 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return error_response(internal_error(), _request_id(request))
 
 
-def create_app(gateway: Gateway | None = None, *, direct_routes: bool = True) -> FastAPI:
+def create_app(gateway: Gateway | None = None, *, settle_heap: bool = False, direct_routes: bool = True) -> FastAPI:
     """Build the ASGI app. With no ``gateway``, one is built from the environment on first use.
 
+    ``settle_heap``: the process serves this app for life (see :mod:`llm_gateway.heap`).
     ``direct_routes``: chat completions skip FastAPI's per-request routing
     (:mod:`llm_gateway.api.direct`); off, FastAPI routes them like every other path (tests compare both)."""
     gateway = gateway or Gateway(GatewayOptions())
@@ -75,6 +76,10 @@ def create_app(gateway: Gateway | None = None, *, direct_routes: bool = True) ->
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gateway.ensure_ready()  # fail at start-up on a bad config, not on the first request
+        if settle_heap:
+            from llm_gateway.heap import settle_after_startup
+
+            settle_after_startup()
         try:
             yield
         finally:

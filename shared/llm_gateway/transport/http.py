@@ -55,13 +55,12 @@ async def send_upstream(
     """Send one request and return the response with its body still unread (the caller closes it)."""
     import httpx
 
-    request = httpx.Request(
-        method,
-        url,
-        headers={"user-agent": "llm-gateway", "accept-encoding": "identity", **headers},
-        content=content,
-        extensions={"timeout": timeout.as_dict()},
-    )
+    from llm_gateway.transport.pool import UpstreamPool
+
+    headers = {"user-agent": "llm-gateway", "accept-encoding": "identity", **headers}
+    if isinstance(transport, UpstreamPool):
+        return await transport.send(method, url, headers, content, timeout.as_dict())
+    request = httpx.Request(method, url, headers=headers, content=content, extensions={"timeout": timeout.as_dict()})
     response = await transport.handle_async_request(request)
     response.request = request
     return response

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httptools
@@ -311,6 +311,7 @@ class UpstreamPool(httpx.AsyncBaseTransport):
         self._idle_count = 0
         self._open = 0
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
+        self._targets: dict[str, tuple[Origin, bytes, bytes]] = {}
         self._closed = False
 
     @property
@@ -323,8 +324,6 @@ class UpstreamPool(httpx.AsyncBaseTransport):
         return self._idle_count
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._closed:
-            raise httpx.ConnectError("the upstream connection pool is closed")
         url = request.url
         scheme = url.scheme
         if scheme not in ("http", "https"):
@@ -333,10 +332,52 @@ class UpstreamPool(httpx.AsyncBaseTransport):
         timeouts: dict[str, Any] = request.extensions.get("timeout") or {}
         body, raw_headers = await _body_and_headers(request)
         head = _request_head(request.method.encode(), url.raw_path, raw_headers)
+        head_only = request.method == "HEAD"
+        return await self._send(origin, head, body, head_only=head_only, timeouts=timeouts, request=request)
+
+    async def send(
+        self, method: str, url: str, headers: Mapping[str, str], content: bytes, timeouts: dict[str, Any]
+    ) -> httpx.Response:
+        """What ``handle_async_request`` does, without building an ``httpx.Request`` first (the gateway's own
+        upstream calls; the response's ``request`` is unset). Adds Host and Content-Length."""
+        target = self._targets.get(url)
+        if target is None:
+            target = self._target(url)
+        origin, path, host = target
+        raw = [(b"Host", host)]
+        raw += [(name.encode(), value.encode()) for name, value in headers.items()]
+        raw.append((b"Content-Length", str(len(content)).encode()))
+        head = _request_head(method.encode(), path, raw)
+        return await self._send(origin, head, content, head_only=method == "HEAD", timeouts=timeouts, request=None)
+
+    def _target(self, url: str) -> tuple[Origin, bytes, bytes]:
+        parsed = httpx.URL(url)
+        scheme = parsed.scheme
+        if scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
+        origin = (scheme, parsed.host, parsed.port or (443 if scheme == "https" else 80))
+        target = origin, parsed.raw_path, parsed.netloc
+        if len(self._targets) >= 1024:  # a handful of upstream URLs in practice; never unbounded
+            self._targets.clear()
+        self._targets[url] = target
+        return target
+
+    async def _send(
+        self,
+        origin: Origin,
+        head: bytes,
+        body: bytes,
+        *,
+        head_only: bool,
+        timeouts: dict[str, Any],
+        request: httpx.Request | None,
+    ) -> httpx.Response:
+        if self._closed:
+            raise httpx.ConnectError("the upstream connection pool is closed")
         for attempt in range(3):
             connection = await self._acquire(origin, timeouts)
             try:
-                await connection.exchange(head, body, request.method == "HEAD", timeouts)
+                await connection.exchange(head, body, head_only, timeouts)
                 break
             except NotSent:
                 connection.close()
