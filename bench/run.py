@@ -102,6 +102,25 @@ async def run_streams(port: int, headers: dict[str, str], n: int) -> tuple[list[
     return first_bytes, chunk_offsets
 
 
+class OtherLoad:
+    """Cores' worth of CPU used by processes outside this benchmark between construction and
+    :meth:`cores`: on a noisy machine this is high, and the figures of that run deserve less trust."""
+
+    def __init__(self, own: list[int]) -> None:
+        self.own = own
+        self.started = time.perf_counter()
+        self.ours = self._ours()
+        self.busy = machine_busy_seconds()
+
+    def _ours(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.own)
+
+    def cores(self) -> float:
+        elapsed = time.perf_counter() - self.started
+        other = machine_busy_seconds() - self.busy - (self._ours() - self.ours)
+        return max(0.0, other / elapsed)
+
+
 def cold_start(repeats: int = 7) -> list[float]:
     compileall.compile_dir(str(ROOT / "shared"), quiet=1)
     compileall.compile_dir(str(ROOT / "handlers"), quiet=1)
@@ -119,16 +138,42 @@ def cold_start(repeats: int = 7) -> list[float]:
     return times
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn ``--workers`` runs the app in child processes)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            children = (task / "children").read_text().split() if (task / "children").exists() else []
+            queue += [int(child) for child in children]
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU of ``pid`` and its descendants."""
+    total = 0
+    for member in process_tree(pid):
+        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every process on the machine has used (all cores), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Resident memory of the process serving requests (the largest of ``pid`` and its workers)."""
+    largest = 0
+    for member in process_tree(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                largest = max(largest, int(line.split()[1]))
+    return largest / 1024 if largest else float("nan")
 
 
 def main() -> None:
@@ -136,6 +181,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--latency-ms", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=1, help="gateway processes (uvicorn --workers); Lambda runs one")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -167,13 +213,15 @@ def main() -> None:
             "--no-access-log",
             "--log-level",
             "warning",
+            "--workers",
+            str(args.workers),
             "gateway:app",
         ],
         cwd=ROOT / "handlers",
         env=env,
         stdout=subprocess.DEVNULL,
     )
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"workers": args.workers, "latency_ms": args.latency_ms}
     try:
         wait_ready(f"http://127.0.0.1:{up_port}/health")
         wait_ready(f"http://127.0.0.1:{gw_port}/health")
@@ -181,6 +229,7 @@ def main() -> None:
         auth = {"authorization": f"Bearer {KEY}"}
         asyncio.run(run_load(through, auth, 200, 8))  # warm both paths
         asyncio.run(run_load(direct, {}, 200, 8))
+        other = OtherLoad([upstream.pid, gateway.pid, os.getpid()])
         for concurrency in (1, 32):
             n = args.requests if concurrency > 1 else max(200, args.requests // 3)
             # interleave halves so drift in machine load hits both sides alike
@@ -211,6 +260,7 @@ def main() -> None:
             "added_first_byte_ms": (statistics.median(g_first) - statistics.median(d_first)) * 1000,
             "added_per_chunk_ms": (statistics.median(g_chunks) - statistics.median(d_chunks)) * 1000,
         }
+        results["other_load_cores"] = other.cores()
         results["rss_mb_after_runs"] = rss_mb(gateway.pid)
         results["requests_served"] = 2 * args.requests + 2 * max(200, args.requests // 3) + 200 + args.streams
     finally:
@@ -260,6 +310,11 @@ def print_table(r: dict[str, Any]) -> None:
             f"max {r['cold_start_ms']['max']:.0f} ms, bytecode compiled",
         ),
         ("gateway RSS after runs", f"{r['rss_mb_after_runs']:.1f} MB", f"{r['requests_served']} requests served"),
+        (
+            "other load on the machine",
+            f"{r['other_load_cores']:.2f} cores",
+            f"outside the benchmark's processes; upstream {r['latency_ms']:g} ms, {r['workers']} gateway worker(s)",
+        ),
     ]
     width = max(len(a) for a, _, _ in rows)
     print(f"{'measure'.ljust(width)} | result | context")
