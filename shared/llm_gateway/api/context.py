@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +11,7 @@ from starlette.requests import Request
 
 from llm_gateway.core.context import Principal, RequestContext
 from llm_gateway.gateway import Gateway
+from llm_gateway.ids import random_hex
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 ANONYMOUS = Principal(key_id="anonymous")
@@ -21,7 +21,7 @@ def request_id_for(request: Request) -> str:
     given = request.headers.get("x-request-id")
     if given and _SAFE_ID.match(given):
         return given
-    return f"req_{uuid.uuid4().hex}"
+    return f"req_{random_hex()}"
 
 
 LAMBDA_CONTEXT_HEADER = "x-amzn-lambda-context"

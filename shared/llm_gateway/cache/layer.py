@@ -8,7 +8,6 @@ charge it as zero upstream cost.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from llm_gateway.cache.store import CacheEntry
 from llm_gateway.core.context import RequestContext
 from llm_gateway.core.pipeline import ChatHandler, Layer, OpenedStream, StreamEnd, replay, watch_stream
 from llm_gateway.errors import GatewayError
+from llm_gateway.ids import random_hex
 from llm_gateway.schemas.validation import ChatRequest
 
 STATUS_HEADER = "x-llm-gateway-cache"
@@ -49,7 +49,7 @@ class CacheLayer(Layer):
         """A private copy of the stored answer with a fresh id and time, as a new answer would have."""
         completion: dict[str, Any] = orjson.loads(orjson.dumps(entry.completion))
         now = self.cache.clock()
-        completion["id"] = f"chatcmpl-{uuid.uuid4().hex}"
+        completion["id"] = f"chatcmpl-{random_hex()}"
         completion["created"] = int(now)
         age = entry.age(now)
         self._status(ctx, "hit")

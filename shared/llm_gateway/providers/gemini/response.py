@@ -15,12 +15,12 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import orjson
 
 from llm_gateway.errors import UpstreamConnectionError, UpstreamStatusError
+from llm_gateway.ids import random_hex
 from llm_gateway.providers.base import ProviderCall
 from llm_gateway.providers.gemini.errors import error_from_payload
 from llm_gateway.providers.gemini.toolids import new_tool_call_id
@@ -49,7 +49,7 @@ def completion_id(data: dict[str, Any]) -> str:
     response_id = data.get("responseId")
     if isinstance(response_id, str) and response_id:
         return f"chatcmpl-{response_id}"
-    return f"chatcmpl-{secrets.token_hex(12)}"
+    return f"chatcmpl-{random_hex(96)}"
 
 
 def model_name(call: ProviderCall, data: dict[str, Any]) -> str:
