@@ -5,7 +5,8 @@ run, so the figures are differences and ratios measured under the same machine c
 
 Reports: added latency (median, p99) at concurrency 1 and 32 for non-stream requests; added time to first
 byte and per-chunk delay for streams; cold start (fresh interpreter: import the handler and build the app,
-bytecode compiled); gateway RSS after the runs.
+bytecode compiled); gateway RSS after the runs. Alongside, a bare ASGI proxy on the same server
+(``bench/floor_proxy.py``) shows how much of the added latency any Python proxy on this stack pays.
 """
 
 from __future__ import annotations
@@ -121,6 +122,13 @@ class OtherLoad:
         return max(0.0, other / elapsed)
 
 
+def serve(app: str, port: int, env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
+    """uvicorn with the flags ``handlers/run.sh`` uses on Lambda."""
+    command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    command += ["--no-proxy-headers", "--log-level", "warning", "--workers", str(workers), app]
+    return subprocess.Popen(command, cwd=ROOT / "handlers", env=env, stdout=subprocess.DEVNULL)
+
+
 def cold_start(repeats: int = 7) -> list[float]:
     compileall.compile_dir(str(ROOT / "shared"), quiet=1)
     compileall.compile_dir(str(ROOT / "handlers"), quiet=1)
@@ -185,7 +193,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    up_port, gw_port = free_port(), free_port()
+    up_port, gw_port, floor_port = free_port(), free_port(), free_port()
     upstream = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "upstream.py"), str(up_port), str(args.latency_ms), "20", "5"]
     )
@@ -201,47 +209,41 @@ def main() -> None:
         "LLM_GATEWAY_MASTER_KEY": KEY,
         "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT / 'handlers'}",
     }
-    gateway = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(gw_port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--workers",
-            str(args.workers),
-            "gateway:app",
-        ],
-        cwd=ROOT / "handlers",
-        env=env,
-        stdout=subprocess.DEVNULL,
+    gateway = serve("gateway:app", gw_port, env, args.workers)
+    floor = serve(
+        "bench.floor_proxy:app",
+        floor_port,
+        {
+            **env,
+            "FLOOR_UPSTREAM": f"http://127.0.0.1:{up_port}/v1/chat/completions",
+            "PYTHONPATH": f"{ROOT}:{ROOT / 'shared'}",
+        },
+        1,
     )
     results: dict[str, Any] = {"workers": args.workers, "latency_ms": args.latency_ms}
     try:
         wait_ready(f"http://127.0.0.1:{up_port}/health")
         wait_ready(f"http://127.0.0.1:{gw_port}/health")
+        wait_ready(f"http://127.0.0.1:{floor_port}/health")
         direct, through = up_port, gw_port
         auth = {"authorization": f"Bearer {KEY}"}
-        asyncio.run(run_load(through, auth, 200, 8))  # warm both paths
+        asyncio.run(run_load(through, auth, 200, 8))  # warm every path
         asyncio.run(run_load(direct, {}, 200, 8))
-        other = OtherLoad([upstream.pid, gateway.pid, os.getpid()])
+        asyncio.run(run_load(floor_port, {}, 200, 8))
+        other = OtherLoad([upstream.pid, gateway.pid, floor.pid, os.getpid()])
         for concurrency in (1, 32):
             n = args.requests if concurrency > 1 else max(200, args.requests // 3)
-            # interleave halves so drift in machine load hits both sides alike
-            d1 = asyncio.run(run_load(direct, {}, n // 2, concurrency))
-            cpu_before = cpu_seconds(gateway.pid)
-            g1 = asyncio.run(run_load(through, auth, n // 2, concurrency))
-            cpu_used = cpu_seconds(gateway.pid) - cpu_before
-            d2 = asyncio.run(run_load(direct, {}, n // 2, concurrency))
-            cpu_before = cpu_seconds(gateway.pid)
-            g2 = asyncio.run(run_load(through, auth, n // 2, concurrency))
-            cpu_used += cpu_seconds(gateway.pid) - cpu_before
-            d, g = d1 + d2, g1 + g2
+            # interleave halves so drift in machine load hits every side alike
+            d, g, f = [], [], []
+            cpu_used = floor_cpu = 0.0
+            for _ in range(2):
+                d += asyncio.run(run_load(direct, {}, n // 2, concurrency))
+                cpu_before = cpu_seconds(floor.pid)
+                f += asyncio.run(run_load(floor_port, {}, n // 2, concurrency))
+                floor_cpu += cpu_seconds(floor.pid) - cpu_before
+                cpu_before = cpu_seconds(gateway.pid)
+                g += asyncio.run(run_load(through, auth, n // 2, concurrency))
+                cpu_used += cpu_seconds(gateway.pid) - cpu_before
             results[f"c{concurrency}"] = {
                 "direct_median_ms": statistics.median(d) * 1000,
                 "gateway_median_ms": statistics.median(g) * 1000,
@@ -251,23 +253,28 @@ def main() -> None:
                 "added_p99_ms": (percentile(g, 0.99) - percentile(d, 0.99)) * 1000,
                 "ratio_median": statistics.median(g) / statistics.median(d),
                 "gateway_cpu_ms_per_request": cpu_used / len(g) * 1000,
+                "floor_added_median_ms": (statistics.median(f) - statistics.median(d)) * 1000,
+                "floor_added_p99_ms": (percentile(f, 0.99) - percentile(d, 0.99)) * 1000,
+                "floor_cpu_ms_per_request": floor_cpu / len(f) * 1000,
             }
         d_first, d_chunks = asyncio.run(run_streams(direct, {}, args.streams))
+        f_first, _ = asyncio.run(run_streams(floor_port, {}, args.streams))
         g_first, g_chunks = asyncio.run(run_streams(through, auth, args.streams))
         results["stream"] = {
             "direct_first_byte_ms": statistics.median(d_first) * 1000,
             "gateway_first_byte_ms": statistics.median(g_first) * 1000,
             "added_first_byte_ms": (statistics.median(g_first) - statistics.median(d_first)) * 1000,
+            "floor_added_first_byte_ms": (statistics.median(f_first) - statistics.median(d_first)) * 1000,
             "added_per_chunk_ms": (statistics.median(g_chunks) - statistics.median(d_chunks)) * 1000,
         }
         results["other_load_cores"] = other.cores()
         results["rss_mb_after_runs"] = rss_mb(gateway.pid)
-        results["requests_served"] = 2 * args.requests + 2 * max(200, args.requests // 3) + 200 + args.streams
+        results["requests_served"] = args.requests + max(200, args.requests // 3) + 200 + args.streams
     finally:
-        gateway.terminate()
-        upstream.terminate()
-        gateway.wait(10)
-        upstream.wait(10)
+        for process in (gateway, floor, upstream):
+            process.terminate()
+        for process in (gateway, floor, upstream):
+            process.wait(10)
         Path(config.name).unlink(missing_ok=True)
     starts = cold_start()
     results["cold_start_ms"] = {"median": statistics.median(starts) * 1000, "max": max(starts) * 1000}
@@ -289,6 +296,12 @@ def print_table(r: dict[str, Any]) -> None:
             f"direct {r['c32']['direct_median_ms']:.2f} ms, gateway {r['c32']['gateway_median_ms']:.2f} ms",
         ),
         (
+            "floor (bare ASGI proxy) added median c=1 / c=32",
+            f"{r['c1']['floor_added_median_ms']:.2f} ms / {r['c32']['floor_added_median_ms']:.2f} ms",
+            f"p99 c=32 {r['c32']['floor_added_p99_ms']:.2f} ms; CPU/request "
+            f"{r['c1']['floor_cpu_ms_per_request']:.2f} / {r['c32']['floor_cpu_ms_per_request']:.2f} ms",
+        ),
+        (
             "gateway CPU per request (c=1 / c=32)",
             f"{r['c1']['gateway_cpu_ms_per_request']:.2f} ms / {r['c32']['gateway_cpu_ms_per_request']:.2f} ms",
             "user+system time of the gateway process",
@@ -297,7 +310,8 @@ def print_table(r: dict[str, Any]) -> None:
             "stream: added time to first byte",
             f"{r['stream']['added_first_byte_ms']:.2f} ms",
             f"direct {r['stream']['direct_first_byte_ms']:.2f} ms, "
-            f"gateway {r['stream']['gateway_first_byte_ms']:.2f} ms",
+            f"gateway {r['stream']['gateway_first_byte_ms']:.2f} ms, "
+            f"floor adds {r['stream']['floor_added_first_byte_ms']:.2f} ms",
         ),
         (
             "stream: added per-chunk delay",
