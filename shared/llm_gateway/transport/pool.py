@@ -32,11 +32,6 @@ class NotSent(httpx.WriteError):
     """The connection turned out closed before a byte of the request was written: safe to send again."""
 
 
-def _expire(waiter: asyncio.Future[None], error: Exception) -> None:
-    if not waiter.done():
-        waiter.set_exception(error)
-
-
 class Connection(asyncio.Protocol):
     """One HTTP/1.1 connection to an upstream; serves one exchange at a time."""
 
@@ -54,6 +49,11 @@ class Connection(asyncio.Protocol):
         self._writable: asyncio.Future[None] | None = None
         self._reading_paused = False
         self._waiter: asyncio.Future[None] | None = None
+        # Read timeouts: one watchdog timer per connection, re-armed only when it fires early, instead of a
+        # timer created and cancelled around every wait (they rarely fire: the default is 120 s of silence).
+        self._read_deadline = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog_at = 0.0
         self._begin_exchange(head_only=False)
         self.active = False
 
@@ -131,11 +131,28 @@ class Connection(asyncio.Protocol):
         waiter = self.loop.create_future()
         self._waiter = waiter
         if timeout is not None:
-            handle = self.loop.call_later(
-                timeout, _expire, waiter, httpx.ReadTimeout("timed out waiting for the upstream's response")
-            )
-            waiter.add_done_callback(lambda _: handle.cancel())
+            deadline = self._read_deadline = self.loop.time() + timeout
+            if self._watchdog is None or deadline < self._watchdog_at:
+                self._arm_watchdog(deadline)
+        else:
+            self._read_deadline = float("inf")
         return waiter
+
+    def _arm_watchdog(self, at: float) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._watchdog_at = at
+        self._watchdog = self.loop.call_at(at, self._check_read_deadline)
+
+    def _check_read_deadline(self) -> None:
+        self._watchdog = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # nothing is waiting; the next wait arms the watchdog again
+        if self.loop.time() >= self._read_deadline:
+            waiter.set_exception(httpx.ReadTimeout("timed out waiting for the upstream's response"))
+        elif self._read_deadline != float("inf"):
+            self._arm_watchdog(self._read_deadline)
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -257,6 +274,9 @@ class Connection(asyncio.Protocol):
     # -- lifetime -----------------------------------------------------------------------------------------
 
     def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
         self.closed = True
@@ -344,10 +364,12 @@ class UpstreamPool(httpx.AsyncBaseTransport):
         if target is None:
             target = self._target(url)
         origin, path, host = target
-        raw = [(b"Host", host)]
-        raw += [(name.encode(), value.encode()) for name, value in headers.items()]
-        raw.append((b"Content-Length", str(len(content)).encode()))
-        head = _request_head(method.encode(), path, raw)
+        lines = [method.encode(), b" ", path or b"/", b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
+        for name, value in headers.items():
+            line = _HEADER_LINES.get((name, value))
+            lines.append(line if line is not None else _header_line(name, value))
+        lines.append(b"Content-Length: %d\r\n\r\n" % len(content))
+        head = b"".join(lines)
         return await self._send(origin, head, content, head_only=method == "HEAD", timeouts=timeouts, request=None)
 
     def _target(self, url: str) -> tuple[Origin, bytes, bytes]:
@@ -540,8 +562,27 @@ async def _body_and_headers(request: httpx.Request) -> tuple[bytes, list[tuple[b
 def _request_head(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
     lines = [method, b" ", target or b"/", b" HTTP/1.1\r\n"]
     for name, value in headers:
-        if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name or b":" in name:
-            raise httpx.LocalProtocolError(f"invalid header {name!r}")
+        _check_header(name, value)
         lines += (name, b": ", value, b"\r\n")
     lines.append(b"\r\n")
     return b"".join(lines)
+
+
+def _check_header(name: bytes, value: bytes) -> None:
+    if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name or b":" in name or not name:
+        raise httpx.LocalProtocolError(f"invalid header {name!r}")
+
+
+_HEADER_LINES: dict[tuple[str, str], bytes] = {}
+"""Encoded, checked ``name: value\r\n`` lines: an upstream's headers (its key, content type, version
+headers) repeat on every call."""
+
+
+def _header_line(name: str, value: str) -> bytes:
+    encoded_name, encoded_value = name.encode(), value.encode()
+    _check_header(encoded_name, encoded_value)
+    line = b"%s: %s\r\n" % (encoded_name, encoded_value)
+    if len(_HEADER_LINES) >= 4096:  # bounded: per-request values (request ids, say) must not grow it for ever
+        _HEADER_LINES.clear()
+    _HEADER_LINES[(name, value)] = line
+    return line
