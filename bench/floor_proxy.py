@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from bench.upstream import read_body
 from llm_gateway.transport.pool import UpstreamPool
 
 _pool: UpstreamPool | None = None
@@ -29,12 +30,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await read_body(receive)
     if _pool is None:
         _pool = UpstreamPool()
     response = await _pool.send(
