@@ -13,6 +13,7 @@ before they read the tables.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ class BackgroundJobs:
         self.concurrency = concurrency
         self.max_pending = max_pending
         self._tasks: set[asyncio.Task[None]] = set()
+        self._room_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.dropped = 0
@@ -60,8 +62,18 @@ class BackgroundJobs:
 
         task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
         return True
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._wake_one(task.get_loop())  # one waiting request per freed slot (no request scans the queue)
+
+    def _wake_one(self, loop: asyncio.AbstractEventLoop) -> None:
+        for waiter in self._room_waiters:
+            if not waiter.done() and waiter.get_loop() is loop:
+                waiter.set_result(None)
+                return
 
     def run_now(self, what: str, job: Callable[[], None]) -> None:
         """Run a write that needs no I/O (an in-memory store) at once, counted and logged like a job."""
@@ -76,17 +88,26 @@ class BackgroundJobs:
         return len(self._tasks)
 
     async def wait_for_room(self, timeout: float) -> bool:
-        """Wait (at most ``timeout`` s) until fewer than ``max_pending`` jobs are queued; ``False`` if still full."""
-        deadline = time.monotonic() + timeout
-        while len(self._tasks) >= self.max_pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            loop = asyncio.get_running_loop()
-            tasks = [t for t in self._tasks if t.get_loop() is loop]
-            if not tasks:
-                return True
-            await asyncio.wait(tasks, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        """Wait (at most ``timeout`` s) until fewer than ``max_pending`` jobs are queued; ``False`` if still full.
+        Waiters are woken one per finished job, first come first served."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                while len(self._tasks) >= self.max_pending:
+                    if not any(t.get_loop() is loop for t in self._tasks):
+                        return True  # nothing queued here can finish on this loop
+                    waiter: asyncio.Future[None] = loop.create_future()
+                    self._room_waiters.append(waiter)
+                    try:
+                        await waiter
+                    except BaseException:  # timed out or cancelled: a wake-up it got goes to the next one
+                        if len(self._tasks) < self.max_pending:
+                            self._wake_one(loop)
+                        raise
+                    finally:
+                        self._room_waiters.remove(waiter)
+        except TimeoutError:
+            return len(self._tasks) < self.max_pending
         return True
 
     async def flush(self, timeout: float | None = None) -> None:

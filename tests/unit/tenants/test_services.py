@@ -203,3 +203,42 @@ async def test_background_jobs_make_new_work_wait_for_room_instead_of_dropping()
     assert jobs.submit("c", slow)
     await jobs.flush()
     assert jobs.dropped == 0
+
+
+async def test_waiting_requests_get_room_one_per_finished_job_in_arrival_order() -> None:
+    import asyncio
+
+    from llm_gateway.tenants.background import BackgroundJobs
+
+    jobs = BackgroundJobs(concurrency=8, max_pending=2)
+    gates = [asyncio.Event() for _ in range(8)]
+    admitted: list[int] = []
+
+    def job(gate: asyncio.Event):  # type: ignore[no-untyped-def]
+        async def run() -> None:
+            await gate.wait()
+
+        return run
+
+    assert jobs.submit("first", job(gates[0])) and jobs.submit("second", job(gates[1]))
+
+    async def request(number: int) -> None:
+        assert await jobs.wait_for_room(5.0)
+        admitted.append(number)
+        assert jobs.submit(f"request {number}", job(gates[number + 2]))
+
+    waiting = [asyncio.create_task(request(n)) for n in range(4)]
+    await asyncio.sleep(0.02)
+    assert admitted == []  # full: everyone waits
+    gates[0].set()
+    await asyncio.sleep(0.02)
+    assert admitted == [0]  # one job done, one request in; the queue is full again
+    for gate in gates[1:4]:
+        gate.set()
+        await asyncio.sleep(0.02)
+    assert admitted == [0, 1, 2, 3]
+    for gate in gates:
+        gate.set()
+    await asyncio.gather(*waiting)
+    await jobs.flush()
+    assert jobs.pending == 0 and jobs.dropped == 0
