@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.run import KEY, ROOT, cpu_seconds, free_port, run_load, wait_ready
+from bench.run import KEY, ROOT, cpu_seconds, free_port, run_load, serve, wait_ready
 
 
 def start_gateway(root: Path, port: int, config: str) -> subprocess.Popen[bytes]:
@@ -31,9 +31,7 @@ def start_gateway(root: Path, port: int, config: str) -> subprocess.Popen[bytes]
         "LLM_GATEWAY_MASTER_KEY": KEY,
         "PYTHONPATH": f"{root / 'shared'}:{root / 'handlers'}",
     }
-    command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--no-access-log", "--log-level", "warning", "gateway:app"]
-    return subprocess.Popen(command, cwd=root / "handlers", env=env, stdout=subprocess.DEVNULL)
+    return serve("gateway:app", port, env, root=root)
 
 
 def main() -> None:

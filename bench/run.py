@@ -122,11 +122,11 @@ class OtherLoad:
         return max(0.0, other / elapsed)
 
 
-def serve(app: str, port: int, env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
-    """uvicorn with the flags ``handlers/run.sh`` uses on Lambda."""
+def serve(app: str, port: int, env: dict[str, str], workers: int = 1, root: Path = ROOT) -> subprocess.Popen[bytes]:
+    """uvicorn with the flags ``handlers/run.sh`` uses on Lambda, run from ``root``'s ``handlers/``."""
     command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     command += ["--no-proxy-headers", "--log-level", "warning", "--workers", str(workers), app]
-    return subprocess.Popen(command, cwd=ROOT / "handlers", env=env, stdout=subprocess.DEVNULL)
+    return subprocess.Popen(command, cwd=root / "handlers", env=env, stdout=subprocess.DEVNULL)
 
 
 def cold_start(repeats: int = 7) -> list[float]:

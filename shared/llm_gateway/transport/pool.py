@@ -45,7 +45,6 @@ class Connection(asyncio.Protocol):
         self.counted = False  # holds one of the pool's connection slots (set once connected)
         self.active = False  # an exchange is in progress
         self.idle_since = 0.0
-        self.exchanges = 0
         self._writable: asyncio.Future[None] | None = None
         self._reading_paused = False
         self._waiter: asyncio.Future[None] | None = None
@@ -54,13 +53,12 @@ class Connection(asyncio.Protocol):
         self._read_deadline = 0.0
         self._watchdog: asyncio.TimerHandle | None = None
         self._watchdog_at = 0.0
-        self._begin_exchange(head_only=False)
-        self.active = False
+        self._reset_exchange(head_only=False)
 
     # -- one exchange -------------------------------------------------------------------------------------
 
-    def _begin_exchange(self, head_only: bool) -> None:
-        self.active = True
+    def _reset_exchange(self, head_only: bool) -> None:
+        """The per-response state, fresh for the next exchange (``active`` is the pool's to set)."""
         self.head_only = head_only
         self.status = 0
         self.reason = b""
@@ -76,8 +74,7 @@ class Connection(asyncio.Protocol):
 
     async def exchange(self, head: bytes, body: bytes, head_only: bool, timeouts: dict[str, Any]) -> None:
         """Send the request and wait for the response head."""
-        self._begin_exchange(head_only)
-        self.exchanges += 1
+        self._reset_exchange(head_only)
         transport = self.transport
         if transport is None or self.closed or transport.is_closing():
             raise NotSent("the upstream connection closed before the request was sent")
