@@ -15,8 +15,9 @@ Periods are UTC calendar periods: ``2026-11-25`` (daily), ``2026-W48`` (ISO week
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from llm_gateway.tenants.table import Table
@@ -25,7 +26,14 @@ DAY = 86_400
 
 
 def period_label(period: str, now: float) -> str:
-    day = dt.datetime.fromtimestamp(now, tz=dt.UTC).date()
+    return _period_label(period, int(now // DAY))
+
+
+@functools.lru_cache(maxsize=64)
+def _period_label(period: str, day_number: int) -> str:
+    """The label of ``period`` on the UTC day ``day_number`` (days since the epoch): every request of a
+    day shares it, so it is worked out once."""
+    day = dt.date(1970, 1, 1) + dt.timedelta(days=day_number)
     if period == "daily":
         return day.isoformat()
     if period == "weekly":
@@ -89,14 +97,10 @@ class UsageRecord:
         return self.prompt_tokens + self.completion_tokens
 
 
-_RECORD_FIELDS = tuple(f.name for f in fields(UsageRecord))
-
-
 def _item_fields(usage: UsageRecord) -> dict[str, Any]:
     """The record's fields as item attributes (mappings copied), without the empty ones."""
     item: dict[str, Any] = {}
-    for name in _RECORD_FIELDS:
-        value = getattr(usage, name)
+    for name, value in vars(usage).items():
         if value is None:
             continue
         if isinstance(value, str | int | float):  # bool included; the cheap check first
@@ -137,11 +141,12 @@ class SpendStore:
             "cache_hits": 1 if usage.cache_hit else 0,
         }
         nonzero = {k: v for k, v in sums.items() if v}
+        day_number = int(usage.timestamp // DAY)
         self.table.add(
-            f"spend#{usage.key_id}", f"period#{budget_period}#{period_label(budget_period, usage.timestamp)}", nonzero
+            f"spend#{usage.key_id}", f"period#{budget_period}#{_period_label(budget_period, day_number)}", nonzero
         )
         model = usage.model or "-"
-        self.table.add(f"spend#{usage.key_id}", f"day#{when.date().isoformat()}#{model}", nonzero)
+        self.table.add(f"spend#{usage.key_id}", f"day#{_period_label('daily', day_number)}#{model}", nonzero)
         self.table.put(item)  # last: the running spend matters more than the detail record
 
     def usage_records(self, key_id: str, since: float, until: float) -> list[dict[str, Any]]:

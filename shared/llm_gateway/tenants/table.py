@@ -97,6 +97,14 @@ class MemoryTable(Table):
                 self.items.pop(self._capped.popleft(), None)
         self.items[key] = item
 
+    def put(self, item: Item, *, if_absent: bool = False) -> None:
+        key = (item["pk"], item["sk"])
+        with self._lock:
+            current = self.items.get(key)
+            if if_absent and current is not None:
+                raise ConditionFailed(dict(current))
+            self._store(key, dict(item))
+
     def get(self, pk: str, sk: str) -> Item | None:
         with self._lock:
             item = self.items.get((pk, sk))
