@@ -269,6 +269,39 @@ async def test_chunked_bodies_arrive_as_they_are_sent(pool: UpstreamPool) -> Non
         server.close()
 
 
+async def test_read_capped_reads_pool_bodies_whole_and_refuses_oversized_ones(pool: UpstreamPool) -> None:
+    from llm_gateway.errors import UpstreamConnectionError
+    from llm_gateway.providers.base import read_capped
+
+    async def chunked(body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        for piece in (b"abc", b"defg", b"h"):
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return True
+
+    server = ScriptedServer(chunked, chunked, echo)
+    port = await server.start()
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        response = await post(pool, url)
+        assert await read_capped(response, 8) == b"abcdefgh"  # exactly at the limit
+        await response.aclose()
+        assert pool.idle_connection_count == 1  # read to the end: back in the pool
+        response = await post(pool, url)
+        with pytest.raises(UpstreamConnectionError) as refused:
+            await read_capped(response, 5)
+        await response.aclose()
+        assert refused.value.code == "upstream_response_too_large"
+        assert pool.connection_count == 0  # a body cut short cannot be reused
+        assert await fetch(pool, url, b"after") == b"after"
+    finally:
+        server.close()
+
+
 async def test_a_body_delimited_by_the_connection_end_is_read_whole(pool: UpstreamPool) -> None:
     server = ScriptedServer(raw(b"HTTP/1.1 200 OK\r\n\r\nuntil the end", keep=False), echo)
     port = await server.start()

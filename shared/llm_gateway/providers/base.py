@@ -27,6 +27,7 @@ from llm_gateway.errors import (
     UpstreamConnectionError,
     UpstreamTimeoutError,
 )
+from llm_gateway.timeouts import within
 from llm_gateway.transport.http import send_upstream
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ class HTTPChatProvider(ChatProvider):
         """One call, bounded as a whole by the attempt's deadline: httpx's timeouts are per read, so an
         upstream trickling a byte at a time would otherwise hold the request for ever."""
         try:
-            async with asyncio.timeout(self._attempt_seconds(call)):
+            async with within(self._attempt_seconds(call)):
                 return await self._complete(call)
         except TimeoutError:
             raise self._deadline_error(call) from None
@@ -319,17 +320,29 @@ class HTTPChatProvider(ChatProvider):
 
 async def read_capped(response: httpx.Response, limit: int) -> bytes:
     """Read a whole body, refusing one larger than ``limit`` bytes."""
+    from llm_gateway.transport.pool import ResponseBody
+
+    if isinstance(response.stream, ResponseBody) and not response.is_stream_consumed:
+        response.is_stream_consumed = True
+        body = await response.stream.read_all(limit)
+        if body is None:
+            raise _too_large(limit)
+        return body
     parts: list[bytes] = []
     size = 0
     async for piece in response.aiter_raw():
         size += len(piece)
         if size > limit:
-            raise UpstreamConnectionError(
-                f"The upstream response exceeded the gateway's size limit ({limit} bytes).",
-                code="upstream_response_too_large",
-            )
+            raise _too_large(limit)
         parts.append(piece)
     return b"".join(parts)
+
+
+def _too_large(limit: int) -> UpstreamConnectionError:
+    return UpstreamConnectionError(
+        f"The upstream response exceeded the gateway's size limit ({limit} bytes).",
+        code="upstream_response_too_large",
+    )
 
 
 def connection_error(call: ProviderCall, exc: Exception) -> UpstreamConnectionError:

@@ -299,6 +299,23 @@ class ResponseBody(httpx.AsyncByteStream):
             raise
         self._release()
 
+    async def read_all(self, limit: int) -> bytes | None:
+        """The rest of the body in one piece, or ``None`` as soon as it grows past ``limit`` bytes (the
+        connection is then closed). What ``Response.aread`` gives, without httpx's per-piece machinery."""
+        connection = self._connection
+        parts: list[bytes] = []
+        size = 0
+        try:
+            while (data := await connection.next_body(self._read_timeout)) is not None:
+                size += len(data)
+                if size > limit:
+                    connection.close()
+                    return None
+                parts.append(data)
+        finally:
+            self._release()
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
     async def aclose(self) -> None:
         self._release()
 
