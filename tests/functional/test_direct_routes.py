@@ -8,7 +8,7 @@ headers and body (ids and timestamps of mock answers aside), errors included.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -218,3 +218,15 @@ async def test_middleware_added_to_the_app_runs_for_direct_routes() -> None:
         response = await http.post("/v1/chat/completions", json={"model": "mock", "messages": USER}, **_chat())
     assert response.status_code == 200 and response.headers["x-stamp"] == "1"
     assert direct_routes_installed(app)
+
+
+def test_fastapi_native_telemetry_is_off_only_where_no_sdk_could_report() -> None:
+    from llm_gateway.api.app import fastapi_telemetry
+
+    def installed(*names: str) -> Callable[[str], object | None]:
+        return lambda name: object() if name in names else None
+
+    off = {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    assert fastapi_telemetry(installed("fastapi.telemetry")) == off
+    assert fastapi_telemetry(installed("fastapi.telemetry", "opentelemetry.sdk")) == {}  # e.g. the ADOT layer
+    assert fastapi_telemetry(installed()) == {}  # a FastAPI without native telemetry takes no such argument

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -65,6 +66,18 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return error_response(internal_error(), _request_id(request))
 
 
+def fastapi_telemetry(find_spec: Callable[[str], object | None] = importlib.util.find_spec) -> dict[str, Any]:
+    """FastAPI's keyword arguments for its native OpenTelemetry (FastAPI 0.16x on), on only where it can
+    report something.
+
+    FastAPI checks on every request whether an OpenTelemetry provider has been configured (a tenth of the
+    direct route's own CPU). Only an OpenTelemetry SDK can configure one (the ADOT Lambda layer brings
+    it), so without the SDK installed the checks are switched off; with it, FastAPI's defaults apply."""
+    if find_spec("fastapi.telemetry") is None or find_spec("opentelemetry.sdk") is not None:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+
+
 def create_app(gateway: Gateway | None = None, *, settle_heap: bool = False, direct_routes: bool = True) -> FastAPI:
     """Build the ASGI app. With no ``gateway``, one is built from the environment on first use.
 
@@ -90,6 +103,7 @@ def create_app(gateway: Gateway | None = None, *, settle_heap: bool = False, dir
         version=__version__,
         description="An OpenAI-compatible LLM gateway.",
         lifespan=lifespan,
+        **fastapi_telemetry(),
     )
     app.state.gateway = gateway
     app.include_router(chat.router)
