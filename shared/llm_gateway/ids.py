@@ -12,13 +12,21 @@ import os
 import random
 
 _generator: random.Random | None = None
-_owner_pid = 0
+
+
+def _forget_generator() -> None:
+    global _generator
+    _generator = None
+
+
+# a forked child seeds its own generator (checking the pid on every call would be a system call per id)
+os.register_at_fork(after_in_child=_forget_generator)
 
 
 def random_hex(bits: int = 128) -> str:
     """``bits`` random bits as lower-case hex (32 characters for the default 128)."""
-    global _generator, _owner_pid
-    pid = os.getpid()
-    if _generator is None or pid != _owner_pid:
-        _generator, _owner_pid = random.Random(os.urandom(32)), pid  # noqa: S311  (unique, not secret)
-    return f"{_generator.getrandbits(bits):0{bits // 4}x}"
+    global _generator
+    generator = _generator
+    if generator is None:
+        generator = _generator = random.Random(os.urandom(32))  # noqa: S311  (unique, not secret)
+    return f"{generator.getrandbits(bits):0{bits // 4}x}"
