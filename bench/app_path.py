@@ -3,7 +3,7 @@
     python bench/app_path.py [--requests N] [--rounds R] [--concurrency C] [--stream]
 
 The real app (create_app, default layers, the bench config of bench/run.py) is called as an ASGI app
-with in-memory receive/send, and its upstream is an in-process transport that answers at once with the
+with in-memory receive/send, and its upstream is an in-process ``UpstreamPool`` that answers at once with the
 same completion as bench/upstream.py. What is left is the part of a request between the server handing it
 over and the server writing the answer: routing, middleware, auth, validation, the layers, the router and
 the provider's translation, the response and the access log. Reported: process CPU per request, median
@@ -20,6 +20,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +53,24 @@ def stream_body() -> bytes:
 
 
 def upstream_transport() -> httpx.AsyncBaseTransport:
+    """An in-process upstream on the gateway's own transport type, so provider calls take the same path as
+    in production (``send_upstream`` hands ``UpstreamPool`` the request without building an
+    ``httpx.Request``); only the socket I/O is left out."""
+    from llm_gateway.transport.pool import UpstreamPool
+
     streamed = stream_body()
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        if b'"stream":true' in request.content.replace(b" ", b""):
-            return httpx.Response(200, stream=httpx.ByteStream(streamed), headers={"content-type": "text/event-stream"})
-        return httpx.Response(200, stream=httpx.ByteStream(COMPLETION), headers={"content-type": "application/json"})
+    class InProcessUpstream(UpstreamPool):
+        async def send(
+            self, method: str, url: str, headers: Mapping[str, str], content: bytes, timeouts: dict[str, Any]
+        ) -> httpx.Response:
+            if b'"stream":true' in content.replace(b" ", b""):
+                body, kind = streamed, "text/event-stream"
+            else:
+                body, kind = COMPLETION, "application/json"
+            return httpx.Response(200, stream=httpx.ByteStream(body), headers={"content-type": kind})
 
-    return httpx.MockTransport(answer)
+    return InProcessUpstream()
 
 
 def build_app(*, routed: bool = False) -> Any:
