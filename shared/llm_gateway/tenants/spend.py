@@ -97,19 +97,20 @@ class UsageRecord:
         return self.prompt_tokens + self.completion_tokens
 
 
+_MAPPING_FIELDS = ("metadata", "key_metadata")
+"""The record's mapping fields: stored as copies, left out when empty."""
+
+
 def _item_fields(usage: UsageRecord) -> dict[str, Any]:
     """The record's fields as item attributes (mappings copied), without the empty ones."""
-    item: dict[str, Any] = {}
-    for name, value in vars(usage).items():
-        if value is None:
-            continue
-        if isinstance(value, str | int | float):  # bool included; the cheap check first
-            item[name] = value
-        elif isinstance(value, Mapping):
+    item = {name: value for name, value in vars(usage).items() if value is not None}
+    for name in _MAPPING_FIELDS:
+        value = item.get(name)
+        if value is not None:
             if value:
                 item[name] = dict(value)
-        else:
-            item[name] = value
+            else:
+                del item[name]
     return item
 
 

@@ -110,3 +110,41 @@ def test_the_powertools_sink_carries_this_features_figures(capsys: pytest.Captur
     assert document["Requests"] == [1.0]  # written once, by the sink itself
     names = {m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert {"CostUSD", "CacheHits", "Retries", "Fallbacks", "Requests", "Latency"} <= names
+
+
+def test_a_usage_item_holds_copies_of_the_mappings_and_no_empty_fields() -> None:
+    from dataclasses import fields
+
+    from llm_gateway.tenants.spend import _MAPPING_FIELDS, SpendStore, UsageRecord
+    from llm_gateway.tenants.table import MemoryTable
+
+    assert {f.name for f in fields(UsageRecord) if str(f.type).startswith("Mapping")} == set(_MAPPING_FIELDS)
+    metadata = {"team": "search"}
+    record = UsageRecord(
+        request_id="req_1",
+        key_id="k1",
+        model="m",
+        deployment=None,
+        prompt_tokens=3,
+        completion_tokens=4,
+        cached_tokens=0,
+        cost_usd=0.5,
+        latency_ms=12.0,
+        timestamp=NOW,
+        metadata=metadata,
+    )
+    table = MemoryTable()
+    SpendStore(table).record(record, budget_period="monthly")
+    metadata["team"] = "changed later"
+    (item,) = table.query("usage#k1")
+    assert item["metadata"] == {"team": "search"}
+    assert "key_metadata" not in item and "deployment" not in item and "ttft_ms" not in item
+    assert item["total_tokens"] == 7 and item["status"] == "ok" and item["stream"] is False
+    assert table.get("spend#k1", "period#monthly#2025-11") == {
+        "pk": "spend#k1",
+        "sk": "period#monthly#2025-11",
+        "cost_usd": 0.5,
+        "requests": 1,
+        "prompt_tokens": 3,
+        "completion_tokens": 4,
+    }
