@@ -73,6 +73,11 @@ class ServerConfig(_Section):
     stream_heartbeat_seconds: float = Field(
         default=15.0, ge=0, description="SSE comment sent when an upstream is silent this long; 0 = off."
     )
+    cancel_on_client_disconnect: bool | None = Field(
+        default=None,
+        description="Cancel a non-stream request (and its upstream call) when its client disconnects; "
+        "default: on, except under Lambda, which does not pass a client's departure on.",
+    )
 
 
 class GatewayConfig(_Section):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llm_gateway.api.auth import Authenticator
+from llm_gateway.api.disconnect import watches_disconnects
 from llm_gateway.config import CONFIG_ENV, ConfigError, GatewayConfig, load_config
 
 SECRET_TTL_ENV = "LLM_GATEWAY_SECRET_TTL_SECONDS"  # noqa: S105 (a variable name, not a secret)
@@ -125,6 +126,7 @@ class Gateway:
         self.router = build_router(self)
         self.cache = build_response_cache(self)
         self.service = ChatService(build_stack(self, self.router), config.server)
+        self.watches_disconnects = watches_disconnects(config.server, self.env)
         self.authenticator = opts.authenticator or build_authenticator(self, self.tenants, opts.master_key_source)
 
     def _load_config(self) -> GatewayConfig:

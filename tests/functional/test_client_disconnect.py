@@ -96,3 +96,67 @@ def test_disconnect_cancels_upstream_within_a_second(
     assert fields["usage_estimated"] is True
     gateway_records = [r for r in caplog.records if r.name.startswith(("llm_gateway", "uvicorn"))]
     assert not [r for r in gateway_records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+NON_STREAM_BODY = b'{"model":"gpt-test","messages":[{"role":"user","content":"take your time"}]}'
+
+
+def _send_non_stream(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {MASTER_KEY}\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(NON_STREAM_BODY)}\r\n\r\n"
+    ).encode()
+    sock.sendall(head + NON_STREAM_BODY)
+    return sock
+
+
+def test_a_non_stream_client_that_leaves_cancels_the_upstream_call(
+    fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_openai.default = Reply(text="a slow answer", delay=5.0)
+    caplog.set_level(logging.INFO, logger="llm_gateway")
+    with running_gateway(openai_config(fake_openai.v1)) as gateway:
+        sock = _send_non_stream(gateway.port)
+        _wait_for(fake_openai.chat_requests)  # the upstream call is under way
+        left_at = time.monotonic()
+        sock.close()
+        _wait_for(lambda: fake_openai.chat_requests()[-1].client_gone_at)
+        cancel_after = fake_openai.chat_requests()[-1].client_gone_at - left_at  # type: ignore[operator]
+        print(f"non-stream disconnect-to-cancel: {cancel_after * 1000:.0f} ms")
+        assert cancel_after < 1.0
+        _wait_for(lambda: any(r.name == "llm_gateway.access" for r in caplog.records))
+        _wait_for(lambda: not gateway.gateway.transport.connection_count)  # type: ignore[attr-defined]
+        _wait_for(lambda: _task_names(gateway) <= {"serve", "lifespan"}, limit=3)
+        spend = gateway.gateway.tenants.spend  # type: ignore[attr-defined]
+        (record,) = spend.usage_records("master", 0, time.time() + 60)
+        assert record["status"] == "aborted" and record["stream"] is False
+        # the gateway goes on serving, on a fresh connection
+        fake_openai.default = Reply(text="quick")
+        with httpx_client(gateway.port) as client:
+            answer = client.post("/v1/chat/completions", content=NON_STREAM_BODY)
+        assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == "quick"
+    access = [r.fields for r in caplog.records if r.name == "llm_gateway.access"]  # type: ignore[attr-defined]
+    assert [(f["status"], f.get("error_code")) for f in access] == [(499, "client_disconnected"), (200, None)]
+    gateway_records = [r for r in caplog.records if r.name.startswith(("llm_gateway", "uvicorn"))]
+    assert not [r for r in gateway_records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+def test_a_non_stream_request_runs_to_the_end_when_watching_is_off(fake_openai: FakeOpenAI) -> None:
+    fake_openai.default = Reply(text="a slow answer", delay=0.5)
+    config = openai_config(fake_openai.v1)
+    config["server"] = {"cancel_on_client_disconnect": False}
+    with running_gateway(config) as gateway:
+        sock = _send_non_stream(gateway.port)
+        _wait_for(fake_openai.chat_requests)
+        sock.close()
+        _wait_for(lambda: fake_openai.chat_requests()[-1].outcome != "pending", limit=5)
+        assert fake_openai.chat_requests()[-1].outcome == "completed"
+
+
+def httpx_client(port: int) -> Any:
+    import httpx
+
+    return httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", headers={"authorization": f"Bearer {MASTER_KEY}"}, timeout=10
+    )

@@ -155,8 +155,8 @@ class TenantLayer(Layer):
             return await self.inner.complete(request, ctx)
         try:
             response = await self.inner.complete(request, ctx)
-        except BaseException:
-            self._account(request, ctx, ticket, "error")
+        except BaseException as exc:
+            self._account(request, ctx, ticket, _failed_status(exc))
             raise
         ticket.usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
         if self.services.config.telemetry.log_content:
@@ -172,8 +172,8 @@ class TenantLayer(Layer):
             return await self.inner.open_stream(request, ctx)
         try:
             opened = await self.inner.open_stream(request, ctx)
-        except BaseException:
-            self._account(request, ctx, ticket, "error")
+        except BaseException as exc:
+            self._account(request, ctx, ticket, _failed_status(exc))
             raise
 
         def on_chunk(chunk: dict[str, Any]) -> None:
@@ -276,6 +276,12 @@ class TenantLayer(Layer):
 MAX_TEXT = 256
 ADMISSION_WAIT = 10.0  # seconds a request waits for the usage writer to catch up before going ahead
 MAX_METADATA = 16  # OpenAI's own limit on metadata pairs
+
+
+def _failed_status(exc: BaseException) -> str:
+    """A request that ended without an answer: ``aborted`` when it was cancelled (its client left, or the
+    server is shutting down), else ``error``."""
+    return "aborted" if isinstance(exc, asyncio.CancelledError) else "error"
 
 
 def _bounded(metadata: dict[str, str] | None) -> dict[str, str]:

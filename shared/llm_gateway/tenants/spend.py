@@ -77,7 +77,7 @@ class UsageRecord:
     latency_ms: float
     timestamp: float
     status: str = "ok"
-    """ok | error | aborted (client left mid-stream: usage so far)."""
+    """ok | error | aborted (the client left: a stream's usage so far, or a request cancelled before its answer)."""
     stream: bool = False
     cache_hit: bool = False
     replayed: bool = False

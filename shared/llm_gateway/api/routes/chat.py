@@ -11,6 +11,7 @@ from starlette.responses import Response, StreamingResponse
 from llm_gateway.api.auth import bearer_token
 from llm_gateway.api.body import read_body
 from llm_gateway.api.context import new_context
+from llm_gateway.api.disconnect import unless_client_leaves
 from llm_gateway.api.responses import json_response
 from llm_gateway.core.context import RequestContext
 from llm_gateway.gateway import Gateway
@@ -82,7 +83,8 @@ async def chat_completions(request: Request) -> Response:
         headers.update(SSE_HEADERS)
         headers.update(ctx.response_headers)
         return StreamingResponse(_logged(body, ctx), media_type="text/event-stream", headers=headers)
-    response = await gateway.service.complete(chat, ctx)
+    work = gateway.service.complete(chat, ctx)
+    response = await (unless_client_leaves(request.receive, work) if gateway.watches_disconnects else work)
     headers.update(ctx.response_headers)
     log_request(ctx, 200)
     return json_response(response, headers=headers)
