@@ -111,7 +111,7 @@ def _plain_access_handler() -> logging.StreamHandler[Any] | None:
     """The handler :func:`configure_logging` installed, when it is the only place an access line can go.
 
     Then :func:`log_request` writes the line itself: the same bytes the logging machinery would write,
-    without building a ``LogRecord`` (a tenth of the gateway's CPU per request). Any other set-up
+    without building a ``LogRecord`` (that took an eighth of the request path's own CPU). Any other set-up
     (handlers or filters added, propagation changed, a test capturing logs) takes the standard path."""
     if access_log.handlers or access_log.filters or not access_log.propagate or access_log.disabled:
         return None
