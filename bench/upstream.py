@@ -72,8 +72,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
     await send({"type": "http.response.body", "body": chunk({"role": "assistant", "content": ""}), "more_body": True})
+    # chunks on a fixed schedule from the first one, as a model emitting tokens at a steady rate: a relative
+    # sleep after each send would drift with the CPU the process under test takes from this one per chunk
+    loop = asyncio.get_running_loop()
+    first = loop.time()
     for i in range(CHUNKS):
-        await asyncio.sleep(INTERVAL)
+        await asyncio.sleep(max(0.0, first + (i + 1) * INTERVAL - loop.time()))
         await send({"type": "http.response.body", "body": chunk({"content": f"tok{i} "}), "more_body": True})
     await send({"type": "http.response.body", "body": chunk({}, "stop"), "more_body": True})
     if b"include_usage" in body:
