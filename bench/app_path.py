@@ -20,7 +20,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +55,23 @@ def stream_body() -> bytes:
 def upstream_transport() -> httpx.AsyncBaseTransport:
     """An in-process upstream on the gateway's own transport type, so provider calls take the same path as
     in production (``send_upstream`` hands ``UpstreamPool`` the request without building an
-    ``httpx.Request``); only the socket I/O is left out."""
-    from llm_gateway.transport.pool import UpstreamPool
+    ``httpx.Request``, and ``read_capped`` reads a pool body whole); only the socket I/O is left out."""
+    from llm_gateway.transport.pool import ResponseBody, UpstreamPool
 
     streamed = stream_body()
+
+    class InProcessBody(ResponseBody):
+        def __init__(self, data: bytes) -> None:  # no connection behind it
+            self._data = data
+
+        async def read_all(self, limit: int) -> bytes | None:
+            return self._data if len(self._data) <= limit else None
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield self._data
+
+        async def aclose(self) -> None:
+            return None
 
     class InProcessUpstream(UpstreamPool):
         async def send(
@@ -68,7 +81,7 @@ def upstream_transport() -> httpx.AsyncBaseTransport:
                 body, kind = streamed, "text/event-stream"
             else:
                 body, kind = COMPLETION, "application/json"
-            return httpx.Response(200, stream=httpx.ByteStream(body), headers={"content-type": kind})
+            return httpx.Response(200, stream=InProcessBody(body), headers={"content-type": kind})
 
     return InProcessUpstream()
 
