@@ -17,13 +17,14 @@ from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
 BODY = b'{"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"count slowly"}]}'
 
 
-def _open_stream(port: int) -> socket.socket:
+def _send_chat(port: int, body: bytes = BODY) -> socket.socket:
+    """A chat completion request sent on a raw socket (``body``: a stream by default), left to read."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     head = (
         f"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {MASTER_KEY}\r\n"
-        f"content-type: application/json\r\ncontent-length: {len(BODY)}\r\n\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
     ).encode()
-    sock.sendall(head + BODY)
+    sock.sendall(head + body)
     return sock
 
 
@@ -74,7 +75,7 @@ def test_disconnect_cancels_upstream_within_a_second(
     config["server"] = {"stream_heartbeat_seconds": 15}
     caplog.set_level(logging.INFO, logger="llm_gateway")
     with running_gateway(config) as gateway:
-        sock = _open_stream(gateway.port)
+        sock = _send_chat(gateway.port)
         _read_until(sock, marker)  # the stream is live
         left_at = time.monotonic()
         sock.close()
@@ -101,23 +102,13 @@ def test_disconnect_cancels_upstream_within_a_second(
 NON_STREAM_BODY = b'{"model":"gpt-test","messages":[{"role":"user","content":"take your time"}]}'
 
 
-def _send_non_stream(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    head = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {MASTER_KEY}\r\n"
-        f"content-type: application/json\r\ncontent-length: {len(NON_STREAM_BODY)}\r\n\r\n"
-    ).encode()
-    sock.sendall(head + NON_STREAM_BODY)
-    return sock
-
-
 def test_a_non_stream_client_that_leaves_cancels_the_upstream_call(
     fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_openai.default = Reply(text="a slow answer", delay=5.0)
     caplog.set_level(logging.INFO, logger="llm_gateway")
     with running_gateway(openai_config(fake_openai.v1)) as gateway:
-        sock = _send_non_stream(gateway.port)
+        sock = _send_chat(gateway.port, NON_STREAM_BODY)
         _wait_for(fake_openai.chat_requests)  # the upstream call is under way
         left_at = time.monotonic()
         sock.close()
@@ -147,7 +138,7 @@ def test_a_non_stream_request_runs_to_the_end_when_watching_is_off(fake_openai: 
     config = openai_config(fake_openai.v1)
     config["server"] = {"cancel_on_client_disconnect": False}
     with running_gateway(config) as gateway:
-        sock = _send_non_stream(gateway.port)
+        sock = _send_chat(gateway.port, NON_STREAM_BODY)
         _wait_for(fake_openai.chat_requests)
         sock.close()
         _wait_for(lambda: fake_openai.chat_requests()[-1].outcome != "pending", limit=5)
