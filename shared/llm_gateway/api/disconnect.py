@@ -34,6 +34,9 @@ class ClientDisconnected(GatewayError):
     error_type = "client_disconnected"
     default_code = "client_disconnected"
 
+    def __init__(self) -> None:
+        super().__init__("The client closed the connection before the answer was ready.")
+
 
 def watches_disconnects(server: ServerConfig, env: Mapping[str, str]) -> bool:
     if server.cancel_on_client_disconnect is not None:
@@ -76,12 +79,12 @@ async def unless_client_leaves(receive: Receive, work: Awaitable[T], *, watch_af
         result = await work
     except asyncio.CancelledError:
         if left and task.uncancel() <= cancelling:
-            raise ClientDisconnected("The client closed the connection before the answer was ready.") from None
+            raise ClientDisconnected() from None
         raise
     except BaseException:
         if left:  # a layer turned the cancellation into an error of its own: the client is still gone
             task.uncancel()
-            raise ClientDisconnected("The client closed the connection before the answer was ready.") from None
+            raise ClientDisconnected() from None
         raise
     finally:
         finished = True
