@@ -89,7 +89,7 @@ async def _run(
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
         for _ in range(20):  # warm up: imports, first lookups, connection pools
             (await client.post("/v1/chat/completions", json=body, headers=headers)).raise_for_status()
-        await gateway.tenants.jobs.flush()
+        await gateway.tenants.flush_usage()
         if counter:
             counter.take()
         for _ in range(requests):
@@ -99,7 +99,7 @@ async def _run(
             answer.raise_for_status()
             if counter:
                 on_path += counter.take()
-            await gateway.tenants.jobs.flush()
+            await gateway.tenants.flush_usage()
             if counter:
                 background += counter.take()
     timings.sort()

@@ -45,6 +45,8 @@ def _finish_usage_writes() -> None:
     """Mangum runs the event loop only during a request, so usage writes queued by this one would wait
     for the next invocation (or be lost with the instance): finish them before returning."""
     gateway = app.state.gateway
+    if getattr(gateway, "afterwards", None) is not None:
+        gateway.afterwards.flush()  # queued only if server.defer_bookkeeping was turned on
     if getattr(gateway, "tenants", None) is not None:
         from llm_gateway.tenants.background import finish_in_loop
 

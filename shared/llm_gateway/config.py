@@ -78,6 +78,12 @@ class ServerConfig(_Section):
         description="Cancel a non-stream request (and its upstream call) when its client disconnects; "
         "default: on, except under Lambda, which does not pass a client's departure on.",
     )
+    defer_bookkeeping: bool | None = Field(
+        default=None,
+        description="Write a request's access log line, usage record and metrics once the event loop is "
+        "quiet (within 50 ms) instead of before answering; default: on, except under Lambda, which may "
+        "freeze the process as soon as the response is sent.",
+    )
 
 
 class GatewayConfig(_Section):

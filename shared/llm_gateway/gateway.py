@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import httpx
 
     from llm_gateway.cache.response_cache import ResponseCache
+    from llm_gateway.core.afterwards import Afterwards
     from llm_gateway.core.deployments import ModelGroups
     from llm_gateway.core.router import Router
     from llm_gateway.core.service import ChatService
@@ -75,6 +76,7 @@ class Gateway:
     cache: ResponseCache | None
     media_fetcher: MediaFetcher
     tenants: TenantServices
+    afterwards: Afterwards
 
     def ensure_ready(self) -> Gateway:
         if not self._ready:
@@ -86,6 +88,7 @@ class Gateway:
         from llm_gateway.aws.clients import AwsClients
         from llm_gateway.aws.secrets import register_aws_secret_loaders
         from llm_gateway.cache import build_response_cache
+        from llm_gateway.core.afterwards import Afterwards, defers_bookkeeping
         from llm_gateway.core.deployments import ModelGroups, build_deployments, validate_deployments
         from llm_gateway.core.service import ChatService
         from llm_gateway.core.stack import build_stack
@@ -104,6 +107,7 @@ class Gateway:
         if problems:
             raise ConfigError("invalid model config: " + "; ".join(problems))
         self.config = config
+        self.afterwards = Afterwards(enabled=defers_bookkeeping(config.server, self.env))
         self.secrets = opts.secrets or SecretResolver(env=self.env, ttl=float(self.env.get(SECRET_TTL_ENV) or 300))
         register_aws_secret_loaders(self.secrets, self.aws)
         self.transport = opts.http_transport or make_transport(config.server)
@@ -140,6 +144,7 @@ class Gateway:
 
     async def aclose(self) -> None:
         if self._ready:
+            self.afterwards.flush()  # log lines, usage records and metrics of the last requests
             await self.tenants.aclose()  # flush usage records still being written
             await self.providers.aclose()
             await self.http.aclose()

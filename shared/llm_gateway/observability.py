@@ -15,6 +15,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Mapping
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -87,8 +88,9 @@ def configure_logging(level: str = "INFO") -> None:
     root.propagate = False
 
 
-def request_fields(ctx: RequestContext, status: int) -> dict[str, Any]:
-    now = ctx.monotonic()
+def request_fields(ctx: RequestContext, status: int, ended: float | None = None) -> dict[str, Any]:
+    """The access line's fields; ``ended``: when the request ended (``ctx.monotonic()``), default now."""
+    now = ctx.monotonic() if ended is None else ended
     usage = ctx.usage or {}
     fields: dict[str, Any] = {
         "request_id": ctx.request_id,
@@ -159,9 +161,19 @@ def _log_access(fields: dict[str, Any]) -> None:
     access_log.info("request", extra={"fields": fields})
 
 
+def request_ended(ctx: RequestContext, status: int) -> Callable[[], None]:
+    """The end of a request's logging (its access line, then the request sinks) as a job to run now or
+    later (:class:`llm_gateway.core.afterwards.Afterwards`): its latency is taken now."""
+    return partial(_log_request, ctx, status, ctx.monotonic())
+
+
 def log_request(ctx: RequestContext, status: int) -> None:
+    _log_request(ctx, status, ctx.monotonic())
+
+
+def _log_request(ctx: RequestContext, status: int, ended: float) -> None:
     if access_log.isEnabledFor(logging.INFO):
-        _log_access(request_fields(ctx, status))
+        _log_access(request_fields(ctx, status, ended))
     for sink in list(_request_sinks):
         try:
             sink(ctx, status)

@@ -90,7 +90,7 @@ def test_create_list_rotate_revoke(
 def asyncio_flush(server: Any) -> None:
     import asyncio
 
-    asyncio.run_coroutine_threadsafe(server.gateway.tenants.jobs.flush(), server.loop).result(timeout=30)
+    asyncio.run_coroutine_threadsafe(server.gateway.tenants.flush_usage(), server.loop).result(timeout=30)
 
 
 def test_errors_are_clear(

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
+from tests.support.servers import wait_until
 
 BODY = b'{"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"count slowly"}]}'
 
@@ -35,13 +36,6 @@ def _read_until(sock: socket.socket, marker: bytes, limit: float = 10) -> bytes:
         assert time.monotonic() < deadline, data
         data += sock.recv(65536)
     return data
-
-
-def _wait_for(predicate, limit: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + limit
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def _task_names(gateway: Any) -> set[str]:
@@ -79,15 +73,15 @@ def test_disconnect_cancels_upstream_within_a_second(
         _read_until(sock, marker)  # the stream is live
         left_at = time.monotonic()
         sock.close()
-        _wait_for(lambda: fake_openai.chat_requests() and fake_openai.chat_requests()[-1].client_gone_at)
+        wait_until(lambda: fake_openai.chat_requests() and fake_openai.chat_requests()[-1].client_gone_at)
         upstream = fake_openai.chat_requests()[-1]
         cancel_after = upstream.client_gone_at - left_at  # type: ignore[operator]
         print(f"disconnect-to-cancel: {cancel_after * 1000:.0f} ms (chunk delay {chunk_delay}s)")
         assert cancel_after < 1.0
-        _wait_for(lambda: any(r.name == "llm_gateway.access" for r in caplog.records))
+        wait_until(lambda: any(r.name == "llm_gateway.access" for r in caplog.records))
         # Released: no connection left in the upstream pool, no task left but the server's own.
-        _wait_for(lambda: not gateway.gateway.transport.connection_count)  # type: ignore[attr-defined]
-        _wait_for(lambda: _task_names(gateway) <= {"serve", "lifespan"}, limit=3)
+        wait_until(lambda: not gateway.gateway.transport.connection_count)  # type: ignore[attr-defined]
+        wait_until(lambda: _task_names(gateway) <= {"serve", "lifespan"}, limit=3)
     access = [r for r in caplog.records if r.name == "llm_gateway.access"]
     assert len(access) == 1
     fields = access[0].fields  # type: ignore[attr-defined]
@@ -109,16 +103,16 @@ def test_a_non_stream_client_that_leaves_cancels_the_upstream_call(
     caplog.set_level(logging.INFO, logger="llm_gateway")
     with running_gateway(openai_config(fake_openai.v1)) as gateway:
         sock = _send_chat(gateway.port, NON_STREAM_BODY)
-        _wait_for(fake_openai.chat_requests)  # the upstream call is under way
+        wait_until(fake_openai.chat_requests)  # the upstream call is under way
         left_at = time.monotonic()
         sock.close()
-        _wait_for(lambda: fake_openai.chat_requests()[-1].client_gone_at)
+        wait_until(lambda: fake_openai.chat_requests()[-1].client_gone_at)
         cancel_after = fake_openai.chat_requests()[-1].client_gone_at - left_at  # type: ignore[operator]
         print(f"non-stream disconnect-to-cancel: {cancel_after * 1000:.0f} ms")
         assert cancel_after < 1.0
-        _wait_for(lambda: any(r.name == "llm_gateway.access" for r in caplog.records))
-        _wait_for(lambda: not gateway.gateway.transport.connection_count)  # type: ignore[attr-defined]
-        _wait_for(lambda: _task_names(gateway) <= {"serve", "lifespan"}, limit=3)
+        wait_until(lambda: any(r.name == "llm_gateway.access" for r in caplog.records))
+        wait_until(lambda: not gateway.gateway.transport.connection_count)  # type: ignore[attr-defined]
+        wait_until(lambda: _task_names(gateway) <= {"serve", "lifespan"}, limit=3)
         spend = gateway.gateway.tenants.spend  # type: ignore[attr-defined]
         (record,) = spend.usage_records("master", 0, time.time() + 60)
         assert record["status"] == "aborted" and record["stream"] is False
@@ -139,9 +133,9 @@ def test_a_non_stream_request_runs_to_the_end_when_watching_is_off(fake_openai: 
     config["server"] = {"cancel_on_client_disconnect": False}
     with running_gateway(config) as gateway:
         sock = _send_chat(gateway.port, NON_STREAM_BODY)
-        _wait_for(fake_openai.chat_requests)
+        wait_until(fake_openai.chat_requests)
         sock.close()
-        _wait_for(lambda: fake_openai.chat_requests()[-1].outcome != "pending", limit=5)
+        wait_until(lambda: fake_openai.chat_requests()[-1].outcome != "pending", limit=5)
         assert fake_openai.chat_requests()[-1].outcome == "completed"
 
 

@@ -24,7 +24,7 @@ from llm_gateway.core.context import Principal, RequestContext
 from llm_gateway.observability import add_request_sink, log_context, remove_request_sink
 from tests.support.gateway import MASTER_KEY, make_gateway
 from tests.support.openai_schema import assert_completion, assert_error
-from tests.support.servers import UvicornThread
+from tests.support.servers import UvicornThread, wait_until
 from tests.support.sse import check_stream, parse_sse_text
 
 USER = [{"role": "user", "content": "hi there"}]
@@ -191,6 +191,7 @@ def test_lambda_request_ids_reach_the_request_log(servers: dict[str, UvicornThre
         headers = _chat(**{"x-amzn-request-context": json.dumps({"requestId": "apigw-req-42"})})
         headers["headers"]["x-request-id"] = "req-lambda-ids"
         _same_answer(servers, "POST", "/v1/chat/completions", json={"model": "mock", "messages": USER}, **headers)
+        wait_until(lambda: len(seen) == 2)  # each server logs its request once its loop is quiet
     finally:
         remove_request_sink(sink)
     assert seen == ["apigw-req-42", "apigw-req-42"]

@@ -28,7 +28,7 @@ def _post(base_url: str, key: str, body: dict[str, Any]) -> httpx.Response:
 def _flush(*servers: Any) -> None:
     for server in servers:
         gateway = server.gateway
-        asyncio.run_coroutine_threadsafe(gateway.tenants.jobs.flush(), server.loop).result(timeout=30)
+        asyncio.run_coroutine_threadsafe(gateway.tenants.flush_usage(), server.loop).result(timeout=30)
 
 
 @pytest.fixture

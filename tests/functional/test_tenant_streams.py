@@ -97,7 +97,7 @@ async def test_cache_hits_and_replays_cost_nothing_and_use_no_tokens(note: str, 
     opened = await layer.open_stream(request, RequestContext("r2", principal, time.monotonic() + 30))
     async for _ in opened.rest:
         pass
-    await gateway.tenants.jobs.flush()
+    await gateway.tenants.flush_usage()
     assert ctx.notes["cost_usd"] == 0.0
     records = gateway.tenants.spend.usage_records("key_x", clock() - 1, clock() + 1)
     flag = "cache_hit" if note == "cache" else "replayed"

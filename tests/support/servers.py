@@ -6,11 +6,20 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+
+
+def wait_until(condition: Callable[[], object], limit: float = 5.0) -> None:
+    """Poll ``condition`` until it holds: for what a server thread does after its answer is sent (its
+    access line, usage record and metrics are written once its event loop is quiet)."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.005)
 
 
 def free_socket() -> socket.socket:

@@ -20,7 +20,7 @@ from llm_gateway.api.responses import error_response
 from llm_gateway.api.routes import chat, health, models
 from llm_gateway.errors import GatewayError, InvalidRequestError, internal_error
 from llm_gateway.gateway import Gateway, GatewayOptions
-from llm_gateway.observability import log_request
+from llm_gateway.observability import request_ended
 from llm_gateway.tenants import routes as spend_routes
 
 log = logging.getLogger("llm_gateway.api")
@@ -36,7 +36,7 @@ async def _on_gateway_error(request: Request, exc: Exception) -> Response:
     ctx = getattr(request.state, "ctx", None)
     if ctx is not None:
         ctx.notes["error_code"] = exc.code
-        log_request(ctx, exc.status_code)
+        request.app.state.gateway.afterwards.run(request_ended(ctx, exc.status_code))  # ctx: the gateway is built
     return error_response(exc, _request_id(request))
 
 

@@ -79,6 +79,7 @@ class TenantLayer(Layer):
         principal = ctx.principal
         if principal.budget_usd is None:
             return
+        self.services.afterwards.flush()  # the usage records of requests already answered count
         spent = await call_store(
             "spend store",
             self.services.spend.current_spend,
@@ -202,14 +203,21 @@ class TenantLayer(Layer):
         return Tokens(prompt=ticket.prompt_estimate, completion=completion), True
 
     def _account(self, request: ChatRequest, ctx: RequestContext, ticket: Ticket, status: str) -> None:
+        """Queue the request's usage record (and its quota settlement) with the gateway's after-response
+        work; its latency and timestamp are taken now."""
+        ended, now = ctx.monotonic(), self.services.clock()
+        self.services.afterwards.run(lambda: self._record(request, ctx, ticket, status, ended=ended, now=now))
+
+    def _record(
+        self, request: ChatRequest, ctx: RequestContext, ticket: Ticket, status: str, *, ended: float, now: float
+    ) -> None:
         services = self.services
         tokens, estimated = self._tokens(ticket, status)
         cache_hit = ctx.notes.get("cache") == "hit"
         replayed = ctx.notes.get("idempotency") == "replayed"
         no_upstream = cache_hit or replayed  # answered from the cache or an idempotent replay: no upstream spend
         cost = 0.0 if no_upstream else services.prices.cost(ctx.deployment_id, ctx.model_group or request.model, tokens)
-        now = services.clock()
-        latency_ms = round((ctx.monotonic() - ctx.started) * 1000, 2)
+        latency_ms = round((ended - ctx.started) * 1000, 2)
         ttft = round((ctx.first_token_at - ctx.started) * 1000, 2) if ctx.first_token_at is not None else None
         notes = ctx.notes
         notes["cost_usd"] = cost if cost is not None else 0.0

@@ -162,9 +162,17 @@ class MetricsWriter:
         return ctx.model_group if ctx.model_group in self.known_models() else "other"
 
     def emit(self, ctx: RequestContext, status: int) -> None:
+        self.emit_job(ctx, status)()
+
+    def emit_job(self, ctx: RequestContext, status: int) -> Callable[[], None]:
+        """The request's metrics line as a job to run now or later; its latency and timestamp are taken now."""
+        ended, at = ctx.monotonic(), self.clock()
+        return lambda: self._emit(ctx, status, ended, at)
+
+    def _emit(self, ctx: RequestContext, status: int, ended: float, at: float) -> None:
         from llm_gateway.observability import request_fields
 
-        values = request_metrics(request_fields(ctx, status))
+        values = request_metrics(request_fields(ctx, status, ended))
         dimensions = {"service": self.service, "model": self._model(ctx)}
         properties = {"request_id": ctx.request_id, "key_id": ctx.principal.key_id, "deployment": ctx.deployment_id}
-        self.sink(emf_line(self.namespace, dimensions, values, properties, int(self.clock() * 1000)))
+        self.sink(emf_line(self.namespace, dimensions, values, properties, int(at * 1000)))

@@ -43,6 +43,7 @@ async def get_spend(request: Request) -> Response:
             raise PermissionDeniedError("A key can only read its own spend.", param="key_id")
         key_id = principal.key_id
     services = gateway.tenants
+    gateway.afterwards.flush()  # usage records of requests already answered
     try:
         report = await call_store(
             "spend store",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from llm_gateway.core.afterwards import Afterwards
 from llm_gateway.tenants.background import BackgroundJobs
 from llm_gateway.tenants.config import TenantsConfig
 from llm_gateway.tenants.keystore import KeyStore
@@ -38,9 +39,17 @@ class TenantServices:
     prices: PriceTable
     jobs: BackgroundJobs
     clock: Callable[[], float]
+    afterwards: Afterwards = field(default_factory=lambda: Afterwards(enabled=False))
+    """Where usage records are queued once a request ends (the gateway's; off: written at once)."""
+
+    async def flush_usage(self, timeout: float | None = None) -> None:
+        """Write every usage record of the requests answered so far: those still queued after their
+        response, then those being written."""
+        self.afterwards.flush()
+        await self.jobs.flush(timeout=timeout)
 
     async def aclose(self) -> None:
-        await self.jobs.flush(timeout=5.0)  # Lambda allows a few hundred ms after SIGTERM; locally, bounded
+        await self.flush_usage(timeout=5.0)  # Lambda allows a few hundred ms after SIGTERM; locally, bounded
 
 
 def tenants_config(gateway: Gateway) -> TenantsConfig:
@@ -102,6 +111,7 @@ def build_tenant_services(gateway: Gateway) -> TenantServices:
         prices=PriceTable(config.prices),
         jobs=BackgroundJobs(concurrency=config.usage.write_concurrency, max_pending=config.usage.max_pending_writes),
         clock=clock,
+        afterwards=gateway.afterwards,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from llm_gateway.core.afterwards import Afterwards
 from llm_gateway.core.pipeline import ChatHandler, Layer, OpenedStream, StreamEnd, watch_stream
 from llm_gateway.errors import GatewayError
 from llm_gateway.tenants.metrics import MetricsWriter, metrics_enabled, stdout_sink
@@ -27,30 +28,34 @@ def _status(exc: BaseException, ctx: RequestContext) -> int:
 
 
 class TelemetryLayer(Layer):
-    def __init__(self, inner: ChatHandler, writer: MetricsWriter) -> None:
+    def __init__(self, inner: ChatHandler, writer: MetricsWriter, afterwards: Afterwards | None = None) -> None:
         super().__init__(inner)
         self.writer = writer
+        self.afterwards = afterwards or Afterwards(enabled=False)
+
+    def _emit(self, ctx: RequestContext, status: int) -> None:
+        self.afterwards.run(self.writer.emit_job(ctx, status))
 
     async def complete(self, request: ChatRequest, ctx: RequestContext) -> dict[str, Any]:
         try:
             response = await self.inner.complete(request, ctx)
         except BaseException as exc:
-            self.writer.emit(ctx, _status(exc, ctx))
+            self._emit(ctx, _status(exc, ctx))
             raise
-        self.writer.emit(ctx, 200)
+        self._emit(ctx, 200)
         return response
 
     async def open_stream(self, request: ChatRequest, ctx: RequestContext) -> OpenedStream:
         try:
             opened = await self.inner.open_stream(request, ctx)
         except BaseException as exc:
-            self.writer.emit(ctx, _status(exc, ctx))
+            self._emit(ctx, _status(exc, ctx))
             raise
 
         def on_end(outcome: StreamEnd, failure: BaseException | None) -> None:
             if outcome == "error":
                 ctx.notes.setdefault("stream_status", "error")
-            self.writer.emit(ctx, 200)
+            self._emit(ctx, 200)
 
         return watch_stream(opened, on_end=on_end)
 
@@ -66,4 +71,4 @@ def telemetry_layer(gateway: Gateway, inner: ChatHandler) -> ChatHandler | None:
         sink = stdout_sink
     groups = gateway.groups
     writer = MetricsWriter(settings.namespace, sink, gateway.options.clock, known_models=groups.names)
-    return TelemetryLayer(inner, writer)
+    return TelemetryLayer(inner, writer, gateway.afterwards)

@@ -181,7 +181,7 @@ async def test_limits_when_the_state_store_is_down(policy: str) -> None:
         return
     assert (await layer.complete(request, ctx))["id"] == "x"
     assert ctx.notes["limits"] == "store_unavailable" and ctx.notes["budget"] == "store_unavailable"
-    await gateway.tenants.jobs.flush()  # the usage write fails too: logged, never raised
+    await gateway.tenants.flush_usage()  # the usage write fails too: logged, never raised
     assert gateway.tenants.jobs.failed == 1
 
 

@@ -15,7 +15,7 @@ from llm_gateway.api.disconnect import unless_client_leaves
 from llm_gateway.api.responses import json_response
 from llm_gateway.core.context import RequestContext
 from llm_gateway.gateway import Gateway
-from llm_gateway.observability import log_request
+from llm_gateway.observability import request_ended
 from llm_gateway.request_limits import check_json_depth, check_request_limits
 from llm_gateway.schemas.validation import parse_json_body, validate_chat_request
 
@@ -49,12 +49,12 @@ CHAT_OPENAPI = {
 }
 
 
-async def _logged(body: AsyncIterator[bytes], ctx: RequestContext) -> AsyncIterator[bytes]:
+async def _logged(body: AsyncIterator[bytes], ctx: RequestContext, gateway: Gateway) -> AsyncIterator[bytes]:
     try:
         async for piece in body:
             yield piece
     finally:
-        log_request(ctx, 200)
+        gateway.afterwards.run(request_ended(ctx, 200))
 
 
 @router.post(
@@ -82,9 +82,9 @@ async def chat_completions(request: Request) -> Response:
         body = await gateway.service.stream(chat, ctx)
         headers.update(SSE_HEADERS)
         headers.update(ctx.response_headers)
-        return StreamingResponse(_logged(body, ctx), media_type="text/event-stream", headers=headers)
+        return StreamingResponse(_logged(body, ctx, gateway), media_type="text/event-stream", headers=headers)
     work = gateway.service.complete(chat, ctx)
     response = await (unless_client_leaves(request.receive, work) if gateway.watches_disconnects else work)
     headers.update(ctx.response_headers)
-    log_request(ctx, 200)
+    gateway.afterwards.run(request_ended(ctx, 200))
     return json_response(response, headers=headers)

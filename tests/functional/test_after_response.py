@@ -1,0 +1,104 @@
+"""A request's access line and usage record are written after its answer, over a real socket.
+
+The gateway answers first and writes its bookkeeping once the event loop is quiet; whatever reads it (the
+spend report, a budget check) still sees every request already answered, and shutdown writes what is left.
+Under Lambda it is written before answering, as the process may be frozen right after.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from llm_gateway.tenants.keystore import KeyStore
+from llm_gateway.tenants.table import MemoryTable
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
+from tests.support.openai_schema import assert_error
+from tests.support.servers import UvicornThread, wait_until
+from tests.support.tenants import make_key, priced_config
+
+BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "hello"}]}
+
+
+def _ask(server: UvicornThread, key: str = MASTER_KEY, **extra: Any) -> httpx.Response:
+    headers = {"authorization": f"Bearer {key}"}
+    return httpx.post(f"{server.base_url}/v1/chat/completions", json={**BODY, **extra}, headers=headers, timeout=30)
+
+
+def _access(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [r.fields for r in caplog.records if r.name == "llm_gateway.access"]  # type: ignore[attr-defined]
+
+
+def _records(server: UvicornThread, key_id: str = "master") -> list[dict[str, Any]]:
+    spend = server.gateway.tenants.spend  # type: ignore[attr-defined]
+    return list(spend.usage_records(key_id, 0, time.time() + 60))
+
+
+def _quiet(server: UvicornThread, seconds: float) -> None:
+    server.gateway.afterwards.quiet = seconds  # type: ignore[attr-defined]
+
+
+def test_bookkeeping_follows_the_answer_and_keeps_the_latency_of_the_answer(
+    fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="llm_gateway")
+    with running_gateway(priced_config(openai_config(fake_openai.v1))) as server:
+        _quiet(server, 0.3)
+        started = time.monotonic()
+        for stream in (False, True):
+            assert _ask(server, stream=stream).status_code == 200
+        assert _access(caplog) == [] and _records(server) == []  # answered; the bookkeeping waits
+        wait_until(lambda: len(_access(caplog)) == 2)
+        assert time.monotonic() - started >= 0.3
+        lines, records = _access(caplog), _records(server)
+    assert [(line["status"], line["cost_usd"] > 0) for line in lines] == [(200, True)] * 2
+    assert all(line["latency_ms"] < 250 for line in lines)  # when it was answered, not when it was written
+    assert sorted((r["stream"], r["status"], r["latency_ms"] < 250) for r in records) == [
+        (False, "ok", True),
+        (True, "ok", True),
+    ]
+
+
+def test_the_spend_report_counts_requests_answered_a_moment_ago(fake_openai: FakeOpenAI) -> None:
+    with running_gateway(priced_config(openai_config(fake_openai.v1))) as server:
+        _quiet(server, 10)
+        assert _ask(server).status_code == 200
+        report = httpx.get(f"{server.base_url}/v1/spend", headers={"authorization": f"Bearer {MASTER_KEY}"}).json()
+    assert report["total_requests"] == 1 and report["total_cost_usd"] > 0
+
+
+def test_a_budget_check_counts_requests_answered_a_moment_ago(fake_openai: FakeOpenAI) -> None:
+    keys = MemoryTable()
+    secret, _ = make_key(KeyStore(keys), now=time.time(), budget_usd=0.000001)
+    tables = {"tenant_tables": {"keys": keys}}
+    with running_gateway(priced_config(openai_config(fake_openai.v1)), extras=tables) as server:
+        _quiet(server, 10)
+        assert _ask(server, secret).status_code == 200  # spends past the tiny budget
+        refused = _ask(server, secret)
+    assert refused.status_code == 429
+    assert assert_error(refused.json())["error"]["code"] == "insufficient_quota"
+
+
+def test_shutdown_writes_what_is_still_queued(fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="llm_gateway")
+    with running_gateway(openai_config(fake_openai.v1)) as server:
+        _quiet(server, 10)
+        assert _ask(server).status_code == 200
+        assert _access(caplog) == []
+    assert [line["status"] for line in _access(caplog)] == [200]
+
+
+def test_under_lambda_bookkeeping_is_written_before_the_answer(
+    fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="llm_gateway")
+    env = {"AWS_LAMBDA_FUNCTION_NAME": "llm-gateway"}
+    with running_gateway(openai_config(fake_openai.v1), env=env) as server:
+        assert _ask(server).status_code == 200
+        assert [line["status"] for line in _access(caplog)] == [200]
+        assert [r["status"] for r in _records(server)] == ["ok"]
