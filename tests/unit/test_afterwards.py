@@ -63,6 +63,19 @@ async def test_a_long_queue_runs_in_batches_with_the_loop_free_in_between() -> N
     assert [len(run) for run in runs if run] == [16, 16, 8]
 
 
+async def test_a_queue_fed_faster_than_a_batch_per_turn_still_drains() -> None:
+    afterwards = Afterwards(quiet=0.001, max_delay=0.005, batch=16, max_pending=100_000)
+    ran: list[int] = []
+    for _ in range(300):  # a loop turn that ends 40 requests, 300 turns in a row: never quiet
+        for i in range(40):
+            afterwards.run(lambda i=i: ran.append(i))  # type: ignore[misc]
+        await asyncio.sleep(0)
+    # draining a quarter of the queue per turn, the queue settles at a few turns' worth instead of growing
+    assert afterwards.pending <= 4 * 40 + 40
+    await asyncio.sleep(0.05)
+    assert len(ran) == 300 * 40 and afterwards.pending == 0
+
+
 async def test_a_failing_job_is_logged_and_counted_and_the_rest_still_run(caplog: pytest.LogCaptureFixture) -> None:
     afterwards = Afterwards(quiet=0.001)
     ran: list[int] = []

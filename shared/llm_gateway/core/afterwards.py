@@ -5,7 +5,8 @@ every request queued behind it on the event loop: answers that come back from up
 of clients, or 32 of them in step) are each delayed by the bookkeeping of all those before them. With
 :class:`Afterwards` a request queues that work and answers at once; the queue runs when the loop has caught
 up: once no request has queued anything for ``quiet`` seconds, and never later than ``max_delay`` after its
-oldest job. A long queue runs ``batch`` jobs per loop turn, so it never holds the loop for long either.
+oldest job. A long queue runs ``batch`` jobs (or a quarter of the queue) per loop turn, so it never holds the
+loop for long either.
 
 - Jobs run in the order they were queued, each in the ``contextvars`` context of the code that queued it
   (log fields bound for its request included). A job that fails is logged and counted; it never reaches a
@@ -36,8 +37,9 @@ QUIET = 0.001
 MAX_DELAY = 0.05
 """The longest a job waits, under a load steady enough never to leave the loop quiet."""
 BATCH = 16
-"""Jobs run per loop turn; the loop handles I/O between batches."""
-MAX_PENDING = 10_000
+"""Jobs run per loop turn (or a quarter of the queue, if more): the loop handles I/O between batches, and
+a queue fed faster than 16 jobs a turn still drains."""
+MAX_PENDING = 2_000
 """A queue this long runs at once (memory stays bounded if the loop never gets round to it)."""
 
 
@@ -108,7 +110,7 @@ class Afterwards:
             if loop.time() < due:
                 self._timer = loop.call_at(due, self._tick)
                 return
-        for _ in range(self.batch):
+        for _ in range(max(self.batch, len(self._jobs) // 4)):  # a queue that grows drains faster
             if not self._jobs:  # a job may have flushed the rest
                 break
             context, job = self._jobs.popleft()
