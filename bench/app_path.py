@@ -77,6 +77,7 @@ def upstream_transport() -> httpx.AsyncBaseTransport:
         async def send(
             self, method: str, url: str, headers: Mapping[str, str], content: bytes, timeouts: dict[str, Any]
         ) -> httpx.Response:
+            await asyncio.sleep(0)  # a real upstream call gives the loop a turn: other requests go on meanwhile
             if b'"stream":true' in content.replace(b" ", b""):
                 body, kind = streamed, "text/event-stream"
             else:

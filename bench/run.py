@@ -1,9 +1,10 @@
 """Gateway overhead benchmark: the same load against the upstream directly and through the gateway, in one
 run, so the figures are differences and ratios measured under the same machine conditions.
 
-    make bench            (or: python bench/run.py [--requests N] [--json out.json])
+    make bench            (or: python -m bench.run [--c1-requests N] [--c32-requests N] [--json out.json])
 
-Reports: added latency (median, p99) at concurrency 1 and 32 for non-stream requests; added time to first
+Reports: added latency (median, p99) at concurrency 1 and 32 for non-stream requests (at 32, with the
+clients starting over one upstream latency, and again all at once); added time to first
 byte and per-chunk delay for streams; cold start (fresh interpreter: import the handler and build the app,
 bytecode compiled); gateway RSS after the runs. Alongside, a bare ASGI proxy on the same server
 (``bench/floor_proxy.py``) shows how much of the added latency any Python proxy on this stack pays.
@@ -62,14 +63,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def run_load(port: int, headers: dict[str, str], n: int, concurrency: int) -> list[float]:
+async def run_load(port: int, headers: dict[str, str], n: int, concurrency: int, spread: float = 0.0) -> list[float]:
+    """``n`` requests from ``concurrency`` keep-alive clients, each sending its next request as soon as it has
+    its answer. The clients connect first; client ``i`` then sends its first request ``i * spread /
+    concurrency`` seconds after the first client (``spread`` 0: all at once, a burst)."""
     latencies: list[float] = []
     body = json.dumps(BODY).encode()
     remaining = iter(range(n))
 
-    async def worker() -> None:
+    async def worker(i: int) -> None:
         connection = Connection("127.0.0.1", port)
         try:
+            await connection.open()
+            await asyncio.sleep(i * spread / concurrency)
             for _ in remaining:
                 started = time.perf_counter()
                 status, _pieces = await connection.request(PATH, body, headers)
@@ -79,7 +85,7 @@ async def run_load(port: int, headers: dict[str, str], n: int, concurrency: int)
         finally:
             await connection.close()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
     return latencies
 
 
@@ -188,7 +194,8 @@ def rss_mb(pid: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--c1-requests", type=int, default=400, help="non-stream requests at concurrency 1")
+    parser.add_argument("--c32-requests", type=int, default=4000, help="non-stream requests at concurrency 32")
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--latency-ms", type=float, default=20)
     parser.add_argument("--workers", type=int, default=1, help="gateway processes (uvicorn --workers); Lambda runs one")
@@ -233,20 +240,28 @@ def main() -> None:
         asyncio.run(run_load(direct, {}, 200, 8))
         asyncio.run(run_load(floor_port, {}, 200, 8))
         other = OtherLoad([upstream.pid, gateway.pid, floor.pid, os.getpid()])
-        for concurrency in (1, 32):
-            n = args.requests if concurrency > 1 else max(200, args.requests // 3)
+        served = 200
+        # c=32: the clients start over one upstream latency, as clients that are not in lockstep do; with a
+        # fixed-latency upstream a burst start stays a burst for the whole run, so it is measured apart
+        runs = {
+            "c1": (1, args.c1_requests, 0.0),
+            "c32": (32, args.c32_requests, args.latency_ms / 1000),
+            "c32_burst": (32, args.c32_requests, 0.0),
+        }
+        for name, (concurrency, n, spread) in runs.items():
             # interleave halves so drift in machine load hits every side alike
             d, g, f = [], [], []
             cpu_used = floor_cpu = 0.0
             for _ in range(2):
-                d += asyncio.run(run_load(direct, {}, n // 2, concurrency))
+                d += asyncio.run(run_load(direct, {}, n // 2, concurrency, spread))
                 cpu_before = cpu_seconds(floor.pid)
-                f += asyncio.run(run_load(floor_port, {}, n // 2, concurrency))
+                f += asyncio.run(run_load(floor_port, {}, n // 2, concurrency, spread))
                 floor_cpu += cpu_seconds(floor.pid) - cpu_before
                 cpu_before = cpu_seconds(gateway.pid)
-                g += asyncio.run(run_load(through, auth, n // 2, concurrency))
+                g += asyncio.run(run_load(through, auth, n // 2, concurrency, spread))
                 cpu_used += cpu_seconds(gateway.pid) - cpu_before
-            results[f"c{concurrency}"] = {
+            served += len(g)
+            results[name] = {
                 "direct_median_ms": statistics.median(d) * 1000,
                 "gateway_median_ms": statistics.median(g) * 1000,
                 "added_median_ms": (statistics.median(g) - statistics.median(d)) * 1000,
@@ -272,7 +287,7 @@ def main() -> None:
         }
         results["other_load_cores"] = other.cores()
         results["rss_mb_after_runs"] = rss_mb(gateway.pid)
-        results["requests_served"] = args.requests + max(200, args.requests // 3) + 200 + args.streams
+        results["requests_served"] = served + args.streams
     finally:
         for process in (gateway, floor, upstream):
             process.terminate()
@@ -296,7 +311,14 @@ def print_table(r: dict[str, Any]) -> None:
         (
             "non-stream c=32: added median / p99",
             f"{r['c32']['added_median_ms']:.2f} ms / {r['c32']['added_p99_ms']:.2f} ms",
-            f"direct {r['c32']['direct_median_ms']:.2f} ms, gateway {r['c32']['gateway_median_ms']:.2f} ms",
+            f"direct {r['c32']['direct_median_ms']:.2f} ms, gateway {r['c32']['gateway_median_ms']:.2f} ms; "
+            "clients start over one upstream latency",
+        ),
+        (
+            "non-stream c=32, all start at once: added median / p99",
+            f"{r['c32_burst']['added_median_ms']:.2f} ms / {r['c32_burst']['added_p99_ms']:.2f} ms",
+            f"a burst of 32 kept in step by the fixed-latency upstream; floor adds "
+            f"{r['c32_burst']['floor_added_median_ms']:.2f} / {r['c32_burst']['floor_added_p99_ms']:.2f} ms",
         ),
         (
             "floor (bare ASGI proxy) added median c=1 / c=32",
