@@ -243,22 +243,22 @@ def main() -> None:
         served = 200
         # c=32: the clients start over one upstream latency, as clients that are not in lockstep do; with a
         # fixed-latency upstream a burst start stays a burst for the whole run, so it is measured apart
-        runs = {
-            "c1": (1, args.c1_requests, 0.0),
-            "c32": (32, args.c32_requests, args.latency_ms / 1000),
-            "c32_burst": (32, args.c32_requests, 0.0),
+        runs = {  # name: (concurrency, requests, spread of the clients' first requests, rounds)
+            "c1": (1, args.c1_requests, 0.0, 2),
+            "c32": (32, args.c32_requests, args.latency_ms / 1000, 8),
+            "c32_burst": (32, args.c32_requests, 0.0, 2),
         }
-        for name, (concurrency, n, spread) in runs.items():
-            # interleave halves so drift in machine load hits every side alike
+        for name, (concurrency, n, spread, rounds) in runs.items():
+            # interleave rounds so drift in machine load hits every side alike
             d, g, f = [], [], []
             cpu_used = floor_cpu = 0.0
-            for _ in range(2):
-                d += asyncio.run(run_load(direct, {}, n // 2, concurrency, spread))
+            for _ in range(rounds):
+                d += asyncio.run(run_load(direct, {}, n // rounds, concurrency, spread))
                 cpu_before = cpu_seconds(floor.pid)
-                f += asyncio.run(run_load(floor_port, {}, n // 2, concurrency, spread))
+                f += asyncio.run(run_load(floor_port, {}, n // rounds, concurrency, spread))
                 floor_cpu += cpu_seconds(floor.pid) - cpu_before
                 cpu_before = cpu_seconds(gateway.pid)
-                g += asyncio.run(run_load(through, auth, n // 2, concurrency, spread))
+                g += asyncio.run(run_load(through, auth, n // rounds, concurrency, spread))
                 cpu_used += cpu_seconds(gateway.pid) - cpu_before
             served += len(g)
             results[name] = {
