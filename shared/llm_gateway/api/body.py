@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.requests import ClientDisconnect, Request
+from collections.abc import Mapping
+
+from starlette.requests import Request
 
 from llm_gateway.errors import InvalidRequestError, PayloadTooLargeError
 
@@ -14,22 +16,27 @@ def _too_large(limit: int) -> PayloadTooLargeError:
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def read_body(request: Request, limit: int, headers: Mapping[str, str] | None = None) -> bytes:
+    """The whole body, read from the ASGI channel (``headers``: the request's, if already read)."""
+    declared = (request.headers if headers is None else headers).get("content-length")
     if declared is not None:
         try:
             if int(declared) > limit:
                 raise _too_large(limit)
         except ValueError:
             raise InvalidRequestError("The Content-Length header is not a number.") from None
+    receive = request.receive
     parts: list[bytes] = []
     size = 0
-    try:
-        async for piece in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect
+            raise InvalidRequestError("The client disconnected before sending the whole body.")
+        piece = message.get("body", b"")
+        if piece:
             size += len(piece)
             if size > limit:
                 raise _too_large(limit)
             parts.append(piece)
-    except ClientDisconnect:
-        raise InvalidRequestError("The client disconnected before sending the whole body.") from None
-    return b"".join(parts)
+        if not message.get("more_body", False):
+            return parts[0] if len(parts) == 1 else b"".join(parts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -17,8 +17,17 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 ANONYMOUS = Principal(key_id="anonymous")
 
 
-def request_id_for(request: Request) -> str:
-    given = request.headers.get("x-request-id")
+def plain_headers(scope: Mapping[str, Any]) -> dict[str, str]:
+    """The request's headers as a plain dict, built once: names lower-case, and of a repeated name the
+    first value, as ``starlette.datastructures.Headers.get`` gives it (without a scan per lookup)."""
+    headers: dict[str, str] = {}
+    for name, value in scope.get("headers") or ():
+        headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+    return headers
+
+
+def request_id_for(request: Request, headers: Mapping[str, str] | None = None) -> str:
+    given = (request.headers if headers is None else headers).get("x-request-id")
     if given and _SAFE_ID.match(given):
         return given
     return f"req_{random_hex()}"
@@ -27,7 +36,9 @@ def request_id_for(request: Request) -> str:
 LAMBDA_CONTEXT_HEADER = "x-amzn-lambda-context"
 
 
-def lambda_seconds_left(request: Request, clock: Callable[[], float]) -> float | None:
+def lambda_seconds_left(
+    request: Request, clock: Callable[[], float], headers: Mapping[str, str] | None = None
+) -> float | None:
     """Seconds until the Lambda invocation's deadline, when running under Lambda.
 
     Under the Lambda Web Adapter the invocation context arrives as JSON in ``x-amzn-lambda-context``
@@ -35,7 +46,7 @@ def lambda_seconds_left(request: Request, clock: Callable[[], float]) -> float |
     could send the header itself, but it can only shorten its own deadline (the configured request
     timeout still caps it).
     """
-    raw = request.headers.get(LAMBDA_CONTEXT_HEADER)
+    raw = (request.headers if headers is None else headers).get(LAMBDA_CONTEXT_HEADER)
     if raw:
         try:
             deadline_ms = json.loads(raw).get("deadline")
@@ -53,16 +64,18 @@ def lambda_seconds_left(request: Request, clock: Callable[[], float]) -> float |
     return None
 
 
-def new_context(request: Request, gateway: Gateway) -> RequestContext:
+def new_context(request: Request, gateway: Gateway, headers: Mapping[str, str] | None = None) -> RequestContext:
+    """The request's context; ``headers``: the request's headers already read (:func:`plain_headers`)."""
+    headers = request.headers if headers is None else headers
     monotonic = gateway.options.monotonic
     budget = gateway.config.server.request_timeout
-    lambda_left = lambda_seconds_left(request, gateway.options.clock)
+    lambda_left = lambda_seconds_left(request, gateway.options.clock, headers)
     if lambda_left is not None:
         budget = max(0.0, min(budget, lambda_left - gateway.config.router.deadline_margin))
     return RequestContext(
-        request_id=request_id_for(request),
+        request_id=request_id_for(request, headers),
         principal=ANONYMOUS,
         deadline=monotonic() + budget,
-        headers=request.headers,
+        headers=headers,
         monotonic=monotonic,
     )

@@ -52,6 +52,8 @@ def lambda_request_ids(scope: Scope) -> dict[str, str]:
     for name, value in scope.get("headers") or ():
         if name in (_REQUEST_CONTEXT_HEADER, _LAMBDA_CONTEXT_HEADER):
             headers[name] = value
+    if not headers and "aws.event" not in scope and "aws.context" not in scope:
+        return {}  # not invoked through Lambda (a local server, a test)
     request_context = _json_object(headers.get(_REQUEST_CONTEXT_HEADER))
     event = scope.get("aws.event")
     if not request_context and isinstance(event, dict) and isinstance(event.get("requestContext"), dict):

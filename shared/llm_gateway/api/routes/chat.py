@@ -10,7 +10,7 @@ from starlette.responses import Response, StreamingResponse
 
 from llm_gateway.api.auth import bearer_token
 from llm_gateway.api.body import read_body
-from llm_gateway.api.context import new_context
+from llm_gateway.api.context import new_context, plain_headers
 from llm_gateway.api.disconnect import unless_client_leaves
 from llm_gateway.api.responses import json_response
 from llm_gateway.core.context import RequestContext
@@ -67,24 +67,25 @@ async def _logged(body: AsyncIterator[bytes], ctx: RequestContext, gateway: Gate
 @router.post("/chat/completions", include_in_schema=False, response_class=Response)
 async def chat_completions(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway.ensure_ready()
-    ctx = new_context(request, gateway)
+    headers = plain_headers(request.scope)
+    ctx = new_context(request, gateway, headers)
     request.state.ctx = ctx
-    ctx.principal = await gateway.authenticator.authenticate(bearer_token(request.headers))
-    raw = await read_body(request, gateway.config.server.max_body_bytes)
+    ctx.principal = await gateway.authenticator.authenticate(bearer_token(headers))
+    raw = await read_body(request, gateway.config.server.max_body_bytes, headers)
     limits = gateway.config.request_limits
     check_json_depth(raw, limits.max_json_depth)
     data = parse_json_body(raw)
     check_request_limits(data, limits)
     chat = validate_chat_request(data)
     ctx.model_group = chat.model
-    headers = {"x-request-id": ctx.request_id}
+    out = {"x-request-id": ctx.request_id}
     if chat.stream:
         body = await gateway.service.stream(chat, ctx)
-        headers.update(SSE_HEADERS)
-        headers.update(ctx.response_headers)
-        return StreamingResponse(_logged(body, ctx, gateway), media_type="text/event-stream", headers=headers)
+        out.update(SSE_HEADERS)
+        out.update(ctx.response_headers)
+        return StreamingResponse(_logged(body, ctx, gateway), media_type="text/event-stream", headers=out)
     work = gateway.service.complete(chat, ctx)
     response = await (unless_client_leaves(request.receive, work) if gateway.watches_disconnects else work)
-    headers.update(ctx.response_headers)
+    out.update(ctx.response_headers)
     gateway.afterwards.run(request_ended(ctx, 200))
-    return json_response(response, headers=headers)
+    return json_response(response, headers=out)
