@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from starlette.types import Receive
 
+from llm_gateway.aws.environment import on_lambda
 from llm_gateway.config import ServerConfig
 from llm_gateway.errors import GatewayError
 
@@ -41,7 +42,7 @@ class ClientDisconnected(GatewayError):
 def watches_disconnects(server: ServerConfig, env: Mapping[str, str]) -> bool:
     if server.cancel_on_client_disconnect is not None:
         return server.cancel_on_client_disconnect
-    return not env.get("AWS_LAMBDA_FUNCTION_NAME")
+    return not on_lambda(env)
 
 
 WATCH_AFTER = 0.1

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from llm_gateway.aws.environment import on_lambda
+
 if TYPE_CHECKING:
     from llm_gateway.cache.config import CacheConfig
     from llm_gateway.cache.response_cache import ResponseCache
@@ -44,9 +46,8 @@ def _build_store(config: CacheConfig, gateway: Gateway) -> CacheStore:
         "compression_level": config.compression_level,
     }
     if backend == "memory":
-        on_lambda = bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
         log.log(
-            logging.WARNING if on_lambda else logging.INFO,
+            logging.WARNING if on_lambda(env) else logging.INFO,
             "response cache in process memory: set LLM_GATEWAY_CACHE_TABLE to share it across instances",
         )
         return MemoryCacheStore(**limits)

@@ -26,6 +26,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 
+from llm_gateway.aws.environment import on_lambda
 from llm_gateway.config import ServerConfig
 
 log = logging.getLogger("llm_gateway.afterwards")
@@ -141,4 +142,4 @@ def defers_bookkeeping(server: ServerConfig, env: Mapping[str, str]) -> bool:
     """``server.defer_bookkeeping``; by default on, except under Lambda."""
     if server.defer_bookkeeping is not None:
         return server.defer_bookkeeping
-    return not env.get("AWS_LAMBDA_FUNCTION_NAME")
+    return not on_lambda(env)

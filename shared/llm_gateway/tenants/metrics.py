@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from llm_gateway.aws.environment import on_lambda
 from llm_gateway.core.context import RequestContext
 
 MetricsSink = Callable[[str], None]
@@ -51,7 +52,7 @@ def metrics_enabled(setting: bool | None, env: Mapping[str, str]) -> bool:
         return setting
     if (env.get("LLM_GATEWAY_OBSERVABILITY") or "").strip().lower() == "powertools":
         return False  # the Powertools request sink writes the EMF documents; one per request is enough
-    return bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
+    return on_lambda(env)
 
 
 def request_metrics(fields: Mapping[str, Any]) -> dict[str, float]:
