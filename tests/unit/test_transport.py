@@ -63,6 +63,22 @@ def raw(data: bytes, keep: bool = True) -> Script:
     return script
 
 
+def chunked(pieces: list[bytes], pause: float, headers: bytes = b"") -> Script:
+    """A chunked answer (``headers``: extra header lines), one chunk per piece, ``pause`` s after each."""
+
+    async def script(body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n" + headers + b"\r\n")
+        for piece in pieces:
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+            await asyncio.sleep(pause)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return True
+
+    return script
+
+
 class ScriptedServer:
     """Answers each request with the next script (the last one repeats); counts connections and requests."""
 
@@ -240,17 +256,8 @@ async def test_a_silent_body_times_out_per_read(pool: UpstreamPool) -> None:
 
 
 async def test_chunked_bodies_arrive_as_they_are_sent(pool: UpstreamPool) -> None:
-    async def trickle(body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-type: text/event-stream\r\n\r\n")
-        for i in range(3):
-            piece = b"data: %d\n\n" % i
-            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-            await writer.drain()
-            await asyncio.sleep(0.15)
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
-        return True
-
+    events = [b"data: %d\n\n" % i for i in range(3)]
+    trickle = chunked(events, 0.15, b"content-type: text/event-stream\r\n")
     server = ScriptedServer(trickle, echo)
     port = await server.start()
     try:
@@ -273,17 +280,8 @@ async def test_read_capped_reads_pool_bodies_whole_and_refuses_oversized_ones(po
     from llm_gateway.errors import UpstreamConnectionError
     from llm_gateway.providers.base import read_capped
 
-    async def chunked(body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
-        for piece in (b"abc", b"defg", b"h"):
-            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-            await writer.drain()
-            await asyncio.sleep(0.01)
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
-        return True
-
-    server = ScriptedServer(chunked, chunked, echo)
+    pieces = chunked([b"abc", b"defg", b"h"], 0.01)
+    server = ScriptedServer(pieces, pieces, echo)
     port = await server.start()
     url = f"http://127.0.0.1:{port}/"
     try:
