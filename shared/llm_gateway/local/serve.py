@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
+    from llm_gateway.api.uvicorn_protocol import PROTOCOL
     from llm_gateway.local.dynamodb import local_dynamodb_env
 
     additions, embedded = local_dynamodb_env()
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
         tables = ", ".join(f"{k}={v}" for k, v in sorted(embedded.env.items()) if k.endswith("_TABLE"))
         print(f"embedded DynamoDB at {embedded.endpoint} ({tables})", file=sys.stderr, flush=True)
     try:
-        uvicorn.run(args.app, host=args.host, port=args.port, access_log=not args.no_access_log)
+        uvicorn.run(args.app, host=args.host, port=args.port, access_log=not args.no_access_log, http=PROTOCOL)
     finally:
         if embedded is not None:
             embedded.stop()
