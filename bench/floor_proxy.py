@@ -1,4 +1,5 @@
-"""The least a Python proxy on this stack can add: a bare ASGI app under the same uvicorn that forwards the
+"""The least a Python proxy on this stack can add: a bare ASGI app under the same uvicorn (and uvicorn protocol,
+``llm_gateway.api.uvicorn_protocol``) as the gateway, that forwards the
 body to the upstream through the gateway's own connection pool and returns the answer, untouched.
 
 No authentication, validation, routing, translation, accounting or logging. ``make bench`` measures it next
@@ -16,10 +17,11 @@ from typing import Any
 import httpx
 
 from bench.upstream import read_body
-from llm_gateway.transport.pool import UpstreamPool
+from llm_gateway.transport.pool import ResponseBody, UpstreamPool
 
 _pool: UpstreamPool | None = None
 TIMEOUTS = httpx.Timeout(30).as_dict()
+BODY_LIMIT = 64 * 1024 * 1024
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -45,7 +47,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
         else:
-            data = b"".join([piece async for piece in response.aiter_raw()])
+            # read whole, as the gateway reads a non-stream answer (one wake-up, not one per received piece)
+            assert isinstance(response.stream, ResponseBody)
+            data = await response.stream.read_all(BODY_LIMIT) or b""
             headers.append((b"content-length", str(len(data)).encode()))
             await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
             await send({"type": "http.response.body", "body": data})
