@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import yaml
 
+from llm_gateway.api.uvicorn_protocol import PROTOCOL
 from tests.support.gateway import MASTER_KEY
 from tests.support.servers import free_socket
 
@@ -96,8 +97,8 @@ def echo_upstream(words: int, chunk_delay: float) -> Iterator[Process]:
 
 @contextmanager
 def gateway_process(config: dict[str, Any], env: dict[str, str] | None = None) -> Iterator[Process]:
-    """``handlers/gateway.py:app`` under uvicorn (uvloop, httptools: what Lambda runs) on a free port,
-    with the debug runtime endpoint on; its log (JSON lines) goes to a temporary file."""
+    """``handlers/gateway.py:app`` under uvicorn (uvloop, the gateway's httptools protocol: what Lambda runs)
+    on a free port, with the debug runtime endpoint on; its log (JSON lines) goes to a temporary file."""
     sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()
@@ -115,7 +116,10 @@ def gateway_process(config: dict[str, Any], env: dict[str, str] | None = None) -
     }
     with log_path.open("w") as log:
         popen = subprocess.Popen(
-            [sys.executable, *f"-m uvicorn --host 127.0.0.1 --port {port} --no-access-log gateway:app".split()],
+            [
+                sys.executable,
+                *f"-m uvicorn --host 127.0.0.1 --port {port} --no-access-log --http {PROTOCOL} gateway:app".split(),
+            ],
             cwd=ROOT / "handlers",
             env=environment,
             stdout=log,
