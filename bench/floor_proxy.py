@@ -1,6 +1,6 @@
-"""The least a Python proxy on this stack can add: a bare ASGI app under the same uvicorn (and uvicorn protocol,
-``llm_gateway.api.uvicorn_protocol``) as the gateway, that forwards the
-body to the upstream through the gateway's own connection pool and returns the answer, untouched.
+"""The least a Python proxy on this stack can add: a bare ASGI app under the same uvicorn as the gateway (the
+same uvicorn protocol too, ``llm_gateway.api.uvicorn_protocol``) that forwards the body to the upstream
+through the gateway's own connection pool and returns the answer, untouched.
 
 No authentication, validation, routing, translation, accounting or logging. ``make bench`` measures it next
 to the gateway in the same run, so the table separates the platform's share of the added latency (an HTTP
