@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
+WORKERS ?= 1
 LLM_GATEWAY_MASTER_KEY ?= sk-local-gateway
 export LLM_GATEWAY_MASTER_KEY
 
@@ -29,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 serve: install
-	cd handlers && PYTHONPATH=../shared exec ../$(PY) -m llm_gateway.local.serve --host 127.0.0.1 --port $(PORT) --no-access-log
+	cd handlers && PYTHONPATH=../shared exec ../$(PY) -m llm_gateway.local.serve --host 127.0.0.1 --port $(PORT) --workers $(WORKERS) --no-access-log
 
 lint: install
 	$(PY) -m ruff check shared handlers tests bench

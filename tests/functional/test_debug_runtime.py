@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import httpx
 
 from llm_gateway.api.app import create_app
@@ -26,6 +28,7 @@ async def test_on_for_the_master_key_only() -> None:
     response = await _get(env, MASTER_KEY)
     assert response.status_code == 200
     figures = response.json()
+    assert figures["pid"] == os.getpid()
     assert figures["asyncio_tasks"] >= 0 and figures["open_fds"] > 0 and figures["rss_bytes"] > 0
     assert (await _get(env, None)).status_code == 401
     assert (await _get(env, "sk-wrong")).status_code == 401

@@ -1,10 +1,12 @@
-"""GET /debug/runtime: process figures for soak tests (asyncio tasks, open fds, RSS, pooled upstream
-connections). Off unless ``LLM_GATEWAY_DEBUG_RUNTIME=1``; when on, only the master key may read it."""
+"""GET /debug/runtime: process figures for soak tests (the serving process's id, asyncio tasks, open fds,
+RSS, pooled upstream connections). Off unless ``LLM_GATEWAY_DEBUG_RUNTIME=1``; when on, only the master
+key may read it."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,7 @@ def runtime_figures(transport: Any = None) -> dict[str, Any]:
     current = asyncio.current_task()
     tasks = [t for t in asyncio.all_tasks() if t is not current]
     return {
+        "pid": os.getpid(),  # which worker answered, when several serve the port
         "asyncio_tasks": len(tasks),
         "open_fds": _open_fds(),
         "rss_bytes": _rss_bytes(),
