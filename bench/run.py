@@ -11,8 +11,9 @@ bytecode compiled); gateway RSS after the runs. Alongside, a bare ASGI proxy on 
 
 The gateway runs as one process, as on Lambda (where each instance serves one request at a time, so only
 the c=1 figures describe a Lambda instance). The c=32 runs are also made against a second gateway with one
-uvicorn worker per core (``--per-core-workers``), as a container deployment on this machine would run it:
-one event loop serving 32 clients finishes answers that arrive together one after another.
+worker process per core (``--per-core-workers``; ``llm_gateway.local.serve --workers``, each worker listening
+on the port itself), as a server with this many cores would run it: one event loop serving 32 clients
+finishes answers that arrive together one after another.
 """
 
 from __future__ import annotations
@@ -137,9 +138,16 @@ class OtherLoad:
 
 
 def serve(app: str, port: int, env: dict[str, str], workers: int = 1, root: Path = ROOT) -> subprocess.Popen[bytes]:
-    """uvicorn with the flags ``handlers/run.sh`` uses on Lambda, run from ``root``'s ``handlers/``."""
-    command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-    command += ["--no-proxy-headers", "--http", PROTOCOL, "--log-level", "warning", "--workers", str(workers), app]
+    """uvicorn with the flags ``handlers/run.sh`` uses on Lambda, run from ``root``'s ``handlers/``. Several
+    workers: the gateway's own multi-process server (``llm_gateway.local.serve --workers``, each worker
+    listening on the port itself), without the embedded DynamoDB, so the stores are in memory as in one."""
+    if workers > 1:
+        command = [sys.executable, "-m", "llm_gateway.local.serve", "--port", str(port), "--app", app]
+        command += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+        env = {**env, "LLM_GATEWAY_EMBEDDED_DYNAMODB": "0"}
+    else:
+        command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+        command += ["--no-proxy-headers", "--http", PROTOCOL, "--log-level", "warning", app]
     return subprocess.Popen(command, cwd=root / "handlers", env=env, stdout=subprocess.DEVNULL)
 
 
@@ -206,7 +214,7 @@ def main() -> None:
     parser.add_argument("--c32-requests", type=int, default=16000, help="non-stream requests at concurrency 32")
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--latency-ms", type=float, default=20)
-    parser.add_argument("--workers", type=int, default=1, help="gateway processes (uvicorn --workers); Lambda runs one")
+    parser.add_argument("--workers", type=int, default=1, help="gateway processes; Lambda runs one")
     parser.add_argument(
         "--per-core-workers",
         type=int,
@@ -398,7 +406,7 @@ def per_core_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         (
             f"non-stream c=32, {r['per_core_workers']} workers: added median / p99",
             f"{c32['per_core_added_median_ms']:.2f} ms / {c32['per_core_added_p99_ms']:.2f} ms",
-            f"one uvicorn worker per core; all at once: {burst['per_core_added_median_ms']:.2f} / "
+            f"one worker per core, each listening on the port; all at once: {burst['per_core_added_median_ms']:.2f} / "
             f"{burst['per_core_added_p99_ms']:.2f} ms",
         )
     ]
