@@ -8,9 +8,10 @@ uvicorn workers here, and the busier worker set the latency of them all.
 
 :func:`serve` starts ``workers`` processes instead. Each binds its own socket to the same address with
 ``SO_REUSEPORT``, and the kernel hands each new connection to one of the listening sockets by a hash of its
-addresses. Which process happened to wake first no longer decides the split: 32 connections split about
-evenly (13/19 at worst in the runs above) and two workers answer 32 clients with about a third of the
-added latency. Linux only; elsewhere, run one process per port.
+addresses. Which process happened to wake first no longer decides the split: 32 connections opened at
+once split 16/16 to 10/22 over 20 tries. Over 12 alternating rounds of 32 clients, two workers added
+0.68 ms (median) and 1.76 ms (p99) to a 20 ms upstream this way, against 0.94 and 3.57 ms under uvicorn's
+``--workers``. Linux only; elsewhere, run one process per port.
 
 The parent process only supervises. It holds no socket (a listening socket it never accepted on would get
 its share of connections), restarts a worker that dies, and on SIGINT or SIGTERM stops every worker the
