@@ -28,6 +28,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.workers > 1:
+        from llm_gateway.api.workers import reuse_port_supported
+
+        if not reuse_port_supported():
+            parser.error("--workers above 1 needs SO_REUSEPORT (Linux); run one process per port instead")
 
     import uvicorn
 
