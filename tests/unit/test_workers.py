@@ -107,6 +107,22 @@ def test_the_supervisor_replaces_a_dead_worker_and_stops_them_all(tmp_path: Path
     assert all(not p.is_alive() and p.exitcode == 0 for p in supervisor.processes)  # SIGTERM let them finish
 
 
+def _exit_at_once(marker_dir: str) -> None:
+    Path(marker_dir, str(os.getpid())).touch()
+    raise SystemExit(3)
+
+
+def test_a_worker_that_keeps_exiting_is_restarted_ever_more_slowly(tmp_path: Path) -> None:
+    supervisor = Supervisor(1, _exit_at_once, (str(tmp_path),), stop_timeout=10)
+    thread, status = _run_in_thread(supervisor)
+    time.sleep(3)
+    supervisor.stop()
+    thread.join(20)
+    assert status == [0]
+    # started at once, then after waits of 0.5, 1 and 2 s: 3 or 4 starts in 3 s, not one per 0.2 s poll
+    assert 2 <= len(list(tmp_path.iterdir())) <= 4
+
+
 def test_a_worker_that_cannot_start_stops_the_supervisor(tmp_path: Path) -> None:
     supervisor = Supervisor(2, _fail_to_start, (str(tmp_path),), stop_timeout=10)
     thread, status = _run_in_thread(supervisor)

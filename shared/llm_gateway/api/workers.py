@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -38,6 +39,9 @@ BACKLOG = 2048
 STOP_TIMEOUT = 30.0
 """Seconds the workers get to finish their requests after SIGTERM before they are killed."""
 PR_SET_PDEATHSIG = 1
+QUICK_EXIT = 5.0
+"""A worker that exits within this many seconds of its start is restarted after a growing wait."""
+MAX_RESTART_DELAY = 30.0
 FAILED_START = 75
 """Exit status of a worker that could not start (its socket could not be bound, the app did not load)."""
 
@@ -93,8 +97,21 @@ def run_worker(app: str, host: str, port: int, options: dict[str, Any], parent: 
         sys.exit(FAILED_START)  # the app did not load or its start-up failed (uvicorn logged why)
 
 
+@dataclass
+class _Slot:
+    """One worker's place: its current process, when it started, and the wait before its next start."""
+
+    process: BaseProcess
+    started: float
+    delay: float = 0.0
+    restart_at: float | None = None
+
+
 class Supervisor:
-    """Keeps ``workers`` processes running ``target(*args)`` until :meth:`stop`."""
+    """Keeps ``workers`` processes running ``target(*args)`` until :meth:`stop`.
+
+    A worker that exits is started again; one that keeps exiting within ``QUICK_EXIT`` seconds of its
+    start waits 0.5 s before the next start, then twice as long each time, up to ``MAX_RESTART_DELAY``."""
 
     def __init__(
         self,
@@ -112,8 +129,12 @@ class Supervisor:
         self.args = args
         self.stop_timeout = stop_timeout
         self.context = context or multiprocessing.get_context("spawn")
-        self.processes: list[BaseProcess] = []
+        self._slots: list[_Slot] = []
         self._stopping = threading.Event()
+
+    @property
+    def processes(self) -> list[BaseProcess]:
+        return [slot.process for slot in self._slots]
 
     def _start_one(self) -> BaseProcess:
         process = self.context.Process(target=self.target, args=self.args, name="llm-gateway-worker")
@@ -121,22 +142,39 @@ class Supervisor:
         return process
 
     def run(self) -> int:
-        """Start the workers and keep them running; the exit status once stopped (0, or the failed start's)."""
-        self.processes = [self._start_one() for _ in range(self.workers)]
+        """Start the workers and keep them running; the exit status once stopped (0, or 1 after a failed start)."""
+        self._slots = [_Slot(self._start_one(), time.monotonic()) for _ in range(self.workers)]
         status = 0
         while not self._stopping.wait(0.2):
-            for index, process in enumerate(self.processes):
-                if process.is_alive() or self._stopping.is_set():
-                    continue
-                if process.exitcode == FAILED_START:
-                    log.error("a worker could not start (exit status %s): stopping", process.exitcode)
-                    status = 1
-                    self._stopping.set()
-                    break
-                log.warning("worker %s exited (status %s): starting another", process.pid, process.exitcode)
-                self.processes[index] = self._start_one()
+            if not self._replace_exited():
+                status = 1
+                self._stopping.set()
         self._terminate_all()
         return status
+
+    def _replace_exited(self) -> bool:
+        """Start again the workers that exited (once their wait is over); False if one could not start."""
+        now = time.monotonic()
+        for slot in self._slots:
+            process = slot.process
+            if process.is_alive() or self._stopping.is_set():
+                continue
+            if slot.restart_at is None:  # newly exited
+                if process.exitcode == FAILED_START:
+                    log.error("a worker could not start (exit status %s): stopping", process.exitcode)
+                    return False
+                quick = now - slot.started < QUICK_EXIT
+                slot.delay = min(MAX_RESTART_DELAY, max(0.5, slot.delay * 2)) if quick else 0.0
+                slot.restart_at = now + slot.delay
+                log.warning(
+                    "worker %s exited (status %s): starting another%s",
+                    process.pid,
+                    process.exitcode,
+                    f" in {slot.delay:g} s" if slot.delay else "",
+                )
+            if now >= slot.restart_at:
+                slot.process, slot.started, slot.restart_at = self._start_one(), time.monotonic(), None
+        return True
 
     def stop(self) -> None:
         self._stopping.set()
