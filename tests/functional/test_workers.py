@@ -40,8 +40,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(port: int, workers: int = 2) -> subprocess.Popen[str]:
+def start(port: int, workers: int = 2, app: str = "gateway:app", **extra_env: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_GATEWAY_")}
+    env.update(extra_env)
     env.update(
         LLM_GATEWAY_MASTER_KEY=MASTER_KEY,
         LLM_GATEWAY_EMBEDDED_DYNAMODB="0",
@@ -50,7 +51,7 @@ def start(port: int, workers: int = 2) -> subprocess.Popen[str]:
     )
     command = [sys.executable, "-m", "llm_gateway.local.serve", "--port", str(port), "--workers", str(workers)]
     return subprocess.Popen(
-        [*command, "--no-access-log"],
+        [*command, "--app", app, "--no-access-log"],
         cwd=ROOT / "handlers",
         env=env,
         stdout=subprocess.DEVNULL,
@@ -182,3 +183,22 @@ def test_a_port_in_use_is_reported_not_retried() -> None:
                 server.kill()
     assert server.returncode == 1
     assert "cannot listen on 127.0.0.1" in stderr and "Address already in use" in stderr
+
+
+@pytest.mark.parametrize(
+    ("app", "env", "says"),
+    [
+        ("no_such_module:app", {}, "Could not import module"),
+        ("gateway:app", {"LLM_GATEWAY_CONFIG": "/nonexistent/config.yaml"}, "/nonexistent/config.yaml"),
+    ],
+    ids=["app-does-not-import", "bad-config"],
+)
+def test_a_worker_that_cannot_start_stops_everything(app: str, env: dict[str, str], says: str) -> None:
+    server = start(free_port(), app=app, **env)
+    try:
+        _, stderr = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert server.returncode == 1
+    assert says in stderr

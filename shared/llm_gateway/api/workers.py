@@ -91,10 +91,19 @@ def run_worker(app: str, host: str, port: int, options: dict[str, Any], parent: 
     except OSError as exc:
         print(f"llm-gateway worker {os.getpid()}: cannot listen on {host}:{port}: {exc}", file=sys.stderr, flush=True)
         sys.exit(FAILED_START)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options))
-    server.run(sockets=[sock])
+    config = uvicorn.Config(app, host=host, port=port, **options)
+    try:
+        config.load()  # imports the app; on failure uvicorn logs why and exits
+    except SystemExit:
+        sys.exit(FAILED_START)
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    except SystemExit:
+        if server.started:
+            raise
     if not server.started:
-        sys.exit(FAILED_START)  # the app did not load or its start-up failed (uvicorn logged why)
+        sys.exit(FAILED_START)  # the app's start-up failed, e.g. on a bad config (uvicorn logged why)
 
 
 @dataclass
@@ -197,6 +206,9 @@ def serve(app: str, *, host: str, port: int, workers: int, options: dict[str, An
     ``options``: further ``uvicorn.Config`` keywords for every worker (protocol, logging, timeouts)."""
     if not reuse_port_supported():
         raise RuntimeError("several workers need SO_REUSEPORT (Linux); run one process per port instead")
+    from llm_gateway.observability import configure_logging
+
+    configure_logging("INFO")  # the supervisor's own lines (a worker replaced, a failed start), as JSON
     supervisor = Supervisor(workers, run_worker, (app, host, port, options, os.getpid()))
     previous = {sig: signal.signal(sig, lambda *_: supervisor.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
