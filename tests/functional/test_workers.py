@@ -171,17 +171,22 @@ def alive(pid: int) -> bool:
         return False
 
 
+def exit_status_and_stderr(server: subprocess.Popen[str]) -> tuple[int, str]:
+    """Wait for a server expected to stop by itself (killed after a minute if it does not)."""
+    try:
+        _, stderr = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    return server.returncode, stderr
+
+
 def test_a_port_in_use_is_reported_not_retried() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        server = start(taken.getsockname()[1])
-        try:
-            _, stderr = server.communicate(timeout=60)
-        finally:
-            if server.poll() is None:
-                server.kill()
-    assert server.returncode == 1
+        status, stderr = exit_status_and_stderr(start(taken.getsockname()[1]))
+    assert status == 1
     assert "cannot listen on 127.0.0.1" in stderr and "Address already in use" in stderr
 
 
@@ -194,11 +199,6 @@ def test_a_port_in_use_is_reported_not_retried() -> None:
     ids=["app-does-not-import", "bad-config"],
 )
 def test_a_worker_that_cannot_start_stops_everything(app: str, env: dict[str, str], says: str) -> None:
-    server = start(free_port(), app=app, **env)
-    try:
-        _, stderr = server.communicate(timeout=60)
-    finally:
-        if server.poll() is None:
-            server.kill()
-    assert server.returncode == 1
+    status, stderr = exit_status_and_stderr(start(free_port(), app=app, **env))
+    assert status == 1
     assert says in stderr
