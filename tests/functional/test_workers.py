@@ -23,6 +23,7 @@ import pytest
 from llm_gateway.api.workers import reuse_port_supported
 from tests.support.gateway import MASTER_KEY
 from tests.support.openai_schema import assert_completion
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 AUTH = {"authorization": f"Bearer {MASTER_KEY}", "content-type": "application/json"}
@@ -32,12 +33,6 @@ Served = tuple[subprocess.Popen[str], int]
 """The supervisor's process and the port its workers serve."""
 
 pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT is Linux-only")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start(port: int, workers: int = 2, app: str = "gateway:app", **extra_env: str) -> subprocess.Popen[str]:

@@ -22,6 +22,12 @@ def wait_until(condition: Callable[[], object], limit: float = 5.0) -> None:
         time.sleep(0.005)
 
 
+def free_port() -> int:
+    """A port nothing listens on now (for a server started in another process)."""
+    with free_socket() as sock:
+        return int(sock.getsockname()[1])
+
+
 def free_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

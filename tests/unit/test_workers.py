@@ -14,14 +14,9 @@ from pathlib import Path
 import pytest
 
 from llm_gateway.api.workers import FAILED_START, Supervisor, reuse_port_socket, reuse_port_supported, stop_with_parent
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT is Linux-only")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_two_sockets_listen_on_one_port_and_both_accept() -> None:

@@ -14,8 +14,9 @@ once split 16/16 to 10/22 over 20 tries. Over 12 alternating rounds of 32 client
 ``--workers``. Linux only; elsewhere, run one process per port.
 
 The parent process only supervises. It holds no socket (a listening socket it never accepted on would get
-its share of connections), restarts a worker that dies, and on SIGINT or SIGTERM stops every worker the
-way uvicorn stops, finishing the requests in flight. A worker whose parent is killed outright stops too.
+its share of connections), restarts a worker that dies (after a growing wait if it keeps dying at once),
+and on SIGINT or SIGTERM stops every worker the way uvicorn stops, finishing the requests in flight. A
+worker whose parent is killed outright stops too; one that cannot start stops them all.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ QUICK_EXIT = 5.0
 """A worker that exits within this many seconds of its start is restarted after a growing wait."""
 MAX_RESTART_DELAY = 30.0
 FAILED_START = 75
-"""Exit status of a worker that could not start (its socket could not be bound, the app did not load)."""
+"""Exit status of a worker that could not start (no socket on the port, or the app did not load or start)."""
 
 
 def reuse_port_supported() -> bool:
@@ -52,15 +53,12 @@ def reuse_port_supported() -> bool:
 
 def reuse_port_socket(host: str, port: int, backlog: int = BACKLOG) -> socket.socket:
     """A listening TCP socket on ``host:port`` that other processes can listen on too (``SO_REUSEPORT``)."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
-        0
-    ]
-    sock = socket.socket(family, kind, proto)
+    addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = addresses[0]
+    sock = socket.socket(family, kind, proto)  # "::" is dual-stack, as uvicorn binds it
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(address)
         sock.listen(backlog)
         sock.setblocking(False)
