@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,11 @@ from llm_gateway.aws.tables import create_tables  # noqa: E402
 from llm_gateway.config import parse_config  # noqa: E402
 from llm_gateway.core.service import ChatService  # noqa: E402
 from llm_gateway.gateway import Gateway, GatewayOptions  # noqa: E402
-from llm_gateway.tenants.dynamo import DynamoTable  # noqa: E402
+from llm_gateway.tables.base import Tables  # noqa: E402
+from llm_gateway.tables.dynamodb import DynamoTable, fixed_client  # noqa: E402
+from llm_gateway.tables.memory import MemoryTable  # noqa: E402
 from llm_gateway.tenants.keystore import KeyStore  # noqa: E402
 from llm_gateway.tenants.records import new_key  # noqa: E402
-from llm_gateway.tenants.table import MemoryTable  # noqa: E402
 
 MASTER = "sk-bench-master"
 CONFIG: dict[str, Any] = {
@@ -64,16 +66,19 @@ class CallCounter:
         return calls
 
 
-def _gateway(env: dict[str, str], aws: Any = None, tables: dict[str, Any] | None = None, bare: bool = False) -> Gateway:
-    extras = {"tenant_tables": tables} if tables is not None else {}
+def _gateway(env: dict[str, str], aws: Any = None, tables: Tables | None = None, bare: bool = False) -> Gateway:
     gateway = Gateway(
         GatewayOptions(
-            config=parse_config(CONFIG), env={"LLM_GATEWAY_MASTER_KEY": MASTER, **env}, aws_clients=aws, extras=extras
+            config=parse_config(CONFIG), env={"LLM_GATEWAY_MASTER_KEY": MASTER, **env}, aws_clients=aws, tables=tables
         )
     ).ensure_ready()
     if bare:  # the pipeline as it is without this work: router only, master key only
-        gateway.service = ChatService(gateway.router, gateway.config.server)
-        gateway.authenticator = MasterKeyAuthenticator(MASTER)
+        chat = replace(
+            gateway.api.chat,
+            service=ChatService(gateway.router, gateway.config.server),
+            authenticator=MasterKeyAuthenticator(MASTER),
+        )
+        gateway.api = replace(gateway.api, chat=chat)
     return gateway
 
 
@@ -125,15 +130,15 @@ def _bench(endpoint: str, requests: int) -> None:
     client.meta.events.register("before-call.dynamodb", counter)
     env = create_tables(client, ROOT / "template.yaml", prefix="bench")
     aws = AwsClients(overrides={"dynamodb": client})
-    store = KeyStore(DynamoTable(client, env["LLM_GATEWAY_KEYS_TABLE"]))
+    store = KeyStore(DynamoTable(fixed_client(client), env["LLM_GATEWAY_KEYS_TABLE"]))
     limited, record = new_key(owner="bench", now=time.time(), rpm=10**6, tpm=10**9, budget_usd=10**6)
-    store.create(record)
+    asyncio.run(store.create(record))
     plain, record = new_key(owner="bench", now=time.time())
-    store.create(record)
+    asyncio.run(store.create(record))
     memory_keys = KeyStore(MemoryTable())
     memory_limited, record = new_key(owner="bench", now=time.time(), rpm=10**6, tpm=10**9, budget_usd=10**6)
-    memory_keys.create(record)
-    memory = {"keys": memory_keys.table, "state": MemoryTable(), "usage": MemoryTable()}
+    asyncio.run(memory_keys.create(record))
+    memory = Tables(keys=memory_keys.table, state=MemoryTable(), usage=MemoryTable())
     pii = {**BODY, "guardrails": ["pii_redaction"]}
 
     scenarios = [

@@ -1,37 +1,56 @@
-"""The per-process container: config, clients and services, built once, lazily, and injectable.
+"""The composition root: the one place where the gateway is put together.
 
-Nothing here does I/O at import. :meth:`Gateway.ensure_ready` builds everything on first use (or at
-start-up under uvicorn, so a bad config fails before the first request). Tests pass their own config,
-HTTP transport, clock, authenticator or secret loaders.
+:class:`Gateway` builds, once per process and on first use (at start-up under uvicorn, so a bad config
+fails before the first request), the :class:`~llm_gateway.runtime.Runtime` (clock, randomness, sleep,
+environment, the one AWS client factory, the tables), then every component from its own config section
+and the parts it uses, then the pipeline in the order written in :meth:`Gateway._request_layers` and
+:meth:`Gateway._attempt_layers`, and last what each route uses (:class:`~llm_gateway.api.services.ApiServices`).
+See ``docs/architecture.md``.
+No component sees this object: only ``api/``, ``local/`` and ``cli/`` (and tests) do.
+
+Nothing here does I/O at import. Tests pass their own config, HTTP transport, clock, tables,
+authenticator, secret resolver or AWS client factory through :class:`GatewayOptions`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 from llm_gateway.api.auth import Authenticator
-from llm_gateway.api.disconnect import watches_disconnects
+from llm_gateway.aws.clients import AwsClientFactory
 from llm_gateway.config import CONFIG_ENV, ConfigError, GatewayConfig, load_config
-
-SECRET_TTL_ENV = "LLM_GATEWAY_SECRET_TTL_SECONDS"  # noqa: S105 (a variable name, not a secret)
+from llm_gateway.core.attempts import AttemptHandler
+from llm_gateway.core.pipeline import ChatHandler
 
 if TYPE_CHECKING:
     import httpx
 
+    from llm_gateway.api.services import ApiServices
     from llm_gateway.cache.response_cache import ResponseCache
     from llm_gateway.core.afterwards import Afterwards
     from llm_gateway.core.deployments import ModelGroups
-    from llm_gateway.core.router import Router
     from llm_gateway.core.service import ChatService
+    from llm_gateway.providers.base import Deployment
     from llm_gateway.providers.fetch import MediaFetcher
     from llm_gateway.providers.registry import ProviderPool
+    from llm_gateway.routing.router import Router
+    from llm_gateway.runtime import Runtime
     from llm_gateway.secrets import SecretResolver
+    from llm_gateway.tables.base import Table, Tables
+    from llm_gateway.telemetry.metrics import MetricsSink
     from llm_gateway.tenants.services import TenantServices
+
+SECRET_TTL_ENV = "LLM_GATEWAY_SECRET_TTL_SECONDS"  # noqa: S105 (a variable name, not a secret)
+
+H = TypeVar("H", ChatHandler, AttemptHandler)
+LayerFactory = Callable[[H], H | None]
+"""Wraps the handler below it, or returns ``None`` (the layer is off by config)."""
 
 
 @dataclass
@@ -48,11 +67,26 @@ class GatewayOptions:
     rng: random.Random | None = None
     sleep: Callable[[float], Awaitable[None]] | None = None
     """``asyncio.sleep`` unless injected (retry backoff waits through it)."""
-    aws_clients: Callable[..., Any] | None = None
+    aws_clients: AwsClientFactory | None = None
+    """The boto3 client factory (default: :class:`~llm_gateway.aws.clients.AwsClients`, one session)."""
+    tables: Tables | None = None
+    """The deployment's tables (default: DynamoDB, as ``LLM_GATEWAY_*_TABLE`` name them)."""
     media_fetcher: MediaFetcher | None = None
     master_key_source: Callable[[], Awaitable[str | None]] | None = None
     """Where the master key comes from (SSM / Secrets Manager in AWS); default: ``LLM_GATEWAY_MASTER_KEY``."""
-    extras: dict[str, Any] = field(default_factory=dict)
+    metrics_sink: MetricsSink | None = None
+    """Where EMF metric lines go (default: stdout, when metrics are on)."""
+
+
+def _stack(innermost: H, layers: list[tuple[str, LayerFactory[H]]]) -> tuple[H, list[str]]:
+    """``innermost`` wrapped in ``layers`` (listed outermost first); the names of those that are on."""
+    handler, built = innermost, []
+    for name, factory in reversed(layers):
+        wrapped = factory(handler)
+        if wrapped is not None:
+            handler = wrapped
+            built.append(name)
+    return handler, built[::-1]
 
 
 class Gateway:
@@ -63,7 +97,9 @@ class Gateway:
         self.started_at = int(self.options.clock())
 
     # Built by ensure_ready():
+    runtime: Runtime
     config: GatewayConfig
+    aws: AwsClientFactory
     groups: ModelGroups
     providers: ProviderPool
     router: Router
@@ -72,11 +108,14 @@ class Gateway:
     http: httpx.AsyncClient
     transport: httpx.AsyncBaseTransport
     secrets: SecretResolver
-    aws: Callable[..., Any]
     cache: ResponseCache | None
     media_fetcher: MediaFetcher
     tenants: TenantServices
     afterwards: Afterwards
+    watches_disconnects: bool
+    layers: list[str]
+    """The pipeline as built, outermost first (layers that are off by config left out)."""
+    api: ApiServices
 
     def ensure_ready(self) -> Gateway:
         if not self._ready:
@@ -84,32 +123,113 @@ class Gateway:
             self._ready = True
         return self
 
+    # -- the pipeline ---------------------------------------------------------------------------------
+
+    def _request_layers(self, routing_state: Table | None) -> list[tuple[str, LayerFactory[ChatHandler]]]:
+        """The layers around the router, outermost first. This list is the one place their order is written."""
+        from llm_gateway.cache import cache_layer
+        from llm_gateway.guardrails.layer import guardrail_layer
+        from llm_gateway.idempotency.layer import idempotency_layer
+        from llm_gateway.telemetry.layer import telemetry_layer
+        from llm_gateway.tenants.layer import tenant_layer
+
+        config, runtime, groups = self.config, self.runtime, self.groups
+        return [
+            # one metrics line per request with its final status: outermost, so refusals are counted too
+            (
+                "telemetry",
+                lambda inner: telemetry_layer(
+                    inner,
+                    metrics=config.tenants.telemetry.metrics,
+                    namespace=config.tenants.telemetry.namespace,
+                    env=runtime.env,
+                    sink=self.options.metrics_sink,
+                    clock=runtime.clock,
+                    known_models=groups.names,
+                    afterwards=self.afterwards,
+                ),
+            ),
+            # before any other layer (or the cache key) sees the prompt
+            ("guardrails", lambda inner: guardrail_layer(inner, config.guardrails, runtime.aws)),
+            # model access, budget, rate limits, then the accounting; outside idempotency: a replay is
+            # still a request of its key
+            ("limits_and_spend", lambda inner: tenant_layer(inner, self.tenants, groups)),
+            # outside the response cache: a replay never reaches it
+            (
+                "idempotency",
+                lambda inner: idempotency_layer(
+                    inner,
+                    config.idempotency,
+                    table=routing_state,
+                    request_timeout=config.server.request_timeout,
+                    fallback_seconds=config.router.state_retry_after,
+                    clock=runtime.clock,
+                    monotonic=runtime.monotonic,
+                ),
+            ),
+            ("cache", lambda inner: cache_layer(inner, self.cache, model_known=groups.__contains__)),
+        ]
+
+    def _attempt_layers(self, deployments: list[Deployment]) -> list[tuple[str, LayerFactory[AttemptHandler]]]:
+        """The layers between the router and the providers (once per attempt), outermost first."""
+        from llm_gateway.tenants.deployment_limits import deployment_limits_layer
+
+        return [
+            # a deployment over its rpm/tpm answers like an upstream 429, so the router tries another
+            ("deployment_limits", lambda inner: deployment_limits_layer(inner, self.tenants, deployments)),
+        ]
+
+    # -- building -------------------------------------------------------------------------------------
+
     def _build(self) -> None:
         from llm_gateway.aws.clients import AwsClients
-        from llm_gateway.aws.secrets import register_aws_secret_loaders
-        from llm_gateway.cache import build_response_cache
         from llm_gateway.core.afterwards import Afterwards, defers_bookkeeping
         from llm_gateway.core.deployments import ModelGroups, build_deployments, validate_deployments
-        from llm_gateway.core.service import ChatService
-        from llm_gateway.core.stack import build_stack
-        from llm_gateway.providers.base import ProviderDeps
-        from llm_gateway.providers.fetch import MediaFetcher
-        from llm_gateway.routing.factory import build_router
-        from llm_gateway.secrets import SecretResolver
-        from llm_gateway.tenants.deployment_limits import provider_pool
-        from llm_gateway.tenants.services import build_authenticator, build_tenant_services
-        from llm_gateway.transport.http import make_http_client, make_transport
 
         opts = self.options
-        self.aws = opts.aws_clients or AwsClients(self.env)
-        config = opts.config if opts.config is not None else self._load_config()
+        aws: AwsClientFactory = opts.aws_clients or AwsClients(self.env)
+        config = opts.config if opts.config is not None else self._load_config(aws)
         problems = validate_deployments(config.models)
         if problems:
             raise ConfigError("invalid model config: " + "; ".join(problems))
-        self.config = config
+        self.config, self.aws = config, aws
+        self.runtime = self._runtime(aws)
         self.afterwards = Afterwards(enabled=defers_bookkeeping(config.server, self.env))
+        self._build_clients()
+        deployments = build_deployments(config)
+        self.groups = ModelGroups(deployments)
+        self._build_services()
+        self._build_pipeline(deployments)
+        self.api = self._api()
+
+    def _runtime(self, aws: AwsClientFactory) -> Runtime:
+        from llm_gateway.aws.tables import open_tables
+        from llm_gateway.runtime import Runtime
+
+        opts = self.options
+        return Runtime(
+            env=self.env,
+            clock=opts.clock,
+            monotonic=opts.monotonic,
+            rng=opts.rng or random.Random(),  # noqa: S311 - load balancing and jitter, not security
+            sleep=opts.sleep or asyncio.sleep,
+            aws=aws,
+            tables=opts.tables if opts.tables is not None else open_tables(self.env, aws),
+        )
+
+    def _build_clients(self) -> None:
+        """Secrets, the upstream HTTP client and transport, the media fetcher, the providers."""
+        from llm_gateway.aws.clients import preset
+        from llm_gateway.aws.secrets import register_aws_secret_loaders
+        from llm_gateway.providers.base import ProviderDeps
+        from llm_gateway.providers.fetch import MediaFetcher
+        from llm_gateway.providers.registry import ProviderPool
+        from llm_gateway.secrets import SecretResolver
+        from llm_gateway.transport.http import make_http_client, make_transport
+
+        opts, config, runtime = self.options, self.config, self.runtime
         self.secrets = opts.secrets or SecretResolver(env=self.env, ttl=float(self.env.get(SECRET_TTL_ENV) or 300))
-        register_aws_secret_loaders(self.secrets, self.aws)
+        register_aws_secret_loaders(self.secrets, runtime.aws)
         self.transport = opts.http_transport or make_transport(config.server)
         self.http = make_http_client(config.server, transport=self.transport)
         self.media_fetcher = opts.media_fetcher or MediaFetcher(config.media_fetch)
@@ -118,28 +238,101 @@ class Gateway:
             transport=self.transport,
             secrets=self.secrets,
             server=config.server,
-            clock=opts.clock,
-            aws_clients=opts.aws_clients,  # providers keep their own client settings unless injected
+            clock=runtime.clock,
+            # no botocore retries for upstream calls (the router decides what to retry)
+            aws_clients=preset(runtime.aws, connect_timeout=config.server.connect_timeout, max_attempts=0),
             media_fetcher=self.media_fetcher,
-            extras=opts.extras,
         )
-        deployments = build_deployments(config)
-        self.groups = ModelGroups(deployments)
-        self.tenants = build_tenant_services(self)
-        self.providers = provider_pool(deps, self.tenants, deployments)
-        self.router = build_router(self)
-        self.cache = build_response_cache(self)
-        self.service = ChatService(build_stack(self, self.router), config.server)
-        self.watches_disconnects = watches_disconnects(config.server, self.env)
-        self.authenticator = opts.authenticator or build_authenticator(self, self.tenants, opts.master_key_source)
+        self.providers = ProviderPool(deps)
 
-    def _load_config(self) -> GatewayConfig:
+    def _build_services(self) -> None:
+        """Tenants (keys, limits, spend), the response cache and the authenticator."""
+        from llm_gateway.aws.environment import on_lambda
+        from llm_gateway.cache import build_response_cache
+        from llm_gateway.tenants.services import build_authenticator, build_tenant_services
+
+        opts, config, runtime = self.options, self.config, self.runtime
+        self.tenants = build_tenant_services(
+            config.tenants, runtime.tables, clock=runtime.clock, afterwards=self.afterwards
+        )
+        self.cache = build_response_cache(
+            config.cache,
+            table=runtime.tables.cache,
+            on_lambda=on_lambda(self.env),
+            clock=runtime.clock,
+            monotonic=runtime.monotonic,
+        )
+        self.authenticator = opts.authenticator or build_authenticator(
+            self.tenants,
+            env=self.env,
+            secrets=self.secrets,
+            clock=runtime.clock,
+            monotonic=runtime.monotonic,
+            master=opts.master_key_source,
+        )
+
+    def _build_pipeline(self, deployments: list[Deployment]) -> None:
+        from llm_gateway.api.disconnect import watches_disconnects
+        from llm_gateway.core.attempts import ProviderAttempts
+        from llm_gateway.core.service import ChatService
+        from llm_gateway.routing.factory import build_router
+
+        config, runtime = self.config, self.runtime
+        # StateTable as routing and idempotency use it: each call bounded by router.state_timeout
+        state = runtime.tables.state
+        routing_state = state.tuned(timeout=config.router.state_timeout) if state is not None else None
+        attempts, attempt_layers = _stack(ProviderAttempts(self.providers), self._attempt_layers(deployments))
+        self.router = build_router(
+            config.router,
+            self.groups,
+            attempts,
+            self.secrets,
+            state=routing_state,
+            rng=runtime.rng,
+            sleep=runtime.sleep,
+            clock=runtime.clock,
+            monotonic=runtime.monotonic,
+        )
+        pipeline, request_layers = _stack(self.router, self._request_layers(routing_state))
+        self.layers = [*request_layers, "router", *attempt_layers, "provider"]
+        self.service = ChatService(pipeline, config.server)
+        self.watches_disconnects = watches_disconnects(config.server, self.env)
+
+    def _api(self) -> ApiServices:
+        from llm_gateway.api.services import ApiServices, ChatApi, DebugApi, ModelsApi, SpendApi
+
+        config, runtime, authenticator = self.config, self.runtime, self.authenticator
+        return ApiServices(
+            chat=ChatApi(
+                authenticator=authenticator,
+                service=self.service,
+                afterwards=self.afterwards,
+                server=config.server,
+                request_limits=config.request_limits,
+                deadline_margin=config.router.deadline_margin,
+                watches_disconnects=self.watches_disconnects,
+                clock=runtime.clock,
+                monotonic=runtime.monotonic,
+            ),
+            models=ModelsApi(authenticator=authenticator, groups=self.groups, created=self.started_at),
+            spend=SpendApi(
+                authenticator=authenticator,
+                spend=self.tenants.spend,
+                keys=self.tenants.keys,
+                afterwards=self.afterwards,
+                clock=runtime.clock,
+            ),
+            debug=DebugApi(authenticator=authenticator, transport=self.transport),
+            afterwards=self.afterwards,
+        )
+
+    def _load_config(self, aws: AwsClientFactory) -> GatewayConfig:
         """``$LLM_GATEWAY_CONFIG``: a YAML file, ``ssm:/parameter/name``, or unset for the built-in default."""
         from llm_gateway.aws.config_source import is_ssm_source, load_ssm_config
 
         source = self.env.get(CONFIG_ENV)
         if is_ssm_source(source):
-            return load_ssm_config(str(source), self.aws)
+            return load_ssm_config(str(source), aws)
         return load_config(env=dict(self.env))
 
     async def aclose(self) -> None:

@@ -14,13 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
+from llm_gateway.tables.base import Tables
+from llm_gateway.tables.memory import MemoryTable
 from llm_gateway.tenants.keystore import KeyStore
-from llm_gateway.tenants.table import MemoryTable
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
 from tests.support.openai_schema import assert_error
 from tests.support.servers import UvicornThread, wait_until
-from tests.support.tenants import make_key, priced_config
+from tests.support.tenants import make_key, priced_config, run_sync
 
 BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "hello"}]}
 
@@ -36,7 +37,7 @@ def _access(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
 
 def _records(server: UvicornThread, key_id: str = "master") -> list[dict[str, Any]]:
     spend = server.gateway.tenants.spend  # type: ignore[attr-defined]
-    return list(spend.usage_records(key_id, 0, time.time() + 60))
+    return list(run_sync(spend.usage_records(key_id, 0, time.time() + 60)))
 
 
 def _quiet(server: UvicornThread, seconds: float) -> None:
@@ -75,8 +76,7 @@ def test_the_spend_report_counts_requests_answered_a_moment_ago(fake_openai: Fak
 def test_a_budget_check_counts_requests_answered_a_moment_ago(fake_openai: FakeOpenAI) -> None:
     keys = MemoryTable()
     secret, _ = make_key(KeyStore(keys), now=time.time(), budget_usd=0.000001)
-    tables = {"tenant_tables": {"keys": keys}}
-    with running_gateway(priced_config(openai_config(fake_openai.v1)), extras=tables) as server:
+    with running_gateway(priced_config(openai_config(fake_openai.v1)), tables=Tables(keys=keys)) as server:
         _quiet(server, 10)
         assert _ask(server, secret).status_code == 200  # spends past the tiny budget
         refused = _ask(server, secret)

@@ -15,10 +15,9 @@ import httpx
 import openai
 import pytest
 
-from llm_gateway.api.app import DIRECT_ROUTES, create_app
+from llm_gateway.api.app import create_app
 from llm_gateway.api.auth import MasterKeyAuthenticator
 from llm_gateway.api.direct import direct_routes_installed
-from llm_gateway.api.routes import chat
 from llm_gateway.aws.lambda_observability import instrument_app
 from llm_gateway.core.context import Principal, RequestContext
 from llm_gateway.observability import add_request_sink, log_context, remove_request_sink
@@ -104,10 +103,10 @@ def _chat(**extra: Any) -> dict[str, Any]:
 
 
 def test_the_direct_routes_are_the_registered_endpoints() -> None:
-    registered = {
-        (method, route.path): route.endpoint for route in chat.router.routes for method in getattr(route, "methods", ())
-    }
-    for key, endpoint in DIRECT_ROUTES.items():
+    app = create_app(make_gateway(CONFIG))
+    routes = [r for included in app.routes for r in getattr(getattr(included, "original_router", None), "routes", [])]
+    registered = {(method, route.path): route.endpoint for route in routes for method in getattr(route, "methods", ())}
+    for key, endpoint in app.state.direct_routes.items():
         assert registered[key] is endpoint
 
 

@@ -61,7 +61,7 @@ def test_logs_and_metrics_never_hold_keys_or_text(
         env=dynamodb_tables,
         aws_clients=aws_clients(moto_endpoint),
         clock=clock,
-        extras={"metrics_sink": metrics.append},
+        metrics_sink=metrics.append,
     ) as gw:
         url = f"{gw.base_url}/v1/chat/completions"
         for key in (secret, MASTER_KEY):

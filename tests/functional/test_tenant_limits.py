@@ -127,7 +127,7 @@ def test_budget_is_enforced_across_instances(
     secret, key_id = make_key(key_store(moto_endpoint, dynamodb_tables), now=clock(), budget_usd=0.02)
     metrics: list[str] = []
     config = priced_config(openai_config(fake_openai.v1))
-    options = {"aws_clients": aws_clients(moto_endpoint), "clock": clock, "extras": {"metrics_sink": metrics.append}}
+    options = {"aws_clients": aws_clients(moto_endpoint), "clock": clock, "metrics_sink": metrics.append}
     first = running_gateway(config, env=dynamodb_tables, **options)
     second = running_gateway(config, env=dynamodb_tables, **options)
     with first as a, second as b:

@@ -13,8 +13,9 @@ from llm_gateway.core.context import Principal, RequestContext
 from llm_gateway.core.pipeline import ChatHandler, OpenedStream, replay
 from llm_gateway.gateway import Gateway, GatewayOptions
 from llm_gateway.schemas.validation import ChatRequest, validate_chat_request
+from llm_gateway.tables.base import Tables
+from llm_gateway.tables.memory import MemoryTable
 from llm_gateway.tenants.layer import TenantLayer
-from llm_gateway.tenants.table import MemoryTable
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
 from tests.support.tenants import ManualClock, aws_clients, key_store, make_key, priced_config, spend_store
@@ -86,7 +87,7 @@ async def test_cache_hits_and_replays_cost_nothing_and_use_no_tokens(note: str, 
             config=parse_config(priced_config(openai_config("http://127.0.0.1:9"))),
             env={"LLM_GATEWAY_MASTER_KEY": MASTER_KEY},
             clock=clock,
-            extras={"tenant_tables": {"state": state, "usage": usage}},
+            tables=Tables(state=state, usage=usage),
         )
     ).ensure_ready()
     layer = TenantLayer(_NoUpstream(note, value), gateway.tenants, gateway.groups)
@@ -99,9 +100,9 @@ async def test_cache_hits_and_replays_cost_nothing_and_use_no_tokens(note: str, 
         pass
     await gateway.tenants.flush_usage()
     assert ctx.notes["cost_usd"] == 0.0
-    records = gateway.tenants.spend.usage_records("key_x", clock() - 1, clock() + 1)
+    records = await gateway.tenants.spend.usage_records("key_x", clock() - 1, clock() + 1)
     flag = "cache_hit" if note == "cache" else "replayed"
     assert [(r[flag], r["cost_usd"], r["prompt_tokens"]) for r in records] == [(True, 0.0, 100)] * 2
-    window = state.get("rl#key#key_x", str(int(clock() // 60) * 60))
+    window = await state.get("rl#key#key_x", str(int(clock() // 60) * 60))
     assert window is not None and window["t"] == 0  # the estimate was given back: nothing reached an upstream
-    assert gateway.tenants.spend.current_spend("key_x", "monthly", clock()) == 0
+    assert await gateway.tenants.spend.current_spend("key_x", "monthly", clock()) == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = """
-import json, gateway
+import asyncio, json, gateway
 body = json.dumps({"model": "mock", "messages": [{"role": "user", "content": "hi"}]})
 event = {"version": "2.0", "routeKey": "$default", "rawPath": "/v1/chat/completions", "rawQueryString": "",
          "headers": {"host": "x", "authorization": "Bearer sk-probe", "content-type": "application/json"},
@@ -20,7 +20,7 @@ event = {"version": "2.0", "routeKey": "$default", "rawPath": "/v1/chat/completi
          "body": body, "isBase64Encoded": False}
 response = gateway.handler(event, None)
 tenants = gateway.app.state.gateway.tenants
-rows = tenants.spend.report(None, "1970-01-01", "9999-12-31")
+rows = asyncio.run(tenants.spend.report(None, "1970-01-01", "9999-12-31"))
 print(json.dumps({"status": response["statusCode"], "pending": tenants.jobs.pending, "rows": rows}))
 """
 

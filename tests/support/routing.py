@@ -110,9 +110,9 @@ def upstream_models(fake: Any) -> list[str]:
 
 
 def moto_state_table(request: Any) -> Any:
-    """An ``AsyncTable`` on this test's moto StateTable (for store-level tests parametrised by backend)."""
-    from llm_gateway.aws.state_table import AsyncTable
+    """A ``DynamoTable`` on this test's moto StateTable (for store-level tests parametrised by backend)."""
+    from llm_gateway.tables.dynamodb import DynamoTable, fixed_client
 
     tables = request.getfixturevalue("dynamodb_tables")
     dynamo = CountingDynamo(request.getfixturevalue("moto_endpoint"))
-    return AsyncTable(lambda: dynamo.client, tables["LLM_GATEWAY_STATE_TABLE"], timeout=5)
+    return DynamoTable(fixed_client(dynamo.client), tables["LLM_GATEWAY_STATE_TABLE"], timeout=5)

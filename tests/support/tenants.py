@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
+from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from llm_gateway.aws.clients import AwsClients
-from llm_gateway.tenants.dynamo import DynamoTable
+from llm_gateway.tables.dynamodb import DynamoTable, fixed_client
 from llm_gateway.tenants.keystore import KeyStore
 from llm_gateway.tenants.records import new_key
 from llm_gateway.tenants.spend import SpendStore
@@ -36,19 +41,58 @@ def aws_clients(endpoint: str, **overrides: Any) -> AwsClients:
     return AwsClients(overrides={"dynamodb": dynamodb_client(endpoint), **overrides})
 
 
-def key_store(endpoint: str, tables: dict[str, str]) -> KeyStore:
-    return KeyStore(DynamoTable(dynamodb_client(endpoint), tables["LLM_GATEWAY_KEYS_TABLE"]))
+T = TypeVar("T")
 
 
-def spend_store(endpoint: str, tables: dict[str, str]) -> SpendStore:
-    return SpendStore(DynamoTable(dynamodb_client(endpoint), tables["LLM_GATEWAY_USAGE_TABLE"]))
+def run_sync(call: Awaitable[T]) -> T:
+    """Wait for a store call from synchronous test code (in a thread of its own when a loop is running)."""
+
+    async def run() -> T:
+        return await call
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run())
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
 
 
-def make_key(store: KeyStore, *, now: float, owner: str = "alice", **settings: Any) -> tuple[str, str]:
+class Blocking:
+    """An async store whose methods synchronous tests call directly (each call waited for with :func:`run_sync`)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.store, name)
+        if not inspect.iscoroutinefunction(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return run_sync(attribute(*args, **kwargs))
+
+        return call
+
+
+def key_store(endpoint: str, tables: dict[str, str]) -> Any:
+    """The keys table's store on moto, for synchronous tests."""
+    return Blocking(KeyStore(DynamoTable(fixed_client(dynamodb_client(endpoint)), tables["LLM_GATEWAY_KEYS_TABLE"])))
+
+
+def spend_store(endpoint: str, tables: dict[str, str]) -> Any:
+    """The usage table's store on moto, for synchronous tests."""
+    return Blocking(SpendStore(DynamoTable(fixed_client(dynamodb_client(endpoint)), tables["LLM_GATEWAY_USAGE_TABLE"])))
+
+
+def make_key(store: KeyStore | Blocking, *, now: float, owner: str = "alice", **settings: Any) -> tuple[str, str]:
     """Create a key; returns ``(secret, key_id)``."""
     secret, record = new_key(owner=owner, now=now, **settings)
     remember_secret(secret)
-    store.create(record)
+    created = store.create(record)
+    if inspect.isawaitable(created):
+        run_sync(created)
     return secret, record.key_id
 
 

@@ -7,13 +7,15 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.aws.state_table import AsyncTable, TableUnavailable
 from llm_gateway.config import DeploymentConfig
 from llm_gateway.errors import UpstreamStatusError
 from llm_gateway.providers.base import Deployment
 from llm_gateway.routing.config import RouterConfig
-from llm_gateway.routing.cooldowns import CooldownPolicy, CooldownStore, DynamoCooldownStore, MemoryCooldownStore
+from llm_gateway.routing.cooldowns import CooldownPolicy, CooldownStore
 from llm_gateway.routing.health import HealthTracker
+from llm_gateway.tables.base import TableUnavailable
+from llm_gateway.tables.dynamodb import DynamoTable, fixed_client
+from llm_gateway.tables.memory import MemoryTable
 from tests.support.routing import CountingDynamo, FakeTime, moto_state_table
 
 POLICY = CooldownPolicy(allowed_fails=3, failure_window=60, cooldown_seconds=30, max_cooldown=300)
@@ -23,8 +25,8 @@ NOW = 1_800_000_000.0
 @pytest.fixture(params=["memory", "dynamodb"])
 def store(request: pytest.FixtureRequest) -> CooldownStore:
     if request.param == "memory":
-        return MemoryCooldownStore()
-    return DynamoCooldownStore(moto_state_table(request))
+        return CooldownStore(MemoryTable())
+    return CooldownStore(moto_state_table(request))
 
 
 async def fail(store: CooldownStore, now: float, known: Any = None, **kwargs: Any) -> Any:
@@ -75,29 +77,41 @@ async def test_groups_are_separate(store: CooldownStore) -> None:
 
 async def test_expired_items_are_ignored_on_read(dynamodb_tables: dict[str, str], moto_endpoint: str) -> None:
     dynamo = CountingDynamo(moto_endpoint)
-    store = DynamoCooldownStore(AsyncTable(lambda: dynamo.client, dynamodb_tables["LLM_GATEWAY_STATE_TABLE"]))
+    store = CooldownStore(DynamoTable(fixed_client(dynamo.client), dynamodb_tables["LLM_GATEWAY_STATE_TABLE"]))
     await fail(store, NOW)
     assert "d1" in await store.read_group("g", now=NOW + 60)
     assert await store.read_group("g", now=NOW + 10_000) == {}  # past expires_at; moto never deletes it
 
 
-class BrokenStore(MemoryCooldownStore):
+class BrokenTable(MemoryTable):
+    """A table that fails every call while ``broken``, counting the calls."""
+
     def __init__(self) -> None:
         super().__init__()
         self.broken = True
         self.calls = 0
 
-    async def _read_group(self, group: str, *, now: float) -> Any:
+    def _call(self) -> None:
         self.calls += 1
         if self.broken:
             raise TableUnavailable("down")
-        return await super()._read_group(group, now=now)
 
-    async def _start_window(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls += 1
-        if self.broken:
-            raise TableUnavailable("down")
-        return await super()._start_window(*args, **kwargs)
+    async def query(self, *args: Any, **kwargs: Any) -> Any:
+        self._call()
+        return await super().query(*args, **kwargs)
+
+    async def update(self, *args: Any, **kwargs: Any) -> Any:
+        self._call()
+        return await super().update(*args, **kwargs)
+
+    async def delete(self, *args: Any, **kwargs: Any) -> Any:
+        self._call()
+        return await super().delete(*args, **kwargs)
+
+
+def broken_store() -> tuple[CooldownStore, BrokenTable]:
+    table = BrokenTable()
+    return CooldownStore(table), table
 
 
 def dep(model: str) -> Deployment:
@@ -107,9 +121,9 @@ def dep(model: str) -> Deployment:
 
 async def test_tracker_reads_the_shared_store_once_per_ttl() -> None:
     clock = FakeTime()
-    shared = BrokenStore()
+    store, shared = broken_store()
     shared.broken = False
-    tracker = HealthTracker(RouterConfig(state_cache_ttl=5), shared, clock=clock.clock, monotonic=clock.monotonic)
+    tracker = HealthTracker(RouterConfig(state_cache_ttl=5), store, clock=clock.clock, monotonic=clock.monotonic)
     for _ in range(10):
         await tracker.view("g")
     assert shared.calls == 1
@@ -120,9 +134,9 @@ async def test_tracker_reads_the_shared_store_once_per_ttl() -> None:
 
 async def test_tracker_falls_back_to_memory_and_retries_the_store_later() -> None:
     clock = FakeTime()
-    shared = BrokenStore()
+    store, shared = broken_store()
     config = RouterConfig(state_retry_after=30, allowed_fails=1)
-    tracker = HealthTracker(config, shared, clock=clock.clock, monotonic=clock.monotonic)
+    tracker = HealthTracker(config, store, clock=clock.clock, monotonic=clock.monotonic)
     assert await tracker.view("g") == {}
     await tracker.failure(dep("d1"), UpstreamStatusError("x", upstream_status=500))
     assert (await tracker.view("g"))["d1"].cooling(clock.clock())  # the local memory still knows
@@ -135,9 +149,9 @@ async def test_tracker_falls_back_to_memory_and_retries_the_store_later() -> Non
 
 async def test_a_success_on_a_clean_deployment_writes_nothing() -> None:
     clock = FakeTime()
-    shared = BrokenStore()
+    store, shared = broken_store()
     shared.broken = False
-    tracker = HealthTracker(RouterConfig(), shared, clock=clock.clock, monotonic=clock.monotonic)
+    tracker = HealthTracker(RouterConfig(), store, clock=clock.clock, monotonic=clock.monotonic)
     await tracker.view("g")
     calls = shared.calls
     await tracker.success(dep("d1"), 0.2)

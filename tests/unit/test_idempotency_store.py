@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from llm_gateway.idempotency.store import (
-    DynamoIdempotencyStore,
-    IdempotencyRecord,
-    IdempotencyStore,
-    MemoryIdempotencyStore,
-    record_key,
-)
+from llm_gateway.idempotency.store import IdempotencyRecord, IdempotencyStore, record_key
+from llm_gateway.tables.memory import MemoryTable
 from tests.support.routing import moto_state_table
 
 NOW = 1_800_000_000.0
@@ -20,8 +15,8 @@ KEY = record_key("alice", "order-1")
 @pytest.fixture(params=["memory", "dynamodb"])
 def store(request: pytest.FixtureRequest) -> IdempotencyStore:
     if request.param == "memory":
-        return MemoryIdempotencyStore()
-    return DynamoIdempotencyStore(moto_state_table(request))
+        return IdempotencyStore(MemoryTable())
+    return IdempotencyStore(moto_state_table(request))
 
 
 def pending(owner: str, until: float = NOW + 60, body: str = "h1") -> IdempotencyRecord:

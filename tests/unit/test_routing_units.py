@@ -142,12 +142,12 @@ def test_the_deadline_is_the_lambda_time_left_minus_the_margin_capped_by_the_req
         monotonic=lambda: 50.0,
     ).ensure_ready()
     near = json.dumps({"deadline": 1_010_000})
-    assert new_context(_request({"x-amzn-lambda-context": near}), gateway).deadline == 50.0 + 8.0
+    assert new_context(_request({"x-amzn-lambda-context": near}), gateway.api.chat).deadline == 50.0 + 8.0
     far = json.dumps({"deadline": 99_000_000})
-    assert new_context(_request({"x-amzn-lambda-context": far}), gateway).deadline == 50.0 + 600.0
+    assert new_context(_request({"x-amzn-lambda-context": far}), gateway.api.chat).deadline == 50.0 + 600.0
     past = json.dumps({"deadline": 999_000})
-    assert new_context(_request({"x-amzn-lambda-context": past}), gateway).deadline == 50.0
-    assert new_context(_request({}), gateway).deadline == 50.0 + 600.0
+    assert new_context(_request({"x-amzn-lambda-context": past}), gateway.api.chat).deadline == 50.0
+    assert new_context(_request({}), gateway.api.chat).deadline == 50.0 + 600.0
 
 
 def test_router_config_must_name_existing_groups() -> None:

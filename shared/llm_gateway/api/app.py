@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,11 +17,11 @@ from llm_gateway import __version__
 from llm_gateway.api.context import request_id_for
 from llm_gateway.api.direct import install_direct_routes
 from llm_gateway.api.responses import error_response
-from llm_gateway.api.routes import chat, health, models
+from llm_gateway.api.routes import chat, health, models, spend
+from llm_gateway.api.services import ApiServices
 from llm_gateway.errors import GatewayError, InvalidRequestError, internal_error
 from llm_gateway.gateway import Gateway, GatewayOptions
 from llm_gateway.observability import request_ended
-from llm_gateway.tenants import routes as spend_routes
 
 log = logging.getLogger("llm_gateway.api")
 
@@ -31,13 +31,16 @@ def _request_id(request: Request) -> str:
     return ctx.request_id if ctx is not None else request_id_for(request)
 
 
-async def _on_gateway_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, GatewayError)
-    ctx = getattr(request.state, "ctx", None)
-    if ctx is not None:
-        ctx.notes["error_code"] = exc.code
-        request.app.state.gateway.afterwards.run(request_ended(ctx, exc.status_code))  # ctx: the gateway is built
-    return error_response(exc, _request_id(request))
+def _gateway_error_handler(services: Callable[[], ApiServices]) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def on_gateway_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, GatewayError)
+        ctx = getattr(request.state, "ctx", None)
+        if ctx is not None:  # the request reached the chat route: the gateway is built
+            ctx.note("error_code", exc.code)
+            services().afterwards.run(request_ended(ctx, exc.status_code))
+        return error_response(exc, _request_id(request))
+
+    return on_gateway_error
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
@@ -105,29 +108,32 @@ def create_app(gateway: Gateway | None = None, *, settle_heap: bool = False, dir
         lifespan=lifespan,
         **fastapi_telemetry(),
     )
-    app.state.gateway = gateway
-    app.include_router(chat.router)
-    app.include_router(models.router)
+    app.state.gateway = gateway  # for tests and diagnostics; routes get their own services below
+
+    def services() -> ApiServices:
+        return gateway.ensure_ready().api
+
+    chat_router, chat_endpoint = chat.routes(lambda: services().chat)
+    app.include_router(chat_router)
+    app.include_router(models.routes(lambda: services().models))
     app.include_router(health.router)
-    app.include_router(spend_routes.router)
+    app.include_router(spend.routes(lambda: services().spend))
     if gateway.env.get("LLM_GATEWAY_DEBUG_RUNTIME") == "1":
         from llm_gateway.api.routes import debug
 
-        app.include_router(debug.router)
-    app.add_exception_handler(GatewayError, _on_gateway_error)
+        app.include_router(debug.routes(lambda: services().debug))
+    app.add_exception_handler(GatewayError, _gateway_error_handler(services))
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(Exception, _on_unexpected)
     _install_openapi(app)
+    app.state.direct_routes = {
+        ("POST", "/v1/chat/completions"): chat_endpoint,
+        ("POST", "/chat/completions"): chat_endpoint,
+    }
     if direct_routes:
-        install_direct_routes(app, DIRECT_ROUTES)
+        install_direct_routes(app, app.state.direct_routes)
     return app
-
-
-DIRECT_ROUTES = {
-    ("POST", "/v1/chat/completions"): chat.chat_completions,
-    ("POST", "/chat/completions"): chat.chat_completions,
-}
 
 
 def _install_openapi(app: FastAPI) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 
 from starlette.requests import Request
 
+from llm_gateway.api.services import ChatApi
 from llm_gateway.core.context import Principal, RequestContext
-from llm_gateway.gateway import Gateway
 from llm_gateway.ids import random_hex
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -64,14 +64,14 @@ def lambda_seconds_left(
     return None
 
 
-def new_context(request: Request, gateway: Gateway, headers: Mapping[str, str] | None = None) -> RequestContext:
+def new_context(request: Request, api: ChatApi, headers: Mapping[str, str] | None = None) -> RequestContext:
     """The request's context; ``headers``: the request's headers already read (:func:`plain_headers`)."""
     headers = request.headers if headers is None else headers
-    monotonic = gateway.options.monotonic
-    budget = gateway.config.server.request_timeout
-    lambda_left = lambda_seconds_left(request, gateway.options.clock, headers)
+    monotonic = api.monotonic
+    budget = api.server.request_timeout
+    lambda_left = lambda_seconds_left(request, api.clock, headers)
     if lambda_left is not None:
-        budget = max(0.0, min(budget, lambda_left - gateway.config.router.deadline_margin))
+        budget = max(0.0, min(budget, lambda_left - api.deadline_margin))
     return RequestContext(
         request_id=request_id_for(request, headers),
         principal=ANONYMOUS,

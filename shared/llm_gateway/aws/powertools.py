@@ -22,7 +22,7 @@ from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
 from llm_gateway.core.context import RequestContext
 from llm_gateway.observability import add_request_sink, log_context, remove_request_sink
-from llm_gateway.tenants.metrics import extra_request_metrics
+from llm_gateway.telemetry.metrics import extra_request_metrics
 
 DEFAULT_SERVICE = "llm-gateway"
 DEFAULT_NAMESPACE = "LlmGateway"

@@ -10,7 +10,11 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llm_gateway.aws.clients import AwsClientFactory
+    from llm_gateway.tables.base import Tables
 
 # logical id in template.yaml -> environment variable holding the deployed table's name
 TABLE_ENV = {
@@ -36,6 +40,27 @@ class TableNames:
             keys=env.get(TABLE_ENV["KeysTable"]) or None,
             usage=env.get(TABLE_ENV["UsageTable"]) or None,
         )
+
+
+def open_tables(env: Mapping[str, str], clients: AwsClientFactory) -> Tables:
+    """The tables the environment names, on DynamoDB through ``clients`` (a client is made on first use).
+
+    The endpoint is ``AWS_ENDPOINT_URL_DYNAMODB`` or ``AWS_ENDPOINT_URL`` (a local DynamoDB, moto), else
+    AWS's; the region ``AWS_REGION`` or ``AWS_DEFAULT_REGION``, else the AWS configuration's."""
+    from llm_gateway.tables.base import Tables
+
+    names = TableNames.from_env(env)
+    if not any((names.cache, names.state, names.keys, names.usage)):
+        return Tables()
+    from llm_gateway.tables.dynamodb import DynamoTable
+
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+    endpoint_url = env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or None
+
+    def table(name: str | None) -> DynamoTable | None:
+        return DynamoTable(clients, name, region=region, endpoint_url=endpoint_url) if name else None
+
+    return Tables(cache=table(names.cache), state=table(names.state), keys=table(names.keys), usage=table(names.usage))
 
 
 def _cfn_loader() -> Any:

@@ -1,45 +1,41 @@
 """The response cache (DynamoDB, or process memory): see the README's "Response cache".
 
-This module stays light: the gateway imports it at start-up; storage and boto3 load only when the
-cache is on.
+This module stays light: the composition root imports it at start-up; storage and boto3 load only when
+the cache is on.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
-
-from llm_gateway.aws.environment import on_lambda
 
 if TYPE_CHECKING:
     from llm_gateway.cache.config import CacheConfig
     from llm_gateway.cache.response_cache import ResponseCache
-    from llm_gateway.cache.store import CacheStore
     from llm_gateway.core.pipeline import ChatHandler
-    from llm_gateway.gateway import Gateway
+    from llm_gateway.tables.base import Table
 
 log = logging.getLogger("llm_gateway.cache")
 
 
-def build_response_cache(gateway: Gateway) -> ResponseCache | None:
-    """The cache for this process, or ``None`` when the config turns it off."""
-    config = gateway.config.cache
+def build_response_cache(
+    config: CacheConfig,
+    *,
+    table: Table | None,
+    on_lambda: bool,
+    clock: Callable[[], float],
+    monotonic: Callable[[], float],
+) -> ResponseCache | None:
+    """The cache for this process, or ``None`` when the config turns it off. ``table``: the ``CacheTable``
+    (``LLM_GATEWAY_CACHE_TABLE``), if there is one."""
     if not config.enabled:
         return None
     from llm_gateway.cache.response_cache import ResponseCache
-
-    options = gateway.options
-    return ResponseCache(config, _build_store(config, gateway), clock=options.clock, monotonic=options.monotonic)
-
-
-def _build_store(config: CacheConfig, gateway: Gateway) -> CacheStore:
-    from llm_gateway.aws.tables import TableNames
-    from llm_gateway.cache.store import MemoryCacheStore
+    from llm_gateway.cache.store import CacheStore, memory_cache_store
     from llm_gateway.config import ConfigError
 
-    env = gateway.env
-    table = TableNames.from_env(env).cache
-    backend = config.backend if config.backend != "auto" else ("dynamodb" if table else "memory")
+    backend = config.backend if config.backend != "auto" else ("dynamodb" if table is not None else "memory")
     limits = {
         "max_item_bytes": config.max_item_bytes,
         "max_parts": config.max_parts,
@@ -47,35 +43,31 @@ def _build_store(config: CacheConfig, gateway: Gateway) -> CacheStore:
     }
     if backend == "memory":
         log.log(
-            logging.WARNING if on_lambda(env) else logging.INFO,
+            logging.WARNING if on_lambda else logging.INFO,
             "response cache in process memory: set LLM_GATEWAY_CACHE_TABLE to share it across instances",
         )
-        return MemoryCacheStore(**limits)
-    if not table:
+        return ResponseCache(config, memory_cache_store(**limits), clock=clock, monotonic=monotonic)
+    if table is None:
         raise ConfigError("cache.backend is 'dynamodb' but LLM_GATEWAY_CACHE_TABLE is not set")
-    from llm_gateway.aws.clients import AwsClients
-    from llm_gateway.aws.state_table import AsyncTable
-    from llm_gateway.cache.dynamodb import DynamoDBCacheStore
-
-    clients = gateway.options.aws_clients or AwsClients(
-        env, connect_timeout=config.connect_timeout, read_timeout=config.read_timeout, max_attempts=1
+    # each cache operation is bounded by `cache.timeout` (ResponseCache.guarded); the table's own, looser
+    # bound only catches a call that outlives its operation. No botocore retries: a miss is cheaper.
+    tuned = table.tuned(
+        timeout=3 * config.timeout,
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        max_attempts=1,
     )
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
-    endpoint = env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or None
-    # each cache operation is bounded by `cache.timeout` (ResponseCache.guarded); the table's own,
-    # looser bound only catches a call that outlives its operation
-    client = AsyncTable(
-        lambda: clients("dynamodb", region=region, endpoint_url=endpoint), table, timeout=3 * config.timeout
-    )
-    store = DynamoDBCacheStore(client, **limits)
+    store = CacheStore(tuned, **limits)
     store.warm_up()
-    return store
+    return ResponseCache(config, store, clock=clock, monotonic=monotonic)
 
 
-def cache_layer(gateway: Gateway, inner: ChatHandler) -> ChatHandler | None:
-    """Layer factory for :mod:`llm_gateway.core.stack`."""
-    if gateway.cache is None:
+def cache_layer(
+    inner: ChatHandler, cache: ResponseCache | None, *, model_known: Callable[[str], bool]
+) -> ChatHandler | None:
+    """The cache layer, when the cache is on."""
+    if cache is None:
         return None
     from llm_gateway.cache.layer import CacheLayer
 
-    return CacheLayer(inner, gateway.cache, model_known=gateway.groups.__contains__)
+    return CacheLayer(inner, cache, model_known=model_known)

@@ -41,8 +41,8 @@ class CacheLayer(Layer):
         return self.cache.decide(request, ctx)
 
     def _status(self, ctx: RequestContext, status: str) -> None:
-        ctx.response_headers[STATUS_HEADER] = status
-        ctx.notes["cache"] = status
+        ctx.set_header(STATUS_HEADER, status)
+        ctx.note("cache", status)
         self.cache.metrics.incr(status)
 
     def _hit(self, entry: CacheEntry, ctx: RequestContext) -> dict[str, Any]:
@@ -53,8 +53,8 @@ class CacheLayer(Layer):
         completion["created"] = int(now)
         age = entry.age(now)
         self._status(ctx, "hit")
-        ctx.response_headers["age"] = str(age)
-        ctx.notes["cache_age"] = age
+        ctx.set_header("age", str(age))
+        ctx.note("cache_age", age)
         ctx.usage = completion.get("usage")
         return completion
 

@@ -104,13 +104,13 @@ class ResponseCache:
             )
         except EntryTooLarge as exc:
             self.metrics.incr("not_stored.oversize")
-            ctx.notes["cache_not_stored"] = "oversize"
+            ctx.note("cache_not_stored", "oversize")
             log.info("answer not cached: %s", exc, extra={"fields": {"request_id": ctx.request_id}})
             return False
         if size is None:
             return False
         self.metrics.incr("stored")
-        ctx.notes["cache_stored_bytes"] = size
+        ctx.note("cache_stored_bytes", size)
         return True
 
     async def guarded(
@@ -126,7 +126,7 @@ class ResponseCache:
         :class:`EntryTooLarge` is not a failure and propagates."""
         if self.monotonic() < self._skip_until:
             self.metrics.incr(f"skipped.{operation}")
-            ctx.notes["cache_error"] = f"{operation}:skipped"
+            ctx.note("cache_error", f"{operation}:skipped")
             return fallback
         try:
             async with asyncio.timeout(bound or self.config.timeout):
@@ -145,7 +145,7 @@ class ResponseCache:
 
     def _failed(self, operation: str, kind: str, exc: Exception | None, ctx: RequestContext) -> None:
         self.metrics.incr(f"{kind}.{operation}")
-        ctx.notes["cache_error"] = f"{operation}:{kind}"
+        ctx.note("cache_error", f"{operation}:{kind}")
         self._failures += 1
         opened = self._failures >= self.config.failure_threshold and self.config.failure_cooldown > 0
         if opened:

@@ -1,5 +1,5 @@
-"""Where answers live: a backend-neutral base (encoding, splitting, expiry, leases) over four storage
-primitives that each backend implements (:mod:`.dynamodb`, :class:`MemoryCacheStore`).
+"""Where answers live: encoding, splitting, expiry and leases over a table (:mod:`llm_gateway.tables`):
+the ``CacheTable`` of ``template.yaml`` on DynamoDB, or a bounded in-memory one (:func:`memory_cache_store`).
 
 Items of one entry share the partition key ``cache#<key>``:
 
@@ -16,14 +16,18 @@ DynamoDB deletes expired items late (moto never does), so every read checks ``ex
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import uuid
 import zlib
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from llm_gateway.tables.base import ConditionFailed, Table
+from llm_gateway.tables.conditions import absent, below, equals
+from llm_gateway.tables.memory import MemoryTable
 
 Item = dict[str, Any]
 OFF_LOOP_BYTES = 64 * 1024
@@ -64,27 +68,41 @@ def partition_key(key: str) -> str:
     return f"cache#{key}"
 
 
-class CacheStore(ABC):
-    def __init__(self, *, max_item_bytes: int = 350_000, max_parts: int = 4, compression_level: int = 6) -> None:
+class CacheStore:
+    def __init__(
+        self, table: Table, *, max_item_bytes: int = 350_000, max_parts: int = 4, compression_level: int = 6
+    ) -> None:
+        self.table = table
         self.max_item_bytes = max_item_bytes
         self.max_parts = max_parts
         self.compression_level = compression_level
 
-    # --- primitives ---------------------------------------------------------------------------------
+    # --- storage ------------------------------------------------------------------------------------
 
-    @abstractmethod
-    async def _get(self, pk: str, sk: str, *, consistent: bool = False) -> Item | None: ...
+    async def _get(self, pk: str, sk: str, *, consistent: bool = False) -> Item | None:
+        return await self.table.get(pk, sk, consistent=consistent)
 
-    @abstractmethod
-    async def _put(self, item: Item) -> None: ...
+    async def _put(self, item: Item) -> None:
+        await self.table.put(item)
 
-    @abstractmethod
     async def _put_lease(self, item: Item, now: float) -> bool:
         """Write ``item`` unless a lease whose ``lease_until`` is still ahead of ``now`` is there."""
+        try:
+            await self.table.put(item, condition=absent() | below("lease_until", round(now, 3)))
+        except ConditionFailed:
+            return False
+        return True
 
-    @abstractmethod
     async def _delete_lease(self, pk: str, owner: str) -> None:
         """Delete the lease if ``owner`` still holds it."""
+        with contextlib.suppress(ConditionFailed):  # someone else's lease by now: leave it
+            await self.table.delete(pk, LEASE, condition=equals("owner", owner))
+
+    def warm_up(self) -> None:
+        """Prepare the table's client in the background (see ``DynamoTable.warm_up``), if it has one."""
+        warm_up = getattr(self.table, "warm_up", None)
+        if callable(warm_up):
+            warm_up()
 
     async def close(self) -> None:
         return None
@@ -180,34 +198,7 @@ class CacheStore(ABC):
         return lease is not None and float(lease.get("lease_until", 0)) > now
 
 
-class MemoryCacheStore(CacheStore):
-    """In-process storage with the same behaviour (tests, local runs without DynamoDB). Holds at most
-    ``max_items`` items: the oldest written go first."""
-
-    def __init__(self, *, max_items: int = 10_000, **limits: Any) -> None:
-        super().__init__(**limits)
-        self.max_items = max_items
-        self.items: dict[tuple[str, str], Item] = {}
-
-    async def _get(self, pk: str, sk: str, *, consistent: bool = False) -> Item | None:
-        item = self.items.get((pk, sk))
-        return dict(item) if item is not None else None
-
-    async def _put(self, item: Item) -> None:
-        key = (item["pk"], item["sk"])
-        self.items.pop(key, None)
-        self.items[key] = dict(item)
-        while len(self.items) > self.max_items:
-            del self.items[next(iter(self.items))]
-
-    async def _put_lease(self, item: Item, now: float) -> bool:
-        current = self.items.get((item["pk"], item["sk"]))
-        if current is not None and float(current["lease_until"]) > now:
-            return False
-        await self._put(item)
-        return True
-
-    async def _delete_lease(self, pk: str, owner: str) -> None:
-        current = self.items.get((pk, LEASE))
-        if current is not None and current.get("owner") == owner:
-            del self.items[(pk, LEASE)]
+def memory_cache_store(*, max_items: int = 10_000, **limits: Any) -> CacheStore:
+    """A store in process memory (tests, local runs without DynamoDB), holding at most ``max_items`` items:
+    the least recently written go first."""
+    return CacheStore(MemoryTable(capped_prefix="", cap=max_items), **limits)

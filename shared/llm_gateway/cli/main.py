@@ -17,6 +17,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import os
@@ -139,7 +140,7 @@ def main(
     try:
         client = client_factory(endpoint, args.region)
         command = _keys if args.group == "keys" else _spend
-        result = command(args, client, environ, clock)
+        result = asyncio.run(command(args, client, environ, clock))
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -151,14 +152,14 @@ def main(
 
 
 def _table(client: Any, name: str | None, what: str, env_var: str) -> Any:
-    from llm_gateway.tenants.dynamo import DynamoTable
+    from llm_gateway.tables.dynamodb import DynamoTable, fixed_client
 
     if not name:
         raise CliError(f"no {what} table: pass --{what}-table or set {env_var}")
-    return DynamoTable(client, name)
+    return DynamoTable(fixed_client(client), name)
 
 
-def _keys(args: argparse.Namespace, client: Any, env: Mapping[str, str], clock: Callable[[], float]) -> Any:
+async def _keys(args: argparse.Namespace, client: Any, env: Mapping[str, str], clock: Callable[[], float]) -> Any:
     from llm_gateway.tenants.keystore import KeyStore
 
     store = KeyStore(
@@ -184,20 +185,20 @@ def _keys(args: argparse.Namespace, client: Any, env: Mapping[str, str], clock: 
             metadata=_metadata(args.metadata),
             guardrails=_csv(args.guardrails) or (),
         )
-        store.create(record)
+        await store.create(record)
         return {"key": secret, **record.to_public(), "note": "Store this key now: it is not shown again."}
     if args.command == "list":
-        records = store.list(include_retired=args.all)
+        records = await store.list(include_retired=args.all)
         if args.owner:
             records = [r for r in records if r.owner == args.owner]
         return [r.to_public() for r in records]
     if args.command == "update":
-        return store.update(args.key_id, **_changes(args, now)).to_public()
+        return (await store.update(args.key_id, **_changes(args, now))).to_public()
     if args.command == "show":
-        return store.get(args.key_id).to_public()
+        return (await store.get(args.key_id)).to_public()
     if args.command == "revoke":
-        return store.revoke(args.key_id, now=now).to_public()
-    secret, record = store.rotate(args.key_id, now=now, grace_seconds=args.grace)
+        return (await store.revoke(args.key_id, now=now)).to_public()
+    secret, record = await store.rotate(args.key_id, now=now, grace_seconds=args.grace)
     return {"key": secret, **record.to_public(), "note": "Store this key now: it is not shown again."}
 
 
@@ -224,7 +225,7 @@ def _changes(args: argparse.Namespace, now: float) -> dict[str, Any]:
     return changes
 
 
-def _spend(args: argparse.Namespace, client: Any, env: Mapping[str, str], clock: Callable[[], float]) -> Any:
+async def _spend(args: argparse.Namespace, client: Any, env: Mapping[str, str], clock: Callable[[], float]) -> Any:
     from llm_gateway.tenants.keystore import KeyStore
     from llm_gateway.tenants.report import spend_report
     from llm_gateway.tenants.spend import SpendStore
@@ -233,7 +234,9 @@ def _spend(args: argparse.Namespace, client: Any, env: Mapping[str, str], clock:
     store = SpendStore(_table(client, name, "usage", "LLM_GATEWAY_USAGE_TABLE"))
     keys_table = args.keys_table or env.get("LLM_GATEWAY_KEYS_TABLE")
     keys = KeyStore(_table(client, keys_table, "keys", "LLM_GATEWAY_KEYS_TABLE")) if keys_table else None
-    return spend_report(store, args.key_id, period=args.period, start=args.start, end=args.end, now=clock(), keys=keys)
+    return await spend_report(
+        store, args.key_id, period=args.period, start=args.start, end=args.end, now=clock(), keys=keys
+    )
 
 
 def _print(result: Any, as_json: bool, out: IO[str]) -> None:

@@ -20,10 +20,10 @@ class ChatService:
 
     def _routing_headers(self, ctx: RequestContext) -> None:
         if ctx.model_group:
-            ctx.response_headers["x-llm-gateway-model-group"] = ctx.model_group
+            ctx.set_header("x-llm-gateway-model-group", ctx.model_group)
         if ctx.deployment_id:
-            ctx.response_headers["x-llm-gateway-deployment"] = ctx.deployment_id
-        ctx.response_headers["x-llm-gateway-attempts"] = str(ctx.attempts)
+            ctx.set_header("x-llm-gateway-deployment", ctx.deployment_id)
+        ctx.set_header("x-llm-gateway-attempts", str(ctx.attempts))
 
     async def complete(self, request: ChatRequest, ctx: RequestContext) -> dict[str, Any]:
         response = await self.pipeline.complete(request, ctx)

@@ -150,21 +150,21 @@ async def sse_stream(
         if include_usage and meter.reported is None:
             yield encode_event(meter.usage_chunk())  # the upstream sent none: an estimate beats nothing
         yield DONE
-        ctx.notes["stream_status"] = "complete"
+        ctx.note("stream_status", "complete")
     except GatewayError as error:
-        ctx.notes["stream_status"] = "error"
-        ctx.notes["error_code"] = error.code
+        ctx.note("stream_status", "error")
+        ctx.note("error_code", error.code)
         log.warning("stream failed after first byte: %r", error)
         yield error_event(error)
     except (asyncio.CancelledError, GeneratorExit):
-        ctx.notes["stream_status"] = "client_disconnected"
+        ctx.note("stream_status", "client_disconnected")
         raise
     except Exception:
-        ctx.notes["stream_status"] = "error"
+        ctx.note("stream_status", "error")
         log.exception("stream failed with an internal error")
         yield error_event(internal_error())
     finally:
         ctx.usage, estimated = meter.usage()
         if estimated:
-            ctx.notes["usage_estimated"] = True
+            ctx.note("usage_estimated", True)
         await chunks.aclose()

@@ -26,14 +26,14 @@ from llm_gateway.guardrails.config import (
 )
 
 if TYPE_CHECKING:
+    from llm_gateway.aws.clients import AwsClientFactory
     from llm_gateway.core.context import RequestContext
-    from llm_gateway.gateway import Gateway
     from llm_gateway.schemas.validation import ChatRequest
 
 HEADER = "x-llm-gateway-guardrails"
 
 
-def build_guardrail(name: str, spec: GuardrailSpec, aws_clients: Callable[..., Any] | None) -> Guardrail:
+def build_guardrail(name: str, spec: GuardrailSpec, aws_clients: AwsClientFactory) -> Guardrail:
     if isinstance(spec, PiiSpec):
         from llm_gateway.guardrails.pii import PiiRedaction
 
@@ -49,17 +49,11 @@ def build_guardrail(name: str, spec: GuardrailSpec, aws_clients: Callable[..., A
     assert isinstance(spec, BedrockSpec)
     from llm_gateway.guardrails.bedrock import BedrockGuardrail
 
-    if aws_clients is None:
-        from llm_gateway.aws.clients import AwsClients
-
-        aws_clients = AwsClients()
     return BedrockGuardrail(name, spec, aws_clients)
 
 
 class GuardrailLayer(Layer):
-    def __init__(
-        self, inner: ChatHandler, config: GuardrailsConfig, aws_clients: Callable[..., Any] | None = None
-    ) -> None:
+    def __init__(self, inner: ChatHandler, config: GuardrailsConfig, aws_clients: AwsClientFactory) -> None:
         super().__init__(inner)
         self.config = config
         self.specs = config.specs()
@@ -136,16 +130,12 @@ class GuardrailLayer(Layer):
 
 def _report(ctx: RequestContext, reports: list[str], refusal: GatewayError | None = None) -> None:
     value = ", ".join(reports)
-    ctx.response_headers[HEADER] = value
-    ctx.notes["guardrails"] = value
+    ctx.set_header(HEADER, value)
+    ctx.note("guardrails", value)
     if refusal is not None:
         refusal.headers[HEADER] = value
 
 
-def guardrail_layer(gateway: Gateway, inner: ChatHandler) -> ChatHandler | None:
-    config = getattr(gateway.config, "guardrails", None)
-    if not isinstance(config, GuardrailsConfig):
-        config = GuardrailsConfig()
-    from llm_gateway.tenants.services import aws_clients
-
-    return GuardrailLayer(inner, config, aws_clients(gateway))
+def guardrail_layer(inner: ChatHandler, config: GuardrailsConfig, aws_clients: AwsClientFactory) -> ChatHandler:
+    """``aws_clients``: the process's boto3 client factory (Bedrock guardrails, built on first use)."""
+    return GuardrailLayer(inner, config, aws_clients)

@@ -109,5 +109,5 @@ class PiiRedaction(Guardrail):
         rewrite_prompt(body, rewrite)
         count = sum(total.values())
         if count:
-            ctx.notes["pii_redacted"] = dict(sorted(total.items()))
+            ctx.note("pii_redacted", dict(sorted(total.items())))
         return f"redacted={count}" if count else "passed"

@@ -21,25 +21,18 @@ import re
 import uuid
 import zlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from llm_gateway.aws.state_table import TableUnavailable
 from llm_gateway.core.context import RequestContext
 from llm_gateway.core.pipeline import ChatHandler, Layer, OpenedStream, StreamEnd, replay, watch_stream
 from llm_gateway.errors import ConflictError, InvalidRequestError, UnprocessableError
 from llm_gateway.idempotency.config import IdempotencyConfig
-from llm_gateway.idempotency.store import (
-    IdempotencyRecord,
-    IdempotencyStore,
-    MemoryIdempotencyStore,
-    record_key,
-)
+from llm_gateway.idempotency.store import IdempotencyRecord, IdempotencyStore, record_key
 from llm_gateway.schemas.validation import ChatRequest
-
-if TYPE_CHECKING:
-    from llm_gateway.gateway import Gateway
+from llm_gateway.tables.base import Table, TableUnavailable
+from llm_gateway.tables.memory import MemoryTable
 
 log = logging.getLogger("llm_gateway.idempotency")
 
@@ -73,7 +66,7 @@ class IdempotencyLayer(Layer):
         self.lease_seconds = lease_seconds
         self.clock = clock
         self.monotonic = monotonic or clock
-        self.fallback = MemoryIdempotencyStore()
+        self.fallback = IdempotencyStore(MemoryTable())
         self.fallback_seconds = fallback_seconds
         self._store_down_until = 0.0
 
@@ -151,7 +144,7 @@ class IdempotencyLayer(Layer):
         )
         existing = await self._call("claim", claim.key, pending, now=now)
         if existing is None:
-            ctx.notes["idempotency"] = "claimed"
+            ctx.note("idempotency", "claimed")
             return claim, None
         if existing.body_hash != body_hash:
             raise UnprocessableError(
@@ -170,7 +163,7 @@ class IdempotencyLayer(Layer):
         payload = zlib.compress(orjson.dumps(answer), 6)
         if len(payload) > self.config.max_stored_bytes:
             log.warning("idempotent answer too large to store (%d bytes compressed); key released", len(payload))
-            ctx.notes["idempotency"] = "too_large"
+            ctx.note("idempotency", "too_large")
             await self._call("release", claim.key, claim.owner)
             return
         record = IdempotencyRecord(
@@ -184,35 +177,38 @@ class IdempotencyLayer(Layer):
             deployment_id=ctx.deployment_id,
         )
         await self._call("finish", claim.key, record)
-        ctx.notes["idempotency"] = "stored"
+        ctx.note("idempotency", "stored")
 
     def _replayed(self, ctx: RequestContext, record: IdempotencyRecord) -> None:
-        ctx.response_headers[REPLAYED_HEADER] = "true"
-        ctx.notes["idempotency"] = "replayed"
+        ctx.set_header(REPLAYED_HEADER, "true")
+        ctx.note("idempotency", "replayed")
         if record.model_group:
             ctx.model_group = record.model_group
         if record.deployment_id:
             ctx.deployment_id = record.deployment_id
 
 
-def idempotency_layer(gateway: Gateway, inner: ChatHandler) -> ChatHandler | None:
-    """Layer factory for :mod:`llm_gateway.core.stack` (``None`` when switched off)."""
-    from llm_gateway.idempotency.store import DynamoIdempotencyStore
-    from llm_gateway.routing.factory import state_table
-
-    config: IdempotencyConfig = gateway.config.idempotency
+def idempotency_layer(
+    inner: ChatHandler,
+    config: IdempotencyConfig,
+    *,
+    table: Table | None,
+    request_timeout: float,
+    fallback_seconds: float,
+    clock: Callable[[], float],
+    monotonic: Callable[[], float],
+) -> ChatHandler | None:
+    """The layer (``None`` when switched off), over ``table`` (StateTable), else process memory. An
+    unfinished claim lasts ``lease_seconds``, by default the request timeout and 30 s more."""
     if not config.enabled:
         return None
-    router = gateway.config.router
-    table = state_table(gateway, router.state_timeout)
-    store: IdempotencyStore = DynamoIdempotencyStore(table) if table is not None else MemoryIdempotencyStore()
-    lease = config.lease_seconds or gateway.config.server.request_timeout + 30.0
+    store = IdempotencyStore(table if table is not None else MemoryTable())
     return IdempotencyLayer(
         inner,
         store,
         config,
-        lease_seconds=lease,
-        clock=gateway.options.clock,
-        monotonic=gateway.options.monotonic,
-        fallback_seconds=router.state_retry_after,
+        lease_seconds=config.lease_seconds or request_timeout + 30.0,
+        clock=clock,
+        monotonic=monotonic,
+        fallback_seconds=fallback_seconds,
     )

@@ -11,14 +11,15 @@ Finishing (storing the answer) and releasing (after a failure) are conditional o
 from __future__ import annotations
 
 import hashlib
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from llm_gateway.aws.state_table import AsyncTable, ConditionFailed, attrs, to_attr
+from llm_gateway.tables.base import ConditionFailed, Table
+from llm_gateway.tables.conditions import absent, at_most, equals
 
 Status = Literal["in_progress", "completed"]
 KEY_PREFIX = "idem#"
+SORT_KEY = "idem"
 
 
 @dataclass(frozen=True)
@@ -40,96 +41,45 @@ def record_key(caller: str, idempotency_key: str) -> str:
     return f"{KEY_PREFIX}{caller}#{digest}"
 
 
-class IdempotencyStore(ABC):
-    @abstractmethod
-    async def claim(self, key: str, record: IdempotencyRecord, *, now: float) -> IdempotencyRecord | None:
-        """Claim a free key with ``record`` (``None``), or return the live record that holds it."""
+class IdempotencyStore:
+    """Idempotency records in a table: StateTable on DynamoDB, or a :class:`MemoryTable`."""
 
-    @abstractmethod
-    async def finish(self, key: str, record: IdempotencyRecord) -> None:
-        """Store the completed record, if ``record.owner`` still holds the key."""
-
-    @abstractmethod
-    async def release(self, key: str, owner: str) -> None:
-        """Free the key, if ``owner`` still holds it."""
-
-
-class MemoryIdempotencyStore(IdempotencyStore):
-    def __init__(self) -> None:
-        self._records: dict[str, IdempotencyRecord] = {}
-
-    async def claim(self, key: str, record: IdempotencyRecord, *, now: float) -> IdempotencyRecord | None:
-        current = self._records.get(key)
-        if current is not None and current.expires_at > now:
-            return current
-        self._records[key] = record
-        return None
-
-    async def finish(self, key: str, record: IdempotencyRecord) -> None:
-        current = self._records.get(key)
-        if current is not None and current.owner == record.owner:
-            self._records[key] = record
-
-    async def release(self, key: str, owner: str) -> None:
-        current = self._records.get(key)
-        if current is not None and current.owner == owner:
-            del self._records[key]
-
-
-class DynamoIdempotencyStore(IdempotencyStore):
-    def __init__(self, table: AsyncTable) -> None:
+    def __init__(self, table: Table) -> None:
         self.table = table
 
-    @staticmethod
-    def _key(key: str) -> dict[str, Any]:
-        return {"pk": {"S": key}, "sk": {"S": "idem"}}
-
     async def claim(self, key: str, record: IdempotencyRecord, *, now: float) -> IdempotencyRecord | None:
+        """Claim a free key with ``record`` (``None``), or return the live record that holds it."""
         try:
-            await self.table.call(
-                "put_item",
-                Item={**self._key(key), **_to_item(record)},
-                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
-                ExpressionAttributeValues=attrs(now=now),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            await self.table.put(_to_item(key, record), condition=absent() | at_most("expires_at", now))
         except ConditionFailed as failed:
-            if failed.old_item is None:
+            if failed.item is None:
                 raise
-            return _from_item(failed.old_item)
+            return _from_item(failed.item)
         return None
 
     async def finish(self, key: str, record: IdempotencyRecord) -> None:
+        """Store the completed record, if ``record.owner`` still holds the key."""
         try:
-            await self.table.call(
-                "put_item",
-                Item={**self._key(key), **_to_item(record)},
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues=attrs(owner=record.owner),
-            )
+            await self.table.put(_to_item(key, record), condition=equals("owner", record.owner))
         except ConditionFailed:
             return  # our lease ran out and another request took the key: its answer wins
 
     async def release(self, key: str, owner: str) -> None:
+        """Free the key, if ``owner`` still holds it."""
         try:
-            await self.table.call(
-                "delete_item",
-                Key=self._key(key),
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues=attrs(owner=owner),
-            )
+            await self.table.delete(key, SORT_KEY, condition=equals("owner", owner))
         except ConditionFailed:
             return
 
 
-def _to_item(record: IdempotencyRecord) -> dict[str, Any]:
-    item = {
-        "record_status": to_attr(record.status),
-        "body_hash": to_attr(record.body_hash),
-        "owner": to_attr(record.owner),
-        "expires_at": to_attr(int(record.expires_at) + (1 if record.expires_at % 1 else 0)),
+def _to_item(key: str, record: IdempotencyRecord) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": key,
+        "sk": SORT_KEY,
+        "record_status": record.status,
+        "body_hash": record.body_hash,
+        "owner": record.owner,
+        "expires_at": int(record.expires_at) + (1 if record.expires_at % 1 else 0),
     }
     optional = {
         "kind": record.kind,
@@ -137,7 +87,7 @@ def _to_item(record: IdempotencyRecord) -> dict[str, Any]:
         "model_group": record.model_group,
         "deployment_id": record.deployment_id,
     }
-    item.update({name: to_attr(value) for name, value in optional.items() if value is not None})
+    item.update({name: value for name, value in optional.items() if value is not None})
     return item
 
 

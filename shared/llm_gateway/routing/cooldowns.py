@@ -5,10 +5,11 @@ A deployment is *cooled down* (skipped by every instance until ``cooldown_until`
 with a ``Retry-After`` (for that long, capped by ``max_cooldown``). A success clears its record. After a
 cooldown the failure count starts afresh.
 
-The policy lives in :class:`CooldownStore`; a backend implements five primitives. The DynamoDB backend
-keeps one item per deployment in StateTable, ``pk = cooldown#<group>``, ``sk = <deployment id>``, so a
-single Query reads a whole model group. Writes are conditional ``UpdateItem``s with ``ADD``; items carry
-``expires_at`` for TTL, and reads ignore anything expired (TTL deletion is lazy).
+The policy lives in :class:`CooldownStore`, over any table (:mod:`llm_gateway.tables`): in memory for
+this instance's own view, DynamoDB's StateTable for the view every instance shares. One item per
+deployment, ``pk = cooldown#<group>``, ``sk = <deployment id>``, so a single Query reads a whole model
+group. Writes are conditional ``UpdateItem``s with ``ADD``; items carry ``expires_at`` for TTL, and reads
+ignore anything expired (TTL deletion is lazy).
 
 DynamoDB calls: a healthy request makes none (see :mod:`.health` for the read cache); a failed attempt
 makes one write (``ADD``), two when it trips a cooldown, plus one when its window had to be restarted
@@ -17,11 +18,11 @@ by a racing instance.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from typing import Any
 
-from llm_gateway.aws.state_table import AsyncTable, ConditionFailed, attrs, from_item
+from llm_gateway.tables.base import ConditionFailed, Table
+from llm_gateway.tables.conditions import above, absent, at_most, below
 
 KEY_PREFIX = "cooldown#"
 _RETENTION = 300.0  # seconds an item outlives its window or cooldown before TTL may delete it
@@ -54,8 +55,11 @@ class CooldownPolicy:
         return now + self.failure_window + self.max_cooldown + _RETENTION
 
 
-class CooldownStore(ABC):
-    """Cooldown policy over five storage primitives."""
+class CooldownStore:
+    """Cooldown policy over one table."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
 
     async def record_failure(
         self,
@@ -93,154 +97,69 @@ class CooldownStore(ABC):
         return health
 
     async def clear(self, group: str, deployment_id: str) -> None:
-        await self._delete(group, deployment_id)
+        await self.table.delete(KEY_PREFIX + group, deployment_id)
+
+    async def get(self, group: str, deployment_id: str) -> DeploymentHealth | None:
+        item = await self.table.get(KEY_PREFIX + group, deployment_id)
+        return _health(deployment_id, item) if item is not None else None
 
     async def read_group(self, group: str, *, now: float) -> dict[str, DeploymentHealth]:
-        return await self._read_group(group, now=now)
-
-    @abstractmethod
-    async def _add_failure(
-        self, group: str, deployment_id: str, *, now: float, floor: float, policy: CooldownPolicy
-    ) -> DeploymentHealth | None:
-        """Add one failure to a window that started after ``floor``; ``None`` if there is no such window."""
-
-    @abstractmethod
-    async def _start_window(
-        self, group: str, deployment_id: str, *, now: float, floor: float, policy: CooldownPolicy
-    ) -> DeploymentHealth | None:
-        """Start a new window with one failure, unless a live one exists (then ``None``)."""
-
-    @abstractmethod
-    async def _set_cooldown(
-        self, group: str, deployment_id: str, *, until: float, reason: str, policy: CooldownPolicy
-    ) -> None:
-        """Cool the deployment down until ``until`` (never shortening a longer cooldown); reset its count."""
-
-    @abstractmethod
-    async def _delete(self, group: str, deployment_id: str) -> None: ...
-
-    @abstractmethod
-    async def _read_group(self, group: str, *, now: float) -> dict[str, DeploymentHealth]: ...
-
-
-class MemoryCooldownStore(CooldownStore):
-    """Process-local state: the fallback when the table is unreachable, and the store for local runs."""
-
-    def __init__(self) -> None:
-        self._groups: dict[str, dict[str, DeploymentHealth]] = {}
-
-    def get(self, group: str, deployment_id: str) -> DeploymentHealth | None:
-        items = self._groups.get(group)
-        return items.get(deployment_id) if items else None
-
-    def _put(self, group: str, health: DeploymentHealth) -> DeploymentHealth:
-        self._groups.setdefault(group, {})[health.deployment_id] = health
-        return health
-
-    async def _add_failure(
-        self, group: str, deployment_id: str, *, now: float, floor: float, policy: CooldownPolicy
-    ) -> DeploymentHealth | None:
-        current = self.get(group, deployment_id)
-        if current is None or current.window_start <= floor:
-            return None
-        return self._put(group, replace(current, fails=current.fails + 1))
-
-    async def _start_window(
-        self, group: str, deployment_id: str, *, now: float, floor: float, policy: CooldownPolicy
-    ) -> DeploymentHealth | None:
-        current = self.get(group, deployment_id) or DeploymentHealth(deployment_id)
-        if current.window_start > floor:
-            return None
-        return self._put(group, replace(current, fails=1, window_start=now))
-
-    async def _set_cooldown(
-        self, group: str, deployment_id: str, *, until: float, reason: str, policy: CooldownPolicy
-    ) -> None:
-        current = self.get(group, deployment_id) or DeploymentHealth(deployment_id)
-        if current.cooldown_until < until:
-            self._put(group, replace(current, cooldown_until=until, reason=reason, fails=0, window_start=until))
-
-    async def _delete(self, group: str, deployment_id: str) -> None:
-        items = self._groups.get(group)
-        if items:
-            items.pop(deployment_id, None)
-
-    async def _read_group(self, group: str, *, now: float) -> dict[str, DeploymentHealth]:
-        return dict(self._groups.get(group) or {})
-
-
-class DynamoCooldownStore(CooldownStore):
-    def __init__(self, table: AsyncTable) -> None:
-        self.table = table
-
-    @staticmethod
-    def _key(group: str, deployment_id: str) -> dict[str, Any]:
-        return {"pk": {"S": KEY_PREFIX + group}, "sk": {"S": deployment_id}}
-
-    async def _update(self, group: str, deployment_id: str, **kwargs: Any) -> DeploymentHealth | None:
-        try:
-            result = await self.table.call(
-                "update_item", Key=self._key(group, deployment_id), ReturnValues="ALL_NEW", **kwargs
-            )
-        except ConditionFailed:
-            return None
-        return _health(deployment_id, from_item(result.get("Attributes") or {}))
-
-    async def _add_failure(
-        self, group: str, deployment_id: str, *, now: float, floor: float, policy: CooldownPolicy
-    ) -> DeploymentHealth | None:
-        return await self._update(
-            group,
-            deployment_id,
-            UpdateExpression="ADD fails :one SET expires_at = :exp",
-            ConditionExpression="window_start > :floor",
-            ExpressionAttributeValues=attrs(one=1, exp=int(policy.expiry(now)), floor=floor),
-        )
-
-    async def _start_window(
-        self, group: str, deployment_id: str, *, now: float, floor: float, policy: CooldownPolicy
-    ) -> DeploymentHealth | None:
-        return await self._update(
-            group,
-            deployment_id,
-            UpdateExpression="SET fails = :one, window_start = :now, expires_at = :exp",
-            ConditionExpression="attribute_not_exists(window_start) OR window_start <= :floor",
-            ExpressionAttributeValues=attrs(one=1, now=now, exp=int(policy.expiry(now)), floor=floor),
-        )
-
-    async def _set_cooldown(
-        self, group: str, deployment_id: str, *, until: float, reason: str, policy: CooldownPolicy
-    ) -> None:
-        await self._update(
-            group,
-            deployment_id,
-            UpdateExpression=(
-                "SET cooldown_until = :until, cooldown_reason = :reason, fails = :zero, "
-                "window_start = :until, expires_at = :exp"
-            ),
-            ConditionExpression="attribute_not_exists(cooldown_until) OR cooldown_until < :until",
-            ExpressionAttributeValues=attrs(
-                until=until, reason=reason, zero=0, exp=int(until + policy.failure_window + _RETENTION)
-            ),
-        )
-
-    async def _delete(self, group: str, deployment_id: str) -> None:
-        await self.table.call("delete_item", Key=self._key(group, deployment_id))
-
-    async def _read_group(self, group: str, *, now: float) -> dict[str, DeploymentHealth]:
-        result = await self.table.call(
-            "query",
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": KEY_PREFIX + group}},
-        )
         healths: dict[str, DeploymentHealth] = {}
-        for raw in result.get("Items") or []:
-            item = from_item(raw)
+        for item in await self.table.query(KEY_PREFIX + group):
             if float(item.get("expires_at", now + 1)) <= now:
                 continue  # expired but not yet deleted by TTL
             deployment_id = str(item["sk"])
             healths[deployment_id] = _health(deployment_id, item)
         return healths
+
+    # -- the writes -----------------------------------------------------------------------------------
+
+    async def _update(self, group: str, deployment_id: str, **update: Any) -> DeploymentHealth | None:
+        try:
+            item = await self.table.update(KEY_PREFIX + group, deployment_id, **update)
+        except ConditionFailed:
+            return None
+        return _health(deployment_id, item)
+
+    async def _add_failure(
+        self, group: str, deployment_id: str, *, now: float, floor: float, policy: CooldownPolicy
+    ) -> DeploymentHealth | None:
+        """Add one failure to a window that started after ``floor``; ``None`` if there is no such window."""
+        return await self._update(
+            group,
+            deployment_id,
+            add={"fails": 1},
+            set_values={"expires_at": int(policy.expiry(now))},
+            condition=above("window_start", floor),
+        )
+
+    async def _start_window(
+        self, group: str, deployment_id: str, *, now: float, floor: float, policy: CooldownPolicy
+    ) -> DeploymentHealth | None:
+        """Start a new window with one failure, unless a live one exists (then ``None``)."""
+        return await self._update(
+            group,
+            deployment_id,
+            set_values={"fails": 1, "window_start": now, "expires_at": int(policy.expiry(now))},
+            condition=absent("window_start") | at_most("window_start", floor),
+        )
+
+    async def _set_cooldown(
+        self, group: str, deployment_id: str, *, until: float, reason: str, policy: CooldownPolicy
+    ) -> None:
+        """Cool the deployment down until ``until`` (never shortening a longer cooldown); reset its count."""
+        await self._update(
+            group,
+            deployment_id,
+            set_values={
+                "cooldown_until": until,
+                "cooldown_reason": reason,
+                "fails": 0,
+                "window_start": until,
+                "expires_at": int(until + policy.failure_window + _RETENTION),
+            },
+            condition=absent("cooldown_until") | below("cooldown_until", until),
+        )
 
 
 def _health(deployment_id: str, item: dict[str, Any]) -> DeploymentHealth:

@@ -15,11 +15,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from llm_gateway.aws.state_table import TableUnavailable
 from llm_gateway.errors import GatewayError, RateLimitError
 from llm_gateway.providers.base import Deployment
 from llm_gateway.routing.config import RouterConfig
-from llm_gateway.routing.cooldowns import CooldownPolicy, CooldownStore, DeploymentHealth, MemoryCooldownStore
+from llm_gateway.routing.cooldowns import CooldownPolicy, CooldownStore, DeploymentHealth
+from llm_gateway.tables.base import TableUnavailable
+from llm_gateway.tables.memory import MemoryTable
 
 log = logging.getLogger("llm_gateway.routing")
 
@@ -48,7 +49,8 @@ class HealthTracker:
             cooldown_seconds=config.cooldown_seconds,
             max_cooldown=config.max_cooldown,
         )
-        self.local = MemoryCooldownStore()
+        self.local = CooldownStore(MemoryTable())
+        """This instance's own view (always kept; all there is when the shared store is out of reach)."""
         self.shared = shared
         self.clock = clock
         self.monotonic = monotonic
@@ -150,7 +152,7 @@ class HealthTracker:
             snapshot.healths.pop(deployment.id, None)
 
     async def _local(self, deployment: Deployment) -> DeploymentHealth | None:
-        return self.local.get(deployment.group, deployment.id)
+        return await self.local.get(deployment.group, deployment.id)
 
 
 def _is_rate_limit(error: GatewayError) -> bool:

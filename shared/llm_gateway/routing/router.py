@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+from llm_gateway.core.attempts import AttemptHandler
 from llm_gateway.core.context import RequestContext
 from llm_gateway.core.deployments import ModelGroups
 from llm_gateway.core.pipeline import ChatHandler, OpenedStream, StreamEnd, watch_stream
@@ -38,7 +39,6 @@ from llm_gateway.errors import (
     UpstreamTimeoutError,
 )
 from llm_gateway.providers.base import Deployment, ProviderCall
-from llm_gateway.providers.registry import ProviderPool
 from llm_gateway.routing import balancer
 from llm_gateway.routing.config import RouterConfig
 from llm_gateway.routing.health import HealthTracker
@@ -71,7 +71,7 @@ class Router(ChatHandler):
     def __init__(
         self,
         groups: ModelGroups,
-        providers: ProviderPool,
+        attempts: AttemptHandler,
         secrets: SecretResolver,
         rng: random.Random | None = None,
         *,
@@ -82,7 +82,7 @@ class Router(ChatHandler):
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.groups = groups
-        self.providers = providers
+        self.attempts = attempts
         self.secrets = secrets
         self.rng = rng or random.Random()  # noqa: S311 - load balancing and jitter, not security
         self.config = config or RouterConfig()
@@ -135,10 +135,10 @@ class Router(ChatHandler):
         )
 
     async def _complete_once(self, deployment: Deployment, call: ProviderCall) -> dict[str, Any]:
-        return await self.providers.get(deployment.provider).complete(call)
+        return await self.attempts.complete(call)
 
     async def _open_once(self, deployment: Deployment, call: ProviderCall) -> OpenedStream:
-        chunks = self.providers.get(deployment.provider).stream(call)
+        chunks = self.attempts.stream(call)
         try:
             first = await anext(chunks)
         except StopAsyncIteration:
@@ -225,7 +225,7 @@ class Router(ChatHandler):
                 if delay > 0:
                     if delay + MIN_ATTEMPT_SECONDS >= ctx.remaining():
                         break
-                    ctx.notes["backoff_s"] = round(ctx.notes.get("backoff_s", 0.0) + delay, 3)
+                    ctx.note("backoff_s", round(ctx.notes.get("backoff_s", 0.0) + delay, 3))
                     await self.sleep(delay)
             if ctx.remaining() <= 0:
                 break
@@ -306,7 +306,7 @@ class Router(ChatHandler):
             if not window_switched:
                 target = self._window_target(group, plan)
                 if target is not None:
-                    ctx.notes["context_window_precheck"] = f"{group}->{target}"
+                    ctx.note("context_window_precheck", f"{group}->{target}")
                     group, reason, window_switched = target, "context_window", True
             try:
                 result = await self._try_group(group, request, ctx, plan, attempt, has_fallback=bool(queue))
@@ -322,9 +322,9 @@ class Router(ChatHandler):
                     continue
                 raise _with_attempts(exc, ctx) from None
             if group != plan.requested and reason is not None:
-                ctx.response_headers[FALLBACK_HEADER] = reason
-                ctx.response_headers[REQUESTED_HEADER] = plan.requested
-                ctx.notes["fallback"] = f"{reason}:{plan.requested}->{group}"
+                ctx.set_header(FALLBACK_HEADER, reason)
+                ctx.set_header(REQUESTED_HEADER, plan.requested)
+                ctx.note("fallback", f"{reason}:{plan.requested}->{group}")
             return result
 
 
@@ -347,7 +347,7 @@ def _with_attempts(error: GatewayError, ctx: RequestContext) -> GatewayError:
 
 
 def _note(ctx: RequestContext, deployment: Deployment, outcome: str) -> None:
-    ctx.notes.setdefault("route", []).append(f"{deployment.id}={outcome}")
+    ctx.note_default("route", []).append(f"{deployment.id}={outcome}")
 
 
 async def _aclose(iterator: AsyncIterator[Any]) -> None:

@@ -1,6 +1,6 @@
-"""Tenants: virtual API keys, rate limits, budgets, spend tracking and per-request telemetry.
+"""Tenants: virtual API keys, rate limits, budgets and spend.
 
-Everything here is built lazily by :func:`llm_gateway.tenants.services.tenant_services` and plugged into
-the pipeline as one layer (:mod:`llm_gateway.tenants.layer`) plus the authenticator
-(:mod:`llm_gateway.tenants.authenticator`).
+Built once by :func:`llm_gateway.tenants.services.build_tenant_services` and plugged in by the composition
+root as the authenticator (:mod:`.authenticator`), the limits-and-spend layer (:mod:`.layer`) and the
+per-deployment limits attempt layer (:mod:`.deployment_limits`).
 """

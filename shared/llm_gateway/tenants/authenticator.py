@@ -139,8 +139,7 @@ class KeyAuthenticator:
         self.lookups += 1
         record = await call_store(
             "key store",
-            self._store.get_by_hash,
-            key_hash,
+            self._store.get_by_hash(key_hash),
             timeout=self.store_timeout,
             blocking=self._store.table.blocking,
         )

@@ -16,7 +16,8 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 log = logging.getLogger("llm_gateway.tenants")
 
@@ -75,13 +76,20 @@ class BackgroundJobs:
                 waiter.set_result(None)
                 return
 
-    def run_now(self, what: str, job: Callable[[], None]) -> None:
-        """Run a write that needs no I/O (an in-memory store) at once, counted and logged like a job."""
+    def run_now(self, what: str, job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run a job over stores that do no I/O (in-memory tables) at once, without a task (a task would cost
+        more than the job), counted and logged like a job. Such a job never waits: it runs to its end here."""
+        coroutine = job()
         try:
-            job()
+            coroutine.send(None)
+        except StopIteration:
+            return
         except Exception as exc:
             self.failed += 1
             log.error("background %s failed: %s", what, type(exc).__name__)
+            return
+        coroutine.close()
+        raise RuntimeError(f"background {what} waited on I/O: it must be submitted, not run now")
 
     @property
     def pending(self) -> int:

@@ -1,35 +1,34 @@
-"""Per-deployment rpm/tpm from ``tenants.model_limits`` (entries named by a deployment id).
+"""Per-deployment rpm/tpm from ``tenants.model_limits`` (entries named by a deployment id): an attempt layer.
 
-Each provider call is admitted against its deployment's window before it is made. A deployment over
-its limit answers like an upstream that said 429 (a retryable ``UpstreamStatusError``), so routing can
-try another deployment of the group; the client sees a 429 only when none is left. After the call,
+Each attempt is admitted against its deployment's window before the provider is called. A deployment
+over its limit answers like an upstream that said 429 (a retryable ``UpstreamStatusError``), so routing
+can try another deployment of the group; the client sees a 429 only when none is left. After the call,
 the token estimate is replaced by the real usage, in the background.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any
 
+from llm_gateway.config import ConfigError
+from llm_gateway.core.attempts import AttemptHandler, AttemptLayer
 from llm_gateway.errors import UpstreamStatusError
-from llm_gateway.providers.base import ChatProvider, Deployment, ProviderCall, ProviderDeps
-from llm_gateway.providers.registry import ProviderPool
+from llm_gateway.providers.base import Deployment, ProviderCall
 from llm_gateway.tenants.pricing import Tokens
 from llm_gateway.tenants.ratelimit import Decision, Quota, format_reset
 from llm_gateway.tenants.services import TenantServices
 from llm_gateway.tenants.tokens import request_estimate
 
 
-class _LimitedProvider(ChatProvider):
-    name: ClassVar[str] = "limited"
-
-    def __init__(self, inner: ChatProvider, pool: DeploymentLimitedPool) -> None:
-        super().__init__(inner.deps)
-        self.inner = inner
-        self.pool = pool
+class DeploymentLimits(AttemptLayer):
+    def __init__(self, inner: AttemptHandler, services: TenantServices, quotas: dict[str, Quota]) -> None:
+        super().__init__(inner)
+        self.services = services
+        self.quotas = quotas
 
     async def complete(self, call: ProviderCall) -> dict[str, Any]:
-        decision = await self.pool.admit(call)
+        decision = await self.admit(call)
         if decision is None:
             return await self.inner.complete(call)
         usage: dict[str, Any] | None = None
@@ -38,10 +37,10 @@ class _LimitedProvider(ChatProvider):
             usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
             return response
         finally:
-            self.pool.settle(decision, usage)
+            self.settle(decision, usage)
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
-        decision = await self.pool.admit(call)
+        decision = await self.admit(call)
         if decision is None:
             async for chunk in self.inner.stream(call):
                 yield chunk
@@ -53,25 +52,7 @@ class _LimitedProvider(ChatProvider):
                     usage = chunk["usage"]
                 yield chunk
         finally:
-            self.pool.settle(decision, usage)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-class DeploymentLimitedPool(ProviderPool):
-    def __init__(self, deps: ProviderDeps, services: TenantServices, quotas: dict[str, Quota]) -> None:
-        super().__init__(deps)
-        self.services = services
-        self.quotas = quotas
-        self._wrapped: dict[str, _LimitedProvider] = {}
-
-    def get(self, name: str) -> ChatProvider:
-        wrapped = self._wrapped.get(name)
-        if wrapped is None:
-            wrapped = _LimitedProvider(super().get(name), self)
-            self._wrapped[name] = wrapped
-        return wrapped
+            self.settle(decision, usage)
 
     async def admit(self, call: ProviderCall) -> Decision | None:
         quota = self.quotas.get(call.deployment.id)
@@ -103,15 +84,12 @@ class DeploymentLimitedPool(ProviderPool):
 
         self.services.jobs.submit("deployment token settlement", job)
 
-    async def aclose(self) -> None:
-        self._wrapped.clear()
-        await super().aclose()
 
-
-def provider_pool(deps: ProviderDeps, services: TenantServices, deployments: list[Deployment]) -> ProviderPool:
-    """A plain pool, or one that enforces the deployments' limits when the config sets any."""
-    from llm_gateway.config import ConfigError
-
+def deployment_limits_layer(
+    inner: AttemptHandler, services: TenantServices, deployments: list[Deployment]
+) -> AttemptHandler | None:
+    """The layer, when ``tenants.model_limits`` limits a deployment (``None`` otherwise). A name there that is
+    neither a model group nor a deployment id stops start-up."""
     limits = services.config.model_limits
     ids = {d.id for d in deployments}
     unknown = sorted(set(limits) - ids - {d.group for d in deployments})
@@ -121,4 +99,4 @@ def provider_pool(deps: ProviderDeps, services: TenantServices, deployments: lis
         )
     quotas = {name: Quota(limit.rpm, limit.tpm) for name, limit in limits.items() if name in ids}
     quotas = {name: quota for name, quota in quotas.items() if quota}
-    return DeploymentLimitedPool(deps, services, quotas) if quotas else ProviderPool(deps)
+    return DeploymentLimits(inner, services, quotas) if quotas else None

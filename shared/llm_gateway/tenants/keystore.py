@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from llm_gateway.tables.base import ConditionFailed, Put, Table
+from llm_gateway.tables.conditions import Item, absent, equals
 from llm_gateway.tenants.records import KeyRecord, successor
-from llm_gateway.tenants.table import ConditionFailed, Item, Put, Table
 
 
 class KeyNotFoundError(LookupError):
@@ -90,65 +91,65 @@ class KeyStore:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def get_by_hash(self, key_hash: str) -> KeyRecord | None:
-        item = self.table.get(_hash_pk(key_hash), "key")
+    async def get_by_hash(self, key_hash: str) -> KeyRecord | None:
+        item = await self.table.get(_hash_pk(key_hash), "key")
         return record_from_item(item) if item is not None else None
 
-    def _index(self, key_id: str) -> Item:
-        index = self.table.get(DIRECTORY, key_id)
+    async def _index(self, key_id: str) -> Item:
+        index = await self.table.get(DIRECTORY, key_id)
         if index is None:
             raise KeyNotFoundError(f"no key with id {key_id!r}")
         return index
 
-    def get(self, key_id: str) -> KeyRecord:
-        record = self.get_by_hash(str(self._index(key_id)["key_hash"]))
+    async def get(self, key_id: str) -> KeyRecord:
+        record = await self.get_by_hash(str((await self._index(key_id))["key_hash"]))
         if record is None:
             raise KeyNotFoundError(f"no key with id {key_id!r}")
         return record
 
-    def create(self, record: KeyRecord) -> None:
+    async def create(self, record: KeyRecord) -> None:
         index = {"pk": DIRECTORY, "sk": record.key_id, "key_hash": record.key_hash, "hashes": [record.key_hash]}
         try:
-            self.table.transact([Put(record_to_item(record), if_absent=True), Put(index, if_absent=True)])
+            await self.table.transact([Put(record_to_item(record), absent()), Put(index, absent())])
         except ConditionFailed:
             raise ValueError(f"key id {record.key_id!r} already exists") from None
 
-    def key_ids(self) -> list[str]:
+    async def key_ids(self) -> list[str]:
         """Every key id (one Query of the directory)."""
-        return [str(item["sk"]) for item in self.table.query(DIRECTORY)]
+        return [str(item["sk"]) for item in await self.table.query(DIRECTORY)]
 
-    def list(self, *, include_retired: bool = False) -> list[KeyRecord]:
+    async def list(self, *, include_retired: bool = False) -> list[KeyRecord]:
         records = []
-        for index in self.table.query(DIRECTORY):
+        for index in await self.table.query(DIRECTORY):
             hashes = (index.get("hashes") or [index["key_hash"]]) if include_retired else [index["key_hash"]]
             for key_hash in hashes:
-                record = self.get_by_hash(str(key_hash))
+                record = await self.get_by_hash(str(key_hash))
                 if record is not None:
                     records.append(record)
         return sorted(records, key=lambda r: (r.created_at, r.key_id, r.replaced_by is None))
 
-    def revoke(self, key_id: str, *, now: float) -> KeyRecord:
+    async def revoke(self, key_id: str, *, now: float) -> KeyRecord:
         """Revoke the key and every earlier secret of it still in a rotation grace period."""
-        index = self._index(key_id)
+        index = await self._index(key_id)
         current: KeyRecord | None = None
         for key_hash in index.get("hashes") or [index["key_hash"]]:
-            record = self.get_by_hash(str(key_hash))
+            record = await self.get_by_hash(str(key_hash))
             if record is None:
                 continue
             if record.revoked_at is None:
                 record = record.revoked(now)
-                self.table.put(record_to_item(record))
+                await self.table.put(record_to_item(record))
             if record.key_hash == index["key_hash"]:
                 current = record
         if current is None:
             raise KeyNotFoundError(f"no key with id {key_id!r}")
         return current
 
-    def rotate(self, key_id: str, *, now: float, grace_seconds: float = 0.0) -> tuple[str, KeyRecord]:
+    async def rotate(self, key_id: str, *, now: float, grace_seconds: float = 0.0) -> tuple[str, KeyRecord]:
         """A new secret for the same key id; the old secret works for ``grace_seconds`` more."""
-        index = self._index(key_id)
+        index = await self._index(key_id)
         old_hash = str(index["key_hash"])
-        record = self.get_by_hash(old_hash)
+        record = await self.get_by_hash(old_hash)
         if record is None:
             raise KeyNotFoundError(f"no key with id {key_id!r}")
         if record.refusal(now) is not None:
@@ -161,18 +162,18 @@ class KeyStore:
             "hashes": [*(index.get("hashes") or [old_hash]), fresh.key_hash],
         }
         try:
-            self.table.transact(
+            await self.table.transact(
                 [
-                    Put(record_to_item(fresh), if_absent=True),
+                    Put(record_to_item(fresh), absent()),
                     Put(record_to_item(retired)),
-                    Put(new_index, if_equals={"key_hash": old_hash}),
+                    Put(new_index, equals("key_hash", old_hash)),
                 ]
             )
         except ConditionFailed:
             raise ValueError(f"key {key_id!r} changed while rotating it; try again") from None
         return secret, fresh
 
-    def update(self, key_id: str, **changes: Any) -> KeyRecord:
-        record = replace(self.get(key_id), **changes)
-        self.table.put(record_to_item(record))
+    async def update(self, key_id: str, **changes: Any) -> KeyRecord:
+        record = replace(await self.get(key_id), **changes)
+        await self.table.put(record_to_item(record))
         return record

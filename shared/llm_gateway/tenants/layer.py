@@ -24,7 +24,6 @@ from llm_gateway.tenants.tokens import chunk_text, completion_budget, prompt_tok
 if TYPE_CHECKING:
     from llm_gateway.core.context import RequestContext
     from llm_gateway.core.deployments import ModelGroups
-    from llm_gateway.gateway import Gateway
     from llm_gateway.schemas.validation import ChatRequest
     from llm_gateway.tenants.services import TenantServices
 
@@ -80,16 +79,14 @@ class TenantLayer(Layer):
         if principal.budget_usd is None:
             return
         self.services.afterwards.flush()  # the usage records of requests already answered count
+        spend = self.services.spend
         spent = await call_store(
             "spend store",
-            self.services.spend.current_spend,
-            principal.key_id,
-            principal.budget_period,
-            self.services.clock(),
+            spend.current_spend(principal.key_id, principal.budget_period, self.services.clock()),
             timeout=self.services.config.store_timeout,
-            blocking=self.services.spend.table.blocking,
+            blocking=spend.table.blocking,
         )
-        ctx.notes["budget_spent_usd"] = round(spent, 6)
+        ctx.note("budget_spent_usd", round(spent, 6))
         if spent >= principal.budget_usd:
             raise InsufficientQuotaError(
                 f"You exceeded your current quota: this key's {principal.budget_period} budget of "
@@ -105,7 +102,7 @@ class TenantLayer(Layer):
         except ServiceUnavailableError:
             if self.services.config.limits_when_store_down == "refuse":
                 raise
-            ctx.notes["budget"] = "store_unavailable"
+            ctx.note("budget", "store_unavailable")
         except GatewayError:  # over budget: give back the rate-limit slots just taken
             await asyncio.gather(*(self.services.limiter.refund(d) for d in ticket.decisions if d.admitted))
             raise
@@ -119,7 +116,7 @@ class TenantLayer(Layer):
             )
         jobs = self.services.jobs
         if jobs.pending >= jobs.max_pending and not await jobs.wait_for_room(min(ADMISSION_WAIT, ctx.remaining())):
-            ctx.notes["usage_backlog"] = jobs.pending  # still full: the usage write below may be dropped
+            ctx.note("usage_backlog", jobs.pending)  # still full: the usage write below may be dropped
         ticket = Ticket(body=request.body)
         scopes = self._scopes(request, ctx)
         if not scopes and ctx.principal.budget_usd is None:
@@ -135,16 +132,17 @@ class TenantLayer(Layer):
             if self.services.config.limits_when_store_down == "refuse":
                 budget.cancel()
                 raise
-            ctx.notes["limits"] = "store_unavailable"  # let it through: availability over exact limits
+            ctx.note("limits", "store_unavailable")  # let it through: availability over exact limits
         finally:
             await self._budget_outcome(budget, ticket, ctx)
         if ticket.decisions:
             shown = ticket.decisions[0]
             headers = ratelimit_headers(shown)
-            ctx.response_headers.update(headers)
+            for name, value in headers.items():
+                ctx.set_header(name, value)
             refused = next((d for d in ticket.decisions if not d.admitted), None)
             if refused is not None:
-                ctx.notes["rate_limited"] = refused.scope.split("#", 1)[0]
+                ctx.note("rate_limited", refused.scope.split("#", 1)[0])
                 raise _rate_limit_error(refused, ratelimit_headers(refused) if refused is not shown else headers)
         return ticket
 
@@ -219,22 +217,21 @@ class TenantLayer(Layer):
         cost = 0.0 if no_upstream else services.prices.cost(ctx.deployment_id, ctx.model_group or request.model, tokens)
         latency_ms = round((ended - ctx.started) * 1000, 2)
         ttft = round((ctx.first_token_at - ctx.started) * 1000, 2) if ctx.first_token_at is not None else None
-        notes = ctx.notes
-        notes["cost_usd"] = cost if cost is not None else 0.0
+        ctx.note("cost_usd", cost if cost is not None else 0.0)
         if cost is None:
-            notes["price"] = "missing"
-        notes["total_tokens"] = tokens.total
-        notes["cached_tokens"] = tokens.cached
+            ctx.note("price", "missing")
+        ctx.note("total_tokens", tokens.total)
+        ctx.note("cached_tokens", tokens.cached)
         if estimated:
-            notes["usage_estimated"] = True
-        notes.setdefault("cache", "off")
+            ctx.note("usage_estimated", True)
+        ctx.note_default("cache", "off")
         # retries: upstream attempts beyond the first (fallback groups' included); fallbacks: 1 when a
         # fallback group gave the answer (the router's own "fallback" note says which and why)
-        notes.setdefault("retries", max(0, ctx.attempts - 1))
-        notes.setdefault("fallbacks", 1 if notes.get("fallback") else 0)
+        ctx.note_default("retries", max(0, ctx.attempts - 1))
+        ctx.note_default("fallbacks", 1 if ctx.notes.get("fallback") else 0)
         if services.config.telemetry.log_content:  # the operator opted in; the prompt as sent (after guardrails)
-            notes["prompt"] = request.body.get("messages")
-            notes["answer"] = "".join(ticket.completion_text)
+            ctx.note("prompt", request.body.get("messages"))
+            ctx.note("answer", "".join(ticket.completion_text))
         parsed = request.parsed
         record = UsageRecord(
             request_id=ctx.request_id,
@@ -265,20 +262,17 @@ class TenantLayer(Layer):
         period = ctx.principal.budget_period
         spend, limiter = services.spend, services.limiter
         settling = [d for d in ticket.decisions if d.admitted and d.quota.tpm is not None]
-        if not settling and not spend.table.blocking:  # in memory: microseconds, no task or thread needed
+        if not settling and not spend.table.blocking:  # in memory: microseconds, no task needed
             services.jobs.run_now("usage record", lambda: spend.record(record, budget_period=period))
             return
 
         async def write() -> None:
             for decision in settling:
                 await limiter.settle_tokens(decision, settled)
-            if spend.table.blocking:
-                await asyncio.to_thread(spend.record, record, budget_period=period)
-            else:
-                spend.record(record, budget_period=period)
+            await spend.record(record, budget_period=period)
 
         if not services.jobs.submit("usage record", write):
-            notes["usage_dropped"] = True
+            ctx.note("usage_dropped", True)
 
 
 MAX_TEXT = 256
@@ -313,8 +307,5 @@ def _rate_limit_error(decision: Decision, headers: dict[str, str]) -> RateLimitE
     return RateLimitError(message, retry_after=decision.retry_after, headers=headers)
 
 
-def tenant_layer(gateway: Gateway, inner: ChatHandler) -> ChatHandler | None:
-    services = getattr(gateway, "tenants", None)
-    if services is None:
-        return None
-    return TenantLayer(inner, services, gateway.groups)
+def tenant_layer(inner: ChatHandler, services: TenantServices, groups: ModelGroups) -> ChatHandler:
+    return TenantLayer(inner, services, groups)

@@ -25,8 +25,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from llm_gateway.tables.base import ConditionFailed, Table
+from llm_gateway.tables.conditions import Condition, absent, all_of, below
 from llm_gateway.tenants.aio import call_store
-from llm_gateway.tenants.table import ConditionFailed, Table
 
 WINDOW_SECONDS = 60
 
@@ -96,9 +97,7 @@ class RateLimiter:
             self.reads += 1
             item = await call_store(
                 "rate-limit store",
-                self.table.get,
-                f"rl#{scope}",
-                str(key[1]),
+                self.table.get(f"rl#{scope}", str(key[1])),
                 timeout=self.timeout,
                 blocking=self.table.blocking,
             )
@@ -127,12 +126,13 @@ class RateLimiter:
             self.writes += 1
             item = await call_store(
                 "rate-limit store",
-                self.table.add,
-                f"rl#{scope}",
-                str(window_start),
-                {"r": 1, "t": tokens},
-                set_values={"expires_at": window_start + 3 * WINDOW_SECONDS},
-                below=below,
+                self.table.update(
+                    f"rl#{scope}",
+                    str(window_start),
+                    add={"r": 1, "t": tokens},
+                    set_values={"expires_at": window_start + 3 * WINDOW_SECONDS},
+                    condition=_under(below),
+                ),
                 timeout=self.timeout,
                 blocking=self.table.blocking,
             )
@@ -177,13 +177,15 @@ class RateLimiter:
             self.writes += 1
             await call_store(
                 "rate-limit store",
-                self.table.add,
-                f"rl#{decision.scope}",
-                str(decision.window_start),
-                increments,
+                self.table.update(f"rl#{decision.scope}", str(decision.window_start), add=increments),
                 timeout=self.timeout,
                 blocking=self.table.blocking,
             )
+
+
+def _under(bounds: dict[str, float]) -> Condition | None:
+    """Every counter named in ``bounds`` is absent or lower than its bound."""
+    return all_of([absent(name) | below(name, bound) for name, bound in bounds.items()])
 
 
 def format_reset(seconds: float) -> str:

@@ -26,16 +26,16 @@ def resolve_days(period: str | None, start: str | None, end: str | None, now: fl
     return chosen, first_day, last_day
 
 
-def every_key_id(keys: KeyStore | None) -> list[str] | None:
+async def every_key_id(keys: KeyStore | None) -> list[str] | None:
     """The ids to report on for "every key": the master key and every virtual key (one Query of the keys
     directory), so the report queries each key's sums instead of scanning usage. ``None`` when there is
     no keys table (local runs: the report then scans the in-memory usage table)."""
     if keys is None:
         return None
-    return ["master", *keys.key_ids()]
+    return ["master", *await keys.key_ids()]
 
 
-def spend_report(
+async def spend_report(
     store: SpendStore,
     key_ids: list[str] | None,
     *,
@@ -47,7 +47,7 @@ def spend_report(
 ) -> dict[str, Any]:
     """Spend per key and model; ``key_ids=None`` means every key."""
     label, first, last = resolve_days(period, start, end, now)
-    rows = store.report(key_ids if key_ids is not None else every_key_id(keys), first, last)
+    rows = await store.report(key_ids if key_ids is not None else await every_key_id(keys), first, last)
     return {
         "object": "spend_report",
         "period": label,

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llm_gateway.tenants.table import Table
+from llm_gateway.tables.base import Table
 
 DAY = 86_400
 
@@ -119,11 +119,11 @@ class SpendStore:
         self.table = table
         self.record_ttl = record_ttl_days * DAY
 
-    def current_spend(self, key_id: str, period: str, now: float) -> float:
-        item = self.table.get(f"spend#{key_id}", f"period#{period}#{period_label(period, now)}")
+    async def current_spend(self, key_id: str, period: str, now: float) -> float:
+        item = await self.table.get(f"spend#{key_id}", f"period#{period}#{period_label(period, now)}")
         return float(item.get("cost_usd", 0)) if item else 0.0
 
-    def record(self, usage: UsageRecord, *, budget_period: str) -> None:
+    async def record(self, usage: UsageRecord, *, budget_period: str) -> None:
         """Three writes: the budget period's running spend, the day/model sums, the usage record."""
         when = dt.datetime.fromtimestamp(usage.timestamp, tz=dt.UTC)
         item = _item_fields(usage)
@@ -143,28 +143,30 @@ class SpendStore:
         }
         nonzero = {k: v for k, v in sums.items() if v}
         day_number = int(usage.timestamp // DAY)
-        self.table.add(
-            f"spend#{usage.key_id}", f"period#{budget_period}#{_period_label(budget_period, day_number)}", nonzero
+        await self.table.update(
+            f"spend#{usage.key_id}", f"period#{budget_period}#{_period_label(budget_period, day_number)}", add=nonzero
         )
         model = usage.model or "-"
-        self.table.add(f"spend#{usage.key_id}", f"day#{_period_label('daily', day_number)}#{model}", nonzero)
-        self.table.put(item)  # last: the running spend matters more than the detail record
+        await self.table.update(
+            f"spend#{usage.key_id}", f"day#{_period_label('daily', day_number)}#{model}", add=nonzero
+        )
+        await self.table.put(item)  # last: the running spend matters more than the detail record
 
-    def usage_records(self, key_id: str, since: float, until: float) -> list[dict[str, Any]]:
+    async def usage_records(self, key_id: str, since: float, until: float) -> list[dict[str, Any]]:
         lo = dt.datetime.fromtimestamp(since, tz=dt.UTC).isoformat(timespec="milliseconds")
         hi = dt.datetime.fromtimestamp(until, tz=dt.UTC).isoformat(timespec="milliseconds") + "~"
-        return self.table.query(f"usage#{key_id}", lo, hi)
+        return await self.table.query(f"usage#{key_id}", lo, hi)
 
-    def report(self, key_ids: list[str] | None, first_day: str, last_day: str) -> list[dict[str, Any]]:
+    async def report(self, key_ids: list[str] | None, first_day: str, last_day: str) -> list[dict[str, Any]]:
         """Per key and model sums over the days ``first_day..last_day``: one Query per key; ``None`` scans the
         table for every key's sums (only when no key list is at hand: it reads every usage record too)."""
         if key_ids is None:
-            items = [i for i in self.table.scan("spend#") if str(i["sk"]).startswith("day#")]
+            items = [i for i in await self.table.scan("spend#") if str(i["sk"]).startswith("day#")]
             items = [i for i in items if first_day <= str(i["sk"])[4:14] <= last_day]
         else:
             items = []
             for key_id in key_ids:
-                items += self.table.query(f"spend#{key_id}", f"day#{first_day}", f"day#{last_day}#~")
+                items += await self.table.query(f"spend#{key_id}", f"day#{first_day}", f"day#{last_day}#~")
         rows: dict[tuple[str, str], dict[str, Any]] = {}
         for item in items:
             key_id = str(item["pk"]).removeprefix("spend#")

@@ -8,7 +8,7 @@ from typing import Any
 from llm_gateway.cache.config import CacheConfig
 from llm_gateway.cache.layer import CacheLayer
 from llm_gateway.cache.response_cache import ResponseCache
-from llm_gateway.cache.store import MemoryCacheStore
+from llm_gateway.cache.store import memory_cache_store
 from llm_gateway.core.context import Principal, RequestContext
 from llm_gateway.core.pipeline import ChatHandler, OpenedStream, replay
 from llm_gateway.schemas.validation import ChatRequest, validate_chat_request
@@ -34,7 +34,7 @@ class Answering(ChatHandler):
 
 
 def layer(inner: ChatHandler) -> CacheLayer:
-    cache = ResponseCache(CacheConfig(mode="on"), MemoryCacheStore(), clock=time.time, monotonic=time.monotonic)
+    cache = ResponseCache(CacheConfig(mode="on"), memory_cache_store(), clock=time.time, monotonic=time.monotonic)
     return CacheLayer(inner, cache, model_known=lambda name: name == "m")
 
 

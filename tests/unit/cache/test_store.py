@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.aws.state_table import AsyncTable
-from llm_gateway.cache.dynamodb import DynamoDBCacheStore
-from llm_gateway.cache.store import CacheStore, EntryTooLarge, MemoryCacheStore
+from llm_gateway.cache.store import CacheStore, EntryTooLarge, memory_cache_store
+from llm_gateway.tables.dynamodb import DynamoTable, fixed_client
 
 NOW = 1_800_000_000.0
 
@@ -34,14 +33,14 @@ def incompressible(size: int) -> str:
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[CacheStore]:
     limits: dict[str, Any] = {"max_item_bytes": 380_000, "max_parts": 4}
     if request.param == "memory":
-        yield MemoryCacheStore(**limits)
+        yield memory_cache_store(**limits)
         return
     import boto3
 
     endpoint = request.getfixturevalue("moto_endpoint")
     tables = request.getfixturevalue("dynamodb_tables")
     client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
-    yield DynamoDBCacheStore(AsyncTable(lambda: client, tables["LLM_GATEWAY_CACHE_TABLE"], timeout=10), **limits)
+    yield CacheStore(DynamoTable(fixed_client(client), tables["LLM_GATEWAY_CACHE_TABLE"], timeout=10), **limits)
 
 
 async def test_save_then_lookup(store: CacheStore) -> None:
@@ -93,7 +92,7 @@ async def test_leases(store: CacheStore) -> None:
 
 
 async def test_memory_store_is_bounded() -> None:
-    store = MemoryCacheStore(max_items=3)
+    store = memory_cache_store(max_items=3)
     for name in "abcd":
         await store.save(name, answer(name), ttl=60, now=NOW)
     assert await store.lookup("a", NOW) is None

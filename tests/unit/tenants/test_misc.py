@@ -5,8 +5,8 @@ import json
 import pytest
 
 from llm_gateway.config import ConfigError, parse_config
+from llm_gateway.telemetry.metrics import emf_line, metrics_enabled, request_metrics
 from llm_gateway.tenants.config import Price
-from llm_gateway.tenants.metrics import emf_line, metrics_enabled, request_metrics
 from llm_gateway.tenants.pricing import PriceTable, Tokens
 from llm_gateway.tenants.records import new_key, successor
 from llm_gateway.tenants.spend import period_days, period_label
@@ -79,7 +79,7 @@ def test_config_errors_are_loud(section: dict[str, object], message: str) -> Non
 
 def test_metrics_dimension_takes_only_configured_models() -> None:
     from llm_gateway.core.context import Principal, RequestContext
-    from llm_gateway.tenants.metrics import MetricsWriter
+    from llm_gateway.telemetry.metrics import MetricsWriter
 
     lines: list[str] = []
     writer = MetricsWriter("NS", lines.append, lambda: NOW, known_models=lambda: ["gpt-4o"])
@@ -112,11 +112,11 @@ def test_the_powertools_sink_carries_this_features_figures(capsys: pytest.Captur
     assert {"CostUSD", "CacheHits", "Retries", "Fallbacks", "Requests", "Latency"} <= names
 
 
-def test_a_usage_item_holds_copies_of_the_mappings_and_no_empty_fields() -> None:
+async def test_a_usage_item_holds_copies_of_the_mappings_and_no_empty_fields() -> None:
     from dataclasses import fields
 
+    from llm_gateway.tables.memory import MemoryTable
     from llm_gateway.tenants.spend import _MAPPING_FIELDS, SpendStore, UsageRecord
-    from llm_gateway.tenants.table import MemoryTable
 
     assert {f.name for f in fields(UsageRecord) if str(f.type).startswith("Mapping")} == set(_MAPPING_FIELDS)
     metadata = {"team": "search"}
@@ -134,13 +134,13 @@ def test_a_usage_item_holds_copies_of_the_mappings_and_no_empty_fields() -> None
         metadata=metadata,
     )
     table = MemoryTable()
-    SpendStore(table).record(record, budget_period="monthly")
+    await SpendStore(table).record(record, budget_period="monthly")
     metadata["team"] = "changed later"
-    (item,) = table.query("usage#k1")
+    (item,) = await table.query("usage#k1")
     assert item["metadata"] == {"team": "search"}
     assert "key_metadata" not in item and "deployment" not in item and "ttft_ms" not in item
     assert item["total_tokens"] == 7 and item["status"] == "ok" and item["stream"] is False
-    assert table.get("spend#k1", "period#monthly#2025-11") == {
+    assert await table.get("spend#k1", "period#monthly#2025-11") == {
         "pk": "spend#k1",
         "sk": "period#monthly#2025-11",
         "cost_usd": 0.5,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from llm_gateway.tables.memory import MemoryTable
 from llm_gateway.tenants.ratelimit import Quota, RateLimiter, format_reset, ratelimit_headers
-from llm_gateway.tenants.table import MemoryTable
 from tests.support.tenants import ManualClock
 
 
@@ -55,7 +55,7 @@ async def test_tokens_settle_to_real_usage_and_refunds() -> None:
     decisions = await limiter.admit_all([("k", Quota(tpm=1000)), ("m", Quota(rpm=1))], 10)
     assert [d.admitted for d in decisions] == [True, False]
     # the refused request gave its slot back on "k"
-    assert table.get("rl#k", "1764000000") == {
+    assert await table.get("rl#k", "1764000000") == {
         "pk": "rl#k",
         "sk": "1764000000",
         "r": 3,

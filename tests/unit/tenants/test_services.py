@@ -9,15 +9,16 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from llm_gateway.errors import AuthenticationError, ServiceUnavailableError
+from llm_gateway.tables.base import Tables
+from llm_gateway.tables.memory import MemoryTable
 from llm_gateway.tenants.authenticator import KeyAuthenticator, env_master_key
 from llm_gateway.tenants.background import BackgroundJobs
 from llm_gateway.tenants.keystore import KeyStore
-from llm_gateway.tenants.table import MemoryTable
 from tests.support.tenants import ManualClock, make_key
 
 
 class BrokenTable(MemoryTable):
-    def get(self, pk: str, sk: str) -> None:
+    async def get(self, pk: str, sk: str, *, consistent: bool = False) -> None:
         raise ConnectionError("table unreachable")
 
 
@@ -35,7 +36,7 @@ async def test_lookups_are_cached_for_the_configured_time() -> None:
     )
     await auth.authenticate(secret)
     assert auth.lookups == 1
-    store.revoke(key_id, now=wall())
+    await store.revoke(key_id, now=wall())
     monotonic.advance(4.9)
     assert (await auth.authenticate(secret)).key_id == key_id
     monotonic.advance(0.2)
@@ -92,7 +93,7 @@ async def test_an_unreachable_state_table_is_a_503() -> None:
     from llm_gateway.tenants.ratelimit import Quota, RateLimiter
 
     class Unreachable(MemoryTable):
-        def add(self, *args: object, **kwargs: object) -> dict[str, object]:
+        async def update(self, *args: object, **kwargs: object) -> dict[str, object]:
             raise ConnectionError("endpoint unreachable")
 
     limiter = RateLimiter(Unreachable(), ManualClock(), sliding=False)
@@ -108,8 +109,11 @@ async def test_master_key_from_a_secret_reference() -> None:
     def gateway(env: dict[str, str]) -> Gateway:
         from llm_gateway.config import parse_config
 
-        options = GatewayOptions(config=parse_config(openai_config("http://127.0.0.1:9")), env=env)
-        options.extras["tenant_tables"] = {"keys": MemoryTable(), "state": MemoryTable(), "usage": MemoryTable()}
+        options = GatewayOptions(
+            config=parse_config(openai_config("http://127.0.0.1:9")),
+            env=env,
+            tables=Tables(keys=MemoryTable(), state=MemoryTable(), usage=MemoryTable()),
+        )
         return Gateway(options).ensure_ready()
 
     ready = gateway({"LLM_GATEWAY_MASTER_KEY_REF": "env:STORED_KEY", "STORED_KEY": "sk-from-store"})
@@ -123,12 +127,12 @@ async def test_master_key_from_a_secret_reference() -> None:
     assert (await broken.authenticator.authenticate(secret)).key_id == key_id
 
 
-def test_every_key_report_lists_keys_instead_of_scanning_usage() -> None:
+async def test_every_key_report_lists_keys_instead_of_scanning_usage() -> None:
     from llm_gateway.tenants.report import spend_report
     from llm_gateway.tenants.spend import SpendStore, UsageRecord
 
     class NoScan(MemoryTable):
-        def scan(self, pk_prefix: str) -> list[dict[str, object]]:
+        async def scan(self, pk_prefix: str) -> list[dict[str, object]]:
             raise AssertionError("the usage table must not be scanned")
 
     clock = ManualClock()
@@ -136,8 +140,8 @@ def test_every_key_report_lists_keys_instead_of_scanning_usage() -> None:
     _, key_id = make_key(keys, now=clock())
     spend = SpendStore(NoScan())
     for who in (key_id, "master"):
-        spend.record(UsageRecord("r-" + who, who, "m", "d", 10, 5, 0, 0.5, 1.0, clock()), budget_period="monthly")
-    report = spend_report(spend, None, period="daily", start=None, end=None, now=clock(), keys=keys)
+        await spend.record(UsageRecord("r-" + who, who, "m", "d", 10, 5, 0, 0.5, 1.0, clock()), budget_period="monthly")
+    report = await spend_report(spend, None, period="daily", start=None, end=None, now=clock(), keys=keys)
     assert {(row["key_id"], row["requests"]) for row in report["data"]} == {(key_id, 1), ("master", 1)}
     assert report["total_cost_usd"] == 1.0
 
@@ -155,10 +159,10 @@ async def test_limits_when_the_state_store_is_down(policy: str) -> None:
     from tests.support.gateway import openai_config
 
     class Down(MemoryTable):
-        def get(self, pk: str, sk: str) -> None:
+        async def get(self, pk: str, sk: str, *, consistent: bool = False) -> None:
             raise ConnectionError("endpoint unreachable")
 
-        def add(self, *args: object, **kwargs: object) -> dict[str, object]:
+        async def update(self, *args: object, **kwargs: object) -> dict[str, object]:
             raise ConnectionError("endpoint unreachable")
 
     class Answer(ChatHandler):
@@ -169,8 +173,9 @@ async def test_limits_when_the_state_store_is_down(policy: str) -> None:
             raise NotImplementedError
 
     config = {**openai_config("http://127.0.0.1:9"), "tenants": {"limits_when_store_down": policy}}
-    options = GatewayOptions(config=parse_config(config), env={})
-    options.extras["tenant_tables"] = {"keys": MemoryTable(), "state": Down(), "usage": Down()}
+    options = GatewayOptions(
+        config=parse_config(config), env={}, tables=Tables(keys=MemoryTable(), state=Down(), usage=Down())
+    )
     gateway = Gateway(options).ensure_ready()
     layer = TenantLayer(Answer(), gateway.tenants, gateway.groups)
     request = validate_chat_request({"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]})

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from llm_gateway.tables.memory import MemoryTable
 from llm_gateway.tenants.spend import SpendStore, UsageRecord
-from llm_gateway.tenants.table import MemoryTable
 
 
-def test_the_stored_usage_record() -> None:
+async def test_the_stored_usage_record() -> None:
     table = MemoryTable()
     metadata = {"team": "search"}
     usage = UsageRecord(
         "req-1", "key-1", "gpt", None, 12, 30, 0, 0.25, 20.5, 1_764_100_800.0, metadata=metadata, user="u-7"
     )
-    SpendStore(table, record_ttl_days=1).record(usage, budget_period="monthly")
+    await SpendStore(table, record_ttl_days=1).record(usage, budget_period="monthly")
     metadata["team"] = "changed later"
-    (item,) = table.query("usage#key-1")
+    (item,) = await table.query("usage#key-1")
     assert item == {
         "pk": "usage#key-1",
         "sk": "2025-11-25T20:00:00.000+00:00#req-1",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
@@ -13,14 +13,15 @@ from llm_gateway.api.body import read_body
 from llm_gateway.api.context import new_context, plain_headers
 from llm_gateway.api.disconnect import unless_client_leaves
 from llm_gateway.api.responses import json_response
+from llm_gateway.api.services import ChatApi
+from llm_gateway.core.afterwards import Afterwards
 from llm_gateway.core.context import RequestContext
-from llm_gateway.gateway import Gateway
 from llm_gateway.observability import request_ended
 from llm_gateway.request_limits import check_json_depth, check_request_limits
 from llm_gateway.schemas.validation import parse_json_body, validate_chat_request
 
-router = APIRouter()
 log = logging.getLogger("llm_gateway.api")
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
@@ -49,43 +50,58 @@ CHAT_OPENAPI = {
 }
 
 
-async def _logged(body: AsyncIterator[bytes], ctx: RequestContext, gateway: Gateway) -> AsyncIterator[bytes]:
+async def _logged(body: AsyncIterator[bytes], ctx: RequestContext, afterwards: Afterwards) -> AsyncIterator[bytes]:
     try:
         async for piece in body:
             yield piece
     finally:
-        gateway.afterwards.run(request_ended(ctx, 200))
+        afterwards.run(request_ended(ctx, 200))
 
 
-@router.post(
-    "/v1/chat/completions",
-    summary="Create a chat completion",
-    openapi_extra=CHAT_OPENAPI,
-    response_class=Response,
-    tags=["chat"],
-)
-@router.post("/chat/completions", include_in_schema=False, response_class=Response)
-async def chat_completions(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway.ensure_ready()
-    headers = plain_headers(request.scope)
-    ctx = new_context(request, gateway, headers)
-    request.state.ctx = ctx
-    ctx.principal = await gateway.authenticator.authenticate(bearer_token(headers))
-    raw = await read_body(request, gateway.config.server.max_body_bytes, headers)
-    limits = gateway.config.request_limits
-    check_json_depth(raw, limits.max_json_depth)
-    data = parse_json_body(raw)
-    check_request_limits(data, limits)
-    chat = validate_chat_request(data)
-    ctx.model_group = chat.model
-    out = {"x-request-id": ctx.request_id}
-    if chat.stream:
-        body = await gateway.service.stream(chat, ctx)
-        out.update(SSE_HEADERS)
+def chat_endpoint(services: Callable[[], ChatApi]) -> Endpoint:
+    async def chat_completions(request: Request) -> Response:
+        api = services()
+        headers = plain_headers(request.scope)
+        ctx = new_context(request, api, headers)
+        request.state.ctx = ctx
+        ctx.principal = await api.authenticator.authenticate(bearer_token(headers))
+        raw = await read_body(request, api.server.max_body_bytes, headers)
+        limits = api.request_limits
+        check_json_depth(raw, limits.max_json_depth)
+        data = parse_json_body(raw)
+        check_request_limits(data, limits)
+        chat = validate_chat_request(data)
+        ctx.model_group = chat.model
+        out = {"x-request-id": ctx.request_id}
+        if chat.stream:
+            body = await api.service.stream(chat, ctx)
+            out.update(SSE_HEADERS)
+            out.update(ctx.response_headers)
+            return StreamingResponse(_logged(body, ctx, api.afterwards), media_type="text/event-stream", headers=out)
+        work = api.service.complete(chat, ctx)
+        response = await (unless_client_leaves(request.receive, work) if api.watches_disconnects else work)
         out.update(ctx.response_headers)
-        return StreamingResponse(_logged(body, ctx, gateway), media_type="text/event-stream", headers=out)
-    work = gateway.service.complete(chat, ctx)
-    response = await (unless_client_leaves(request.receive, work) if gateway.watches_disconnects else work)
-    out.update(ctx.response_headers)
-    gateway.afterwards.run(request_ended(ctx, 200))
-    return json_response(response, headers=out)
+        api.afterwards.run(request_ended(ctx, 200))
+        return json_response(response, headers=out)
+
+    return chat_completions
+
+
+def routes(services: Callable[[], ChatApi]) -> tuple[APIRouter, Endpoint]:
+    """The router for ``/v1/chat/completions`` (and ``/chat/completions``), and its endpoint (the app also
+    dispatches to it directly: :mod:`llm_gateway.api.direct`)."""
+    endpoint = chat_endpoint(services)
+    router = APIRouter()
+    router.add_api_route(
+        "/v1/chat/completions",
+        endpoint,
+        methods=["POST"],
+        summary="Create a chat completion",
+        openapi_extra=CHAT_OPENAPI,
+        response_class=Response,
+        tags=["chat"],
+    )
+    router.add_api_route(
+        "/chat/completions", endpoint, methods=["POST"], include_in_schema=False, response_class=Response
+    )
+    return router, endpoint

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,10 @@ from starlette.responses import Response
 
 from llm_gateway.api.auth import bearer_token
 from llm_gateway.api.responses import json_response
+from llm_gateway.api.services import DebugApi
 from llm_gateway.errors import PermissionDeniedError
 
 DEBUG_RUNTIME_ENV = "LLM_GATEWAY_DEBUG_RUNTIME"
-
-router = APIRouter()
 
 
 def _rss_bytes() -> int | None:
@@ -57,12 +57,17 @@ def runtime_figures(transport: Any = None) -> dict[str, Any]:
     }
 
 
-@router.get("/debug/runtime", include_in_schema=False, response_class=Response)
-async def debug_runtime(request: Request) -> Response:
-    gateway = request.app.state.gateway.ensure_ready()
-    principal = await gateway.authenticator.authenticate(bearer_token(request.headers))
-    if not principal.is_master:
-        raise PermissionDeniedError("Only the master key may read the runtime figures.")
-    if request.query_params.get("gc") == "1":
-        gc.collect()
-    return json_response(runtime_figures(getattr(gateway, "transport", None)))
+def routes(services: Callable[[], DebugApi]) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/debug/runtime", include_in_schema=False, response_class=Response)
+    async def debug_runtime(request: Request) -> Response:
+        api = services()
+        principal = await api.authenticator.authenticate(bearer_token(request.headers))
+        if not principal.is_master:
+            raise PermissionDeniedError("Only the master key may read the runtime figures.")
+        if request.query_params.get("gc") == "1":
+            gc.collect()
+        return json_response(runtime_figures(api.transport))
+
+    return router

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -9,41 +10,38 @@ from starlette.responses import Response
 
 from llm_gateway.api.auth import bearer_token
 from llm_gateway.api.responses import json_response
-from llm_gateway.core.context import Principal
+from llm_gateway.api.services import ModelsApi
 from llm_gateway.errors import ModelNotFoundError
-from llm_gateway.gateway import Gateway
-
-router = APIRouter()
 
 
-def _model_object(gateway: Gateway, name: str) -> dict[str, Any]:
-    first = gateway.groups.get(name)[0]
+def _model_object(api: ModelsApi, name: str) -> dict[str, Any]:
+    first = api.groups.get(name)[0]
     return {
         "id": name,
         "object": "model",
-        "created": gateway.started_at,
+        "created": api.created,
         "owned_by": first.config.owned_by or first.provider,
     }
 
 
-async def _principal(request: Request, gateway: Gateway) -> Principal:
-    return await gateway.authenticator.authenticate(bearer_token(request.headers))
+def routes(services: Callable[[], ModelsApi]) -> APIRouter:
+    router = APIRouter()
 
+    @router.get("/v1/models", summary="List models", response_class=Response, tags=["models"])
+    @router.get("/models", include_in_schema=False, response_class=Response)
+    async def list_models(request: Request) -> Response:
+        api = services()
+        principal = await api.authenticator.authenticate(bearer_token(request.headers))
+        data = [_model_object(api, name) for name in api.groups.names() if principal.may_use(name)]
+        return json_response({"object": "list", "data": data})
 
-@router.get("/v1/models", summary="List models", response_class=Response, tags=["models"])
-@router.get("/models", include_in_schema=False, response_class=Response)
-async def list_models(request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway.ensure_ready()
-    principal = await _principal(request, gateway)
-    data = [_model_object(gateway, name) for name in gateway.groups.names() if principal.may_use(name)]
-    return json_response({"object": "list", "data": data})
+    @router.get("/v1/models/{model_id:path}", summary="Retrieve a model", response_class=Response, tags=["models"])
+    @router.get("/models/{model_id:path}", include_in_schema=False, response_class=Response)
+    async def get_model(model_id: str, request: Request) -> Response:
+        api = services()
+        principal = await api.authenticator.authenticate(bearer_token(request.headers))
+        if model_id not in api.groups or not principal.may_use(model_id):
+            raise ModelNotFoundError(f"The model '{model_id}' does not exist or you do not have access to it.")
+        return json_response(_model_object(api, model_id))
 
-
-@router.get("/v1/models/{model_id:path}", summary="Retrieve a model", response_class=Response, tags=["models"])
-@router.get("/models/{model_id:path}", include_in_schema=False, response_class=Response)
-async def get_model(model_id: str, request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway.ensure_ready()
-    principal = await _principal(request, gateway)
-    if model_id not in gateway.groups or not principal.may_use(model_id):
-        raise ModelNotFoundError(f"The model '{model_id}' does not exist or you do not have access to it.")
-    return json_response(_model_object(gateway, model_id))
+    return router

@@ -7,22 +7,22 @@ carries it too.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llm_gateway.core.afterwards import Afterwards
 from llm_gateway.core.pipeline import ChatHandler, Layer, OpenedStream, StreamEnd, watch_stream
 from llm_gateway.errors import GatewayError
-from llm_gateway.tenants.metrics import MetricsWriter, metrics_enabled, stdout_sink
+from llm_gateway.telemetry.metrics import MetricsSink, MetricsWriter, metrics_enabled, stdout_sink
 
 if TYPE_CHECKING:
     from llm_gateway.core.context import RequestContext
-    from llm_gateway.gateway import Gateway
     from llm_gateway.schemas.validation import ChatRequest
 
 
 def _status(exc: BaseException, ctx: RequestContext) -> int:
     if isinstance(exc, GatewayError):
-        ctx.notes["error_code"] = exc.code  # as the app's error handler will, which runs after this
+        ctx.note("error_code", exc.code)  # as the app's error handler will, which runs after this
         return exc.status_code
     return 500
 
@@ -54,21 +54,28 @@ class TelemetryLayer(Layer):
 
         def on_end(outcome: StreamEnd, failure: BaseException | None) -> None:
             if outcome == "error":
-                ctx.notes.setdefault("stream_status", "error")
+                ctx.note_default("stream_status", "error")
             self._emit(ctx, 200)
 
         return watch_stream(opened, on_end=on_end)
 
 
-def telemetry_layer(gateway: Gateway, inner: ChatHandler) -> ChatHandler | None:
-    from llm_gateway.tenants.services import tenants_config
-
-    settings = tenants_config(gateway).telemetry
-    sink = gateway.options.extras.get("metrics_sink")
+def telemetry_layer(
+    inner: ChatHandler,
+    *,
+    metrics: bool | None,
+    namespace: str,
+    env: Mapping[str, str],
+    sink: MetricsSink | None,
+    clock: Callable[[], float],
+    known_models: Callable[[], Collection[str]],
+    afterwards: Afterwards,
+) -> ChatHandler | None:
+    """The layer when metrics are on (``metrics``, else by default only inside Lambda), or a ``sink`` is given
+    (tests); ``None`` otherwise. ``metrics`` and ``namespace``: ``tenants.telemetry`` in the config."""
     if sink is None:
-        if not metrics_enabled(settings.metrics, gateway.env):
+        if not metrics_enabled(metrics, env):
             return None
         sink = stdout_sink
-    groups = gateway.groups
-    writer = MetricsWriter(settings.namespace, sink, gateway.options.clock, known_models=groups.names)
-    return TelemetryLayer(inner, writer, gateway.afterwards)
+    writer = MetricsWriter(namespace, sink, clock, known_models=known_models)
+    return TelemetryLayer(inner, writer, afterwards)

@@ -1,0 +1,74 @@
+"""What each route uses, typed: the composition root builds these once, and ``create_app`` hands each
+route module a way to get its own (the gateway is built on first use, so routes ask at request time)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llm_gateway.api.auth import Authenticator
+    from llm_gateway.config import ServerConfig
+    from llm_gateway.core.afterwards import Afterwards
+    from llm_gateway.core.deployments import ModelGroups
+    from llm_gateway.core.service import ChatService
+    from llm_gateway.request_limits import RequestLimits
+    from llm_gateway.tenants.keystore import KeyStore
+    from llm_gateway.tenants.spend import SpendStore
+
+
+@dataclass(frozen=True)
+class ChatApi:
+    """``POST /v1/chat/completions``."""
+
+    authenticator: Authenticator
+    service: ChatService
+    afterwards: Afterwards
+    server: ServerConfig
+    request_limits: RequestLimits
+    deadline_margin: float
+    """Seconds kept back from a Lambda invocation's deadline (``router.deadline_margin``)."""
+    watches_disconnects: bool
+    clock: Callable[[], float]
+    monotonic: Callable[[], float]
+
+
+@dataclass(frozen=True)
+class ModelsApi:
+    """``GET /v1/models``."""
+
+    authenticator: Authenticator
+    groups: ModelGroups
+    created: int
+    """The ``created`` time of every model object: when this process started."""
+
+
+@dataclass(frozen=True)
+class SpendApi:
+    """``GET /v1/spend``."""
+
+    authenticator: Authenticator
+    spend: SpendStore
+    keys: KeyStore | None
+    afterwards: Afterwards
+    clock: Callable[[], float]
+
+
+@dataclass(frozen=True)
+class DebugApi:
+    """``GET /debug/runtime`` (only when ``LLM_GATEWAY_DEBUG_RUNTIME=1``)."""
+
+    authenticator: Authenticator
+    transport: Any
+    """The upstream transport (its pooled connections are reported)."""
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    chat: ChatApi
+    models: ModelsApi
+    spend: SpendApi
+    debug: DebugApi
+    afterwards: Afterwards
+    """Where the error handler queues a failed request's log line."""

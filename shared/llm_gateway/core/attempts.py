@@ -1,0 +1,55 @@
+"""Attempts: the calls the router makes, one per try of one deployment (retries and fallbacks are several
+attempts of one request).
+
+An :class:`AttemptHandler` takes a :class:`~llm_gateway.providers.base.ProviderCall` (the deployment, the
+upstream body, the key, the time left) and answers like a provider. The innermost is
+:class:`ProviderAttempts`, which hands the call to its deployment's provider; attempt layers wrap it the
+way request layers wrap the router (see the composition root, :mod:`llm_gateway.gateway`). A failure
+raised here is the attempt's: the router decides whether to retry, fall back or give up.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llm_gateway.providers.base import ProviderCall
+    from llm_gateway.providers.registry import ProviderPool
+
+
+class AttemptHandler(ABC):
+    @abstractmethod
+    async def complete(self, call: ProviderCall) -> dict[str, Any]:
+        """A whole ``chat.completion`` dict."""
+
+    @abstractmethod
+    def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
+        """``chat.completion.chunk`` dicts; raises a ``GatewayError`` on failure, before or during the stream."""
+
+
+class AttemptLayer(AttemptHandler):
+    """A pass-through attempt layer; subclasses override what they need."""
+
+    def __init__(self, inner: AttemptHandler) -> None:
+        self.inner = inner
+
+    async def complete(self, call: ProviderCall) -> dict[str, Any]:
+        return await self.inner.complete(call)
+
+    def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
+        return self.inner.stream(call)
+
+
+class ProviderAttempts(AttemptHandler):
+    """The innermost attempt handler: the call goes to its deployment's provider."""
+
+    def __init__(self, providers: ProviderPool) -> None:
+        self.providers = providers
+
+    async def complete(self, call: ProviderCall) -> dict[str, Any]:
+        return await self.providers.get(call.deployment.provider).complete(call)
+
+    def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
+        return self.providers.get(call.deployment.provider).stream(call)
