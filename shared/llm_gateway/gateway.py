@@ -127,7 +127,7 @@ class Gateway:
 
     def _request_layers(self, routing_state: Table | None) -> list[tuple[str, LayerFactory[ChatHandler]]]:
         """The layers around the router, outermost first. This list is the one place their order is written."""
-        from llm_gateway.cache import cache_layer
+        from llm_gateway.cache.factory import cache_layer
         from llm_gateway.guardrails.layer import guardrail_layer
         from llm_gateway.idempotency.layer import idempotency_layer
         from llm_gateway.telemetry.layer import telemetry_layer
@@ -248,7 +248,7 @@ class Gateway:
     def _build_services(self) -> None:
         """Tenants (keys, limits, spend), the response cache and the authenticator."""
         from llm_gateway.aws.environment import on_lambda
-        from llm_gateway.cache import build_response_cache
+        from llm_gateway.cache.factory import build_response_cache
         from llm_gateway.tenants.services import build_authenticator, build_tenant_services
 
         opts, config, runtime = self.options, self.config, self.runtime

@@ -5,8 +5,9 @@ refusal), change the request, or watch the answer go by. Streams travel as :clas
 first chunk has already arrived (so failures before it are still ordinary HTTP errors that layers can
 retry or fall back on), and the rest is an async iterator of OpenAI chunk dicts.
 
-Order, outermost first (see :func:`llm_gateway.core.stack.build_stack`): guardrails, limits and spend,
-idempotency, cache, router (retries, fallbacks, cooldowns), provider.
+The layers and their order are written once, in the composition root (``Gateway._request_layers`` in
+:mod:`llm_gateway.gateway`); below the router, each attempt goes through the attempt layers of
+:mod:`llm_gateway.core.attempts`.
 """
 
 from __future__ import annotations
