@@ -194,6 +194,10 @@ class Gateway:
             raise ConfigError("invalid model config: " + "; ".join(problems))
         self.config, self.aws = config, aws
         self.runtime = self._runtime(aws)
+        tables = self.runtime.tables
+        shared = tables.keys or tables.state or tables.usage  # one client serves the three
+        if shared is not None:
+            shared.warm_up()  # boto3 loads off the start-up path (the cache warms its own client)
         self.afterwards = Afterwards(enabled=defers_bookkeeping(config.server, self.env))
         self._build_clients()
         deployments = build_deployments(config)

@@ -99,10 +99,7 @@ class CacheStore:
             await self.table.delete(pk, LEASE, condition=equals("owner", owner))
 
     def warm_up(self) -> None:
-        """Prepare the table's client in the background (see ``DynamoTable.warm_up``), if it has one."""
-        warm_up = getattr(self.table, "warm_up", None)
-        if callable(warm_up):
-            warm_up()
+        self.table.warm_up()
 
     async def close(self) -> None:
         return None

@@ -81,6 +81,11 @@ class Table(ABC):
     async def scan(self, pk_prefix: str) -> list[Item]:
         """Every item whose ``pk`` starts with ``pk_prefix`` (admin listings only: it reads the table)."""
 
+    def warm_up(self) -> None:
+        """Get ready for the first call without making it (a DynamoDB table loads boto3 and makes its client
+        in the background); nothing to do for a table without I/O."""
+        return
+
     def tuned(self, *, timeout: float | None = None, **client_settings: Any) -> Table:
         """This table for a caller with its own bound on each call and its own client settings
         (``connect_timeout``, ``read_timeout``, ``max_attempts``). A table without I/O ignores them."""

@@ -127,8 +127,8 @@ class DynamoTable(Table):
         )
 
     def warm_up(self) -> None:
-        """Create the client (and load boto3) in the background, so the first call does not pay for it.
-        No network I/O happens here."""
+        """Create the client (and load boto3) in a background thread, so the first call does not pay for
+        it. No network I/O happens here."""
 
         def build() -> None:
             self.client()
