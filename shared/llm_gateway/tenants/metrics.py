@@ -2,8 +2,9 @@
 Logs turns into metrics (no API calls, no latency). See
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 
-Dimensions stay few (service, model) so the metric count stays bounded; the key id and request id are
-plain properties of the line, searchable with Logs Insights. Off by default outside Lambda, so local
+Dimensions stay few (service and model, plus service alone for the totals the alarms read) so the metric
+count stays bounded; the key id and request id are plain properties of the line, searchable with Logs
+Insights. Off by default outside Lambda, so local
 runs print nothing extra, and off when ``LLM_GATEWAY_OBSERVABILITY=powertools`` (Powertools' request
 sink writes the EMF document then; :func:`request_metrics` gives it these figures). Metric names match
 that sink's: Requests, ServerErrors, ClientErrors, Latency, TimeToFirstToken, PromptTokens...
