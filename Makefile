@@ -9,7 +9,7 @@ LLM_GATEWAY_MASTER_KEY ?= sk-local-gateway
 export LLM_GATEWAY_MASTER_KEY
 
 .PHONY: install serve test lint typecheck unit bench bench-routing bench-cache bench-tenants bench-app real-upstream clean \
-	sam-venv build build-host validate deploy cold-start fuzz load soak
+	sam-venv build build-host validate deploy cold-start fuzz load soak dashboard-picture measure-deploy cost
 
 # --- AWS SAM (deploy) -------------------------------------------------------------------------------------
 # aws-sam-cli pins its own boto3/pydantic, so it lives in its own venv. `sam build` needs python3.13 (the
@@ -33,8 +33,8 @@ serve: install
 	cd handlers && PYTHONPATH=../shared exec ../$(PY) -m llm_gateway.local.serve --host 127.0.0.1 --port $(PORT) --workers $(WORKERS) --no-access-log
 
 lint: install
-	$(PY) -m ruff check shared handlers tests bench
-	$(PY) -m ruff format --check shared handlers tests bench
+	$(PY) -m ruff check shared handlers tests bench scripts
+	$(PY) -m ruff format --check shared handlers tests bench scripts
 
 typecheck: install
 	$(PY) -m mypy
@@ -101,7 +101,23 @@ build-host: .aws-sam/build-host/.built
 
 validate: sam-venv
 	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(SAM_VENV)/bin/cfn-lint template.yaml --parameters DeploymentMode=managed-instances \
+		ManagedSubnetIds=subnet-0a1b2c3d4e5f60718 ManagedSecurityGroupIds=sg-0a1b2c3d
 	$(SAM) validate --lint
+
+# The measurements behind the deployment defaults and docs/cost.md (bench/figures/deploy.json, ~15 min):
+# CPU-capped INIT and requests at 256/512/1024 MB, what one and two workers sustain at c=16..128, peak
+# memory; then the cost page recomputed from them. `make cost` only recomputes the page.
+measure-deploy: install build-host
+	$(PY) -m bench.deploy_measure all
+	$(PY) scripts/cost.py --write
+
+cost: install
+	$(PY) scripts/cost.py --write
+
+# docs/dashboard.svg: the CloudWatch dashboard of template.yaml drawn from its own body (tests check it is current).
+dashboard-picture: install
+	$(PY) scripts/dashboard_picture.py
 
 deploy: build
 	$(SAM) deploy $(if $(GUIDED),--guided,)

@@ -17,11 +17,13 @@ from typing import Any
 
 from llm_gateway.api.app import create_app
 from llm_gateway.aws.lambda_observability import LOG_LEVEL_ENV, instrument_app
+from llm_gateway.api.snapstart_hooks import install_snapstart_hooks
 from llm_gateway.observability import configure_logging
 
 configure_logging(os.environ.get(LOG_LEVEL_ENV) or "INFO")
 app = create_app(settle_heap=True)  # this process serves the app for life
 instrument_app(app, os.environ)
+install_snapstart_hooks(app, os.environ)  # the Web Adapter's SnapStart hooks, when the function has them
 
 
 @functools.cache

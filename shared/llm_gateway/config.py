@@ -81,8 +81,8 @@ class ServerConfig(_Section):
     defer_bookkeeping: bool | None = Field(
         default=None,
         description="Write a request's access log line, usage record and metrics once the event loop is "
-        "quiet (within 50 ms) instead of before answering; default: on, except under Lambda, which may "
-        "freeze the process as soon as the response is sent.",
+        "quiet (within 50 ms) instead of before answering; default: on, except under Lambda on demand, which "
+        "may freeze the process as soon as the response is sent (Lambda Managed Instances never do).",
     )
 
 

@@ -14,13 +14,15 @@ import random
 _generator: random.Random | None = None
 
 
-def _forget_generator() -> None:
+def reseed() -> None:
+    """Seed the generator again from the kernel on its next use: in a forked child, and in an environment
+    restored from a SnapStart snapshot (else every copy would hand out the same ids)."""
     global _generator
     _generator = None
 
 
 # a forked child seeds its own generator (checking the pid on every call would be a system call per id)
-os.register_at_fork(after_in_child=_forget_generator)
+os.register_at_fork(after_in_child=reseed)
 
 
 def random_hex(bits: int = 128) -> str:

@@ -38,6 +38,10 @@ class SecretResolver:
     def register(self, scheme: str, loader: SecretLoader) -> None:
         self.loaders[scheme] = loader
 
+    def clear(self) -> None:
+        """Forget every cached value: the next use of each reference loads it again."""
+        self._cache.clear()
+
     def scheme_of(self, reference: str) -> str | None:
         scheme, sep, _ = reference.partition(":")
         if sep and (scheme == "env" or scheme in self.loaders):

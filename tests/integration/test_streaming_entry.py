@@ -1,14 +1,9 @@
 """The streaming entry point run as the Lambda Web Adapter runs it: `run.sh` (uvicorn on $PORT) from the
-built artifact, python3.13, the layer as /opt/python. Requests carry the context headers LWA adds."""
+built artifact, python3.13, the layer as /opt/python (tests/support/run_sh.py). Requests carry the context
+headers LWA adds."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import queue
-import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,8 +14,8 @@ import httpx
 import openai
 import pytest
 
-from tests.support.lambda_runtime import python313
-from tests.support.servers import free_socket
+from tests.support.run_sh import RunSh
+from tests.support.run_sh import lwa_headers as adapter_headers
 from tests.support.sse import SSEMessage, assemble, check_stream
 
 KEY = "sk-run-sh-test-key"
@@ -36,117 +31,8 @@ models:
 """
 
 
-class RunSh:
-    """handlers/run.sh of a build, as a child process; its stdout lines are collected as they come."""
-
-    def __init__(self, build: Path, config: Path, tmp: Path) -> None:
-        sock = free_socket()
-        self.port = sock.getsockname()[1]
-        sock.close()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        function_dir = build / "GatewayFunction"
-        env = {
-            "PATH": f"{Path(python313()).parent}:{os.environ['PATH']}",
-            "HOME": str(tmp),
-            "LANG": "C.UTF-8",
-            "PORT": str(self.port),
-            "LAMBDA_TASK_ROOT": str(function_dir),
-            "PYTHONPATH": str(build / "SharedLayer" / "python"),  # stands in for the layer's /opt/python
-            "PYTHONNOUSERSITE": "1",
-            "LLM_GATEWAY_CONFIG": str(config),
-            "LLM_GATEWAY_MASTER_KEY_REF": KEY,
-            "LLM_GATEWAY_OBSERVABILITY": "powertools",
-            "POWERTOOLS_SERVICE_NAME": "llm-gateway",
-            "POWERTOOLS_METRICS_NAMESPACE": "LlmGateway",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-        self.process = subprocess.Popen(
-            ["bash", str(function_dir / "run.sh")],
-            cwd=function_dir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        """Poll /health like the adapter's readiness check."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"run.sh exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                if httpx.get(self.base_url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"not ready after {timeout}s:\n{self.output()}")
-
-    def output(self) -> str:
-        self._drain()
-        return "\n".join(self.seen)
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                self.seen.append(self.lines.get_nowait())
-            except queue.Empty:
-                return
-
-    def wait_for_json(self, predicate: Any, timeout: float = 20) -> dict[str, Any]:
-        """The first JSON line on stdout (seen so far or arriving within ``timeout``) matching ``predicate``."""
-        deadline = time.monotonic() + timeout
-        index = 0
-        while True:
-            self._drain()
-            for line in self.seen[index:]:
-                index += 1
-                if line.startswith("{"):
-                    try:
-                        document = json.loads(line)
-                    except ValueError:
-                        continue
-                    if predicate(document):
-                        return document
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no matching line within {timeout}s:\n{self.output()[-4000:]}")
-            with contextlib.suppress(queue.Empty):
-                self.seen.append(self.lines.get(timeout=min(remaining, 0.2)))
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
 def lwa_headers(api_request_id: str, lambda_request_id: str) -> dict[str, str]:
-    """The headers the Lambda Web Adapter adds to each request it forwards."""
-    request_context = {
-        "requestId": api_request_id,
-        "stage": "prod",
-        "apiId": "7x2kq9d3lb",
-        "resourcePath": "/v1/{proxy+}",
-    }
-    lambda_context = {"request_id": lambda_request_id, "deadline": int(time.time() * 1000) + 900_000}
-    return {
-        "authorization": f"Bearer {KEY}",
-        "x-amzn-request-context": json.dumps(request_context),
-        "x-amzn-lambda-context": json.dumps(lambda_context),
-    }
+    return adapter_headers(KEY, api_request_id, lambda_request_id)
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +40,7 @@ def run_sh(host_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     tmp = tmp_path_factory.mktemp("run-sh")
     config = tmp / "config.yaml"
     config.write_text(CONFIG)
-    server = RunSh(host_build, config, tmp)
+    server = RunSh(host_build, config, tmp, key=KEY)
     try:
         server.wait_ready()
         yield server
@@ -239,7 +125,7 @@ def test_metrics_are_flushed_when_the_client_goes_away_mid_stream(run_sh: RunSh)
 def test_invalid_config_stops_the_function_at_start_up(host_build: Path, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("models:\n  - name: broken\n    provider: no-such-provider\n    model: x\n")
-    server = RunSh(host_build, config, tmp_path)
+    server = RunSh(host_build, config, tmp_path, key=KEY)
     try:
         server.process.wait(timeout=60)
         output = server.output()

@@ -63,6 +63,8 @@ class EmfRequestMetrics:
     def __call__(self, ctx: RequestContext, status: int) -> None:
         metrics = self.metrics
         metrics.add_dimension("model", self._model_dimension(ctx))
+        if metrics.provider.service:  # and the service's totals over all models, which the alarms read
+            metrics.add_dimensions(service=metrics.provider.service)
         metrics.add_metric("Requests", MetricUnit.Count, 1)
         if status >= 500:
             metrics.add_metric("ServerErrors", MetricUnit.Count, 1)

@@ -14,8 +14,10 @@ loop for long either.
 - A job takes the figures that depend on when it runs (a request's latency, a timestamp) when it is queued.
 - Readers of what the jobs write call :meth:`flush` first (the spend report, a budget check), so none of
   them reads behind a finished request; shutdown flushes too.
-- Off (``enabled=False``), a job runs when it is queued. That is the setting under Lambda, which may freeze
-  the process as soon as the response is sent: a queued log line would wait for the next invocation.
+- Off (``enabled=False``), a job runs when it is queued. That is the setting under Lambda on demand, which
+  may freeze the process as soon as the response is sent: a queued log line would wait for the next
+  invocation. On Lambda Managed Instances the environment runs on between its many concurrent requests,
+  so the queue is on there (shutdown flushes it).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 
-from llm_gateway.aws.environment import on_lambda
+from llm_gateway.aws.environment import frozen_between_requests
 from llm_gateway.config import ServerConfig
 
 log = logging.getLogger("llm_gateway.afterwards")
@@ -139,7 +141,7 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 def defers_bookkeeping(server: ServerConfig, env: Mapping[str, str]) -> bool:
-    """``server.defer_bookkeeping``; by default on, except under Lambda."""
+    """``server.defer_bookkeeping``; by default on, except under Lambda on demand (frozen after each answer)."""
     if server.defer_bookkeeping is not None:
         return server.defer_bookkeeping
-    return not on_lambda(env)
+    return not frozen_between_requests(env)

@@ -42,6 +42,7 @@ from llm_gateway.providers.base import Deployment, ProviderCall
 from llm_gateway.routing import balancer
 from llm_gateway.routing.config import RouterConfig
 from llm_gateway.routing.health import HealthTracker
+from llm_gateway.routing.metrics import note_all_cooling, note_upstream_failure
 from llm_gateway.routing.plan import RoutePlan, make_plan
 from llm_gateway.routing.retry import Backoff, counts_against_deployment, is_context_length_error, is_retryable
 from llm_gateway.schemas.validation import ChatRequest
@@ -184,7 +185,8 @@ class Router(ChatHandler):
     async def _failed(self, deployment: Deployment, error: GatewayError, ctx: RequestContext) -> None:
         _note(ctx, deployment, error.code or str(error.status_code))
         if counts_against_deployment(error):
-            await self.health.failure(deployment, error)
+            health = await self.health.failure(deployment, error)
+            note_upstream_failure(ctx, cooling=health.cooling(self.clock()))
 
     # -- one group -------------------------------------------------------------------------------------
 
@@ -211,6 +213,7 @@ class Router(ChatHandler):
             healthy = [d for d in deployments if d.id not in cooling]
             if last is None:
                 if not healthy:
+                    note_all_cooling(ctx, group)
                     if not self._try_soonest(has_fallback):
                         raise _GroupExhausted(_all_cooling(group, min(cooling.values()) - now))
                     healthy, limit = [min(deployments, key=lambda d: cooling[d.id])], 1

@@ -2,8 +2,9 @@
 Logs turns into metrics (no API calls, no latency). See
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 
-Dimensions stay few (service, model) so the metric count stays bounded; the key id and request id are
-plain properties of the line, searchable with Logs Insights. Off by default outside Lambda, so local
+Dimensions stay few (service and model, plus service alone for the totals the alarms read) so the metric
+count stays bounded; the key id and request id are plain properties of the line, searchable with Logs
+Insights. Off by default outside Lambda, so local
 runs print nothing extra, and off when ``LLM_GATEWAY_OBSERVABILITY=powertools`` (Powertools' request
 sink writes the EMF document then; :func:`request_metrics` gives it these figures). Metric names match
 that sink's: Requests, ServerErrors, ClientErrors, Latency, TimeToFirstToken, PromptTokens...
@@ -19,8 +20,14 @@ import orjson
 
 from llm_gateway.aws.environment import on_lambda
 from llm_gateway.core.context import RequestContext
+from llm_gateway.routing.metrics import UNITS as ROUTE_UNITS
+from llm_gateway.routing.metrics import route_metrics
 
 MetricsSink = Callable[[str], None]
+
+SERVICE_DIMENSION_SET = ["service"]
+"""A second dimension set on every document: the totals over all models, for alarms and the dashboard's
+figures (CloudWatch cannot add up metrics of different dimension values in an alarm's math)."""
 
 UNITS = {
     "Requests": "Count",
@@ -39,6 +46,7 @@ UNITS = {
     "CacheHits": "Count",
     "Retries": "Count",
     "Fallbacks": "Count",
+    **ROUTE_UNITS,
 }
 
 
@@ -88,6 +96,7 @@ def request_metrics(fields: Mapping[str, Any]) -> dict[str, float]:
         values["Fallbacks"] = float(fallbacks if isinstance(fallbacks, int) else len(fallbacks))
     if fields.get("cache") == "hit":
         values["CacheHits"] = 1
+    values.update(route_metrics(fields))  # upstream attempts and errors, cooldowns
     return values
 
 
@@ -129,7 +138,7 @@ def emf_line(
             "CloudWatchMetrics": [
                 {
                     "Namespace": namespace,
-                    "Dimensions": [list(dimensions)],
+                    "Dimensions": [list(dimensions), SERVICE_DIMENSION_SET],  # per model, and the service's totals
                     "Metrics": [{"Name": name, "Unit": UNITS.get(name, "None")} for name in values],
                 }
             ],

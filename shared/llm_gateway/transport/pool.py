@@ -432,6 +432,15 @@ class UpstreamPool(httpx.AsyncBaseTransport):
             request=request,
         )
 
+    async def close_idle_connections(self) -> None:
+        """Close the connections kept for reuse; the pool stays open (before a SnapStart snapshot)."""
+        idle = [connection for connections in self._idle.values() for connection in connections]
+        self._idle.clear()
+        self._idle_count = 0
+        for connection in idle:
+            self._drop(connection)
+            self._wake_slot_waiter()
+
     async def aclose(self) -> None:
         self._closed = True
         for connections in self._idle.values():

@@ -56,7 +56,7 @@ def test_emf_document() -> None:
     assert values["RateLimited"] == 1 and values["CacheHits"] == 1 and values["Fallbacks"] == 1
     document = json.loads(emf_line("NS", {"service": "s", "model": "m"}, values, {"key_id": "k"}, 1000))
     directive = document["_aws"]["CloudWatchMetrics"][0]
-    assert directive["Namespace"] == "NS" and directive["Dimensions"] == [["service", "model"]]
+    assert directive["Namespace"] == "NS" and directive["Dimensions"] == [["service", "model"], ["service"]]
     assert {m["Name"] for m in directive["Metrics"]} == set(values)
     assert document["Latency"] == 12.5 and document["key_id"] == "k" and document["model"] == "m"
     assert metrics_enabled(None, {"AWS_LAMBDA_FUNCTION_NAME": "f"}) and not metrics_enabled(None, {})
