@@ -16,8 +16,8 @@ import os
 from typing import Any
 
 from llm_gateway.api.app import create_app
-from llm_gateway.aws.lambda_observability import LOG_LEVEL_ENV, instrument_app
 from llm_gateway.api.snapstart_hooks import install_snapstart_hooks
+from llm_gateway.aws.lambda_observability import LOG_LEVEL_ENV, instrument_app
 from llm_gateway.observability import configure_logging
 
 configure_logging(os.environ.get(LOG_LEVEL_ENV) or "INFO")

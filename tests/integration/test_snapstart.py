@@ -23,7 +23,6 @@ import pytest
 
 from llm_gateway import ids
 from llm_gateway.api.app import create_app
-from llm_gateway.api.uvicorn_protocol import GatewayHttpProtocol
 from llm_gateway.api.snapstart_hooks import (
     AFTER_RESTORE_ENV,
     BEFORE_CHECKPOINT_ENV,
@@ -31,6 +30,7 @@ from llm_gateway.api.snapstart_hooks import (
     connection_pool,
     install_snapstart_hooks,
 )
+from llm_gateway.api.uvicorn_protocol import GatewayHttpProtocol
 from llm_gateway.gateway import Gateway
 from llm_gateway.secrets import SecretResolver
 from tests.support.fake_http import FakeHTTPServer, FakeRequest, Responder
