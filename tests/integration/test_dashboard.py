@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 import pytest
-from llm_gateway.tenants.metrics import POWERTOOLS_METRICS, UNITS
+from llm_gateway.telemetry.metrics import POWERTOOLS_METRICS, UNITS
 from scripts.dashboard_picture import PICTURE, alarm_summaries, dashboard_body, render
 
 from tests.integration.test_template import MODES, in_mode, translated
