@@ -26,7 +26,7 @@ def emitted() -> list[str]:
 @pytest.fixture
 def gateway(fake_openai: FakeOpenAI, emitted: list[str]) -> Iterator[UvicornThread]:
     config = two_deployments(fake_openai.v1, num_retries=1, allowed_fails=1, cooldown_seconds=60, backoff_base=0)
-    with running_gateway(config, rng=FixedRandom(0.1), extras={"metrics_sink": emitted.append}) as server:
+    with running_gateway(config, rng=FixedRandom(0.1), metrics_sink=emitted.append) as server:
         yield server
 
 
@@ -71,7 +71,7 @@ def test_a_group_that_fails_fast_is_counted_without_an_upstream_call(
         backoff_base=0,
         when_all_cooling="fail_fast",
     )
-    with running_gateway(config, rng=FixedRandom(0.1), extras={"metrics_sink": emitted.append}) as server:
+    with running_gateway(config, rng=FixedRandom(0.1), metrics_sink=emitted.append) as server:
         fake_openai.plan(Status(500), Status(500))
         assert chat(server).status_code == 502
         refused = chat(server)
