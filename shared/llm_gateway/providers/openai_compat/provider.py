@@ -1,5 +1,5 @@
-"""OpenAI-compatible upstreams: the body passes through nearly untouched; responses are checked, not
-rewritten, so fields this gateway does not know yet still reach the client."""
+"""OpenAI-compatible upstreams: the request body passes through nearly untouched; answers are checked and
+held to OpenAI's exact shape (:mod:`.normalise`), fields this gateway does not know left as they are."""
 
 from __future__ import annotations
 
@@ -41,10 +41,10 @@ class OpenAICompatProvider(HTTPChatProvider):
         return UpstreamHTTPRequest(url=f"{base}/chat/completions", json=body, headers=headers)
 
     def parse_response(self, call: ProviderCall, data: Any) -> dict[str, Any]:
-        return check_completion(call, data)
+        return check_completion(call, data, self.deps.clock())
 
     def new_stream_mapper(self, call: ProviderCall) -> StreamMapper:
-        return OpenAIStreamMapper(call)
+        return OpenAIStreamMapper(call, self.deps.clock())
 
     def map_error(self, call: ProviderCall, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
         return map_openai_error(call, status, headers, body)
