@@ -50,6 +50,7 @@ class _ReasoningBlock:
 class ConverseStreamState:
     started: bool = False
     next_tool_index: int = 0
+    thinking_blocks: int = 0
     tool_blocks: dict[int, _ToolBlock] = field(default_factory=dict)
     reasoning_blocks: dict[int, _ReasoningBlock] = field(default_factory=dict)
     json_tool_used: bool = False
@@ -167,7 +168,12 @@ class ConverseStreamMapper:
                     "redactedContent": reasoning.redacted,
                 }
             )
-            return [self._chunk({"thinking_blocks": [thought]})] if thought is not None else []
+            if thought is None:
+                return []
+            # indexed like tool calls, so the SDKs' accumulators join several blocks into one list
+            thought = {"index": self.state.thinking_blocks, **thought}
+            self.state.thinking_blocks += 1
+            return [self._chunk({"thinking_blocks": [thought]})]
         block = self.state.tool_blocks.get(int(payload.get("contentBlockIndex", -1)))
         if block is None or block.sent_arguments:
             return []

@@ -154,7 +154,7 @@ def test_parallel_tool_calls_get_their_own_indexes() -> None:
     assert choice["reasoning_content"] == "Two cities, two calls."
     thinking = [d for c in chunks for d in c["choices"][:1] if "thinking_blocks" in d["delta"]]
     assert [t["delta"]["thinking_blocks"] for t in thinking] == [
-        [{"type": "thinking", "thinking": "Two cities, two calls.", "signature": "ErUBCkYIBRgCIkDx"}]
+        [{"index": 0, "type": "thinking", "thinking": "Two cities, two calls.", "signature": "ErUBCkYIBRgCIkDx"}]
     ]
     assert choice["content"] == "Checking both."
     assert choice["tool_calls"] == {
