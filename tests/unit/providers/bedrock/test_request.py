@@ -434,12 +434,6 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ("logit_bias", {"messages": [USER], "logit_bias": {"1": 2}}, "logit_bias", "unsupported_parameter"),
     ("penalty", {"messages": [USER], "presence_penalty": 0.5}, "presence_penalty", "unsupported_parameter"),
     ("seed", {"messages": [USER], "seed": 7}, "seed", "unsupported_parameter"),
-    (
-        "parallel off",
-        {"messages": [USER], "parallel_tool_calls": False},
-        "parallel_tool_calls",
-        "unsupported_parameter",
-    ),
     ("temperature > 1", {"messages": [USER], "temperature": 1.5}, "temperature", "invalid_value"),
     (
         "input_audio",

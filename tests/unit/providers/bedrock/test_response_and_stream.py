@@ -123,8 +123,10 @@ def test_json_tool_emulation_turns_the_tool_input_into_content() -> None:
     assert result["choices"][0]["finish_reason"] == "stop"
 
 
-def run_stream(events: list[Any], *, want_usage: bool = True, json_tool: str | None = None) -> list[dict[str, Any]]:
-    call = provider_call({"messages": [{"role": "user", "content": "x"}], "stream": True})
+def run_stream(
+    events: list[Any], *, want_usage: bool = True, json_tool: str | None = None, **body: Any
+) -> list[dict[str, Any]]:
+    call = provider_call({"messages": [{"role": "user", "content": "x"}], "stream": True, **body})
     call.want_usage = want_usage
     mapper = ConverseStreamMapper(call, created=NOW, request_id="b7e1f0c2-9d4a", json_tool=json_tool)
     chunks = [chunk for kind, payload in events for chunk in mapper.feed({kind: payload})]
@@ -201,3 +203,28 @@ def test_exception_event_is_mapped() -> None:
     with pytest.raises(UpstreamStatusError) as info:
         run_stream([["messageStart", {"role": "assistant"}], ["throttlingException", {"message": "slow down"}]])
     assert info.value.status_code == 429
+
+
+def test_parallel_tool_calls_false_keeps_the_first_call() -> None:
+    """Converse cannot be told; the answer's first call is the one the client gets (LangChain's and
+    llama-index's structured output send parallel_tool_calls: false unasked)."""
+    chunks = run_stream(load_fixture("stream_parallel_tools.json"), parallel_tool_calls=False)
+    calls = assemble(chunks)[0]["tool_calls"]
+    assert list(calls) == [0]
+    assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    data = {
+        "output": {
+            "message": {
+                "role": "assistant",
+                "content": [
+                    {"toolUse": {"toolUseId": "a", "name": "f", "input": {}}},
+                    {"toolUse": {"toolUseId": "b", "name": "g", "input": {}}},
+                ],
+            }
+        },
+        "stopReason": "tool_use",
+        "usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3},
+    }
+    call = provider_call({"messages": [{"role": "user", "content": "x"}], "parallel_tool_calls": False})
+    message = assert_completion(map_response(call, data, NOW, None))["choices"][0]["message"]
+    assert [c["id"] for c in message["tool_calls"]] == ["a"]

@@ -34,7 +34,6 @@ def _with_call(arguments: str) -> list[dict[str, Any]]:
 
 REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ("logit_bias", {"logit_bias": {"50256": -100}}, "logit_bias", "unsupported_parameter"),
-    ("parallel_tool_calls_false", {"parallel_tool_calls": False}, "parallel_tool_calls", "unsupported_parameter"),
     ("audio_output", {"modalities": ["text", "audio"]}, "modalities", "unsupported_parameter"),
     ("prediction", {"prediction": {"type": "content", "content": "x"}}, "prediction", "unsupported_parameter"),
     (
