@@ -195,13 +195,14 @@ def _choice(call: ProviderCall, candidate: dict[str, Any], position: int, respon
         if not isinstance(part, dict):
             continue
         if "functionCall" in part and isinstance(part["functionCall"], dict):
+            whole = part
             if pending is not None or is_streamed_piece(part):
                 pending = pending or PartialCall()
                 pending.add(part)
                 if part["functionCall"].get("willContinue"):
                     continue
-                part, pending = pending.as_part(), None
-            calls.append(tool_call(part, response_id, index, len(calls)))
+                whole, pending = pending.as_part(), None
+            calls.append(tool_call(whole, response_id, index, len(calls)))
         elif isinstance(part.get("text"), str):
             (thoughts if part.get("thought") else text).append(part["text"])
     if pending is not None:

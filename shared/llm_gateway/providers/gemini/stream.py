@@ -6,8 +6,9 @@ before that is a cut (an error frame for the client). Per candidate the mapper e
 then text / ``reasoning_content`` deltas as they come, each function call as one tool-call delta (id,
 name and complete arguments; Vertex's streamed arguments are put together first, see
 :mod:`.partial_calls`) with its own running ``index``, then the finish chunk. With
-``parallel_tool_calls: false`` only a candidate's first call is kept. The usage chunk (``choices: []``, from the last ``usageMetadata`` seen) comes at the end when
-``call.want_usage``; every other chunk then carries ``"usage": null``, as OpenAI's do.
+``parallel_tool_calls: false`` only a candidate's first call is kept. The usage chunk (``choices: []``,
+from the last ``usageMetadata`` seen) comes at the end when ``call.want_usage``; every other chunk then
+carries ``"usage": null``, as OpenAI's do.
 """
 
 from __future__ import annotations
