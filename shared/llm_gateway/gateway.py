@@ -94,7 +94,8 @@ class Gateway:
         from llm_gateway.core.stack import build_stack
         from llm_gateway.providers.base import ProviderDeps
         from llm_gateway.providers.fetch import MediaFetcher
-        from llm_gateway.routing.factory import build_router
+        from llm_gateway.providers.thinking import build_thinking_store
+        from llm_gateway.routing.factory import build_router, state_table
         from llm_gateway.secrets import SecretResolver
         from llm_gateway.tenants.deployment_limits import provider_pool
         from llm_gateway.tenants.services import build_authenticator, build_tenant_services
@@ -121,6 +122,7 @@ class Gateway:
             clock=opts.clock,
             aws_clients=opts.aws_clients,  # providers keep their own client settings unless injected
             media_fetcher=self.media_fetcher,
+            thinking=build_thinking_store(state_table(self, config.router.state_timeout)),
             extras=opts.extras,
         )
         deployments = build_deployments(config)

@@ -12,13 +12,18 @@ from llm_gateway.config import DeploymentConfig
 from llm_gateway.errors import UpstreamTimeoutError
 from llm_gateway.providers.base import ChatProvider, ProviderCall, ProviderDeps
 from llm_gateway.providers.bedrock.errors import map_exception
-from llm_gateway.providers.bedrock.request import build_converse_args
+from llm_gateway.providers.bedrock.request import build_converse_args, is_anthropic_model
 from llm_gateway.providers.bedrock.response import map_response
 from llm_gateway.providers.bedrock.settings import BedrockSettings
 from llm_gateway.providers.bedrock.stream import ConverseStreamMapper
 from llm_gateway.providers.bedrock.transport import END, ERROR, EVENT, ThreadRunner
+from llm_gateway.providers.thinking import MemoryThinkingStore, ThinkingMemory
 
 SERVICE = "bedrock-runtime"
+
+
+def _without_thinking(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != "reasoning_effort"}
 
 
 class BedrockProvider(ChatProvider):
@@ -29,6 +34,13 @@ class BedrockProvider(ChatProvider):
         self._settings: dict[str, BedrockSettings] = {}
         self._threads = ThreadRunner()
         self._own_clients: Callable[..., Any] | None = None
+        self.thinking = ThinkingMemory(deps.thinking or MemoryThinkingStore(), deps.clock)
+
+    async def _prepare(self, call: ProviderCall) -> ProviderCall:
+        thinking_on = call.body.get("reasoning_effort") not in (None, "none") and is_anthropic_model(
+            call.deployment.model
+        )
+        return await self.thinking.prepare(call, thinking_on=thinking_on, thinking_off=_without_thinking)
 
     @classmethod
     def validate_deployment(cls, deployment: DeploymentConfig) -> None:
@@ -61,6 +73,7 @@ class BedrockProvider(ChatProvider):
         return factory(SERVICE, region=settings.region, endpoint_url=settings.endpoint_url, read_timeout=read_timeout)
 
     async def complete(self, call: ProviderCall) -> dict[str, Any]:
+        call = await self._prepare(call)
         settings = self.settings(call)
         plan = await build_converse_args(call, settings, self.deps.media_fetcher)
         try:
@@ -74,9 +87,13 @@ class BedrockProvider(ChatProvider):
             ) from None
         except Exception as exc:
             raise map_exception(call, exc) from None
-        return map_response(call, data, self.deps.clock(), plan.json_tool)
+        answer = map_response(call, data, self.deps.clock(), plan.json_tool)
+        await self.thinking.remember(call, answer["choices"][0]["message"])
+        return answer
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
+        call = await self._prepare(call)
+        recorder = self.thinking.recorder(call)
         settings = self.settings(call)
         plan = await build_converse_args(call, settings, self.deps.media_fetcher)
         pump = self._threads.pump(lambda: self._client(call, settings).converse_stream(**plan.kwargs))
@@ -90,6 +107,8 @@ class BedrockProvider(ChatProvider):
                 kind, value = await self._next(pump, call, silence)
                 if kind == EVENT:
                     for chunk in mapper.feed(value):
+                        if recorder.observe(chunk):
+                            await recorder.save()  # before the finish goes out: the loop's next request needs it
                         yield chunk
                 elif kind == END:
                     for chunk in mapper.finish():
