@@ -31,11 +31,10 @@ def _deployment(recording: Recording, api_base: str) -> dict[str, Any]:
         "model": recording.model(),
         "api_key": "sk-recorded-upstream-0123456789",
     }
-    if recording.provider == "bedrock":
+    if recording.provider == "bedrock":  # api_base is Bedrock's endpoint: the gateway's own boto3 client goes there
         entry.pop("api_key")
-        entry.update(region="us-east-1", endpoint_url=api_base)
-    else:
-        entry["api_base"] = api_base + ("/v1" if recording.provider == "openai" else "")
+        entry["region"] = "us-east-1"
+    entry["api_base"] = api_base + ("/v1" if recording.provider == "openai" else "")
     return entry
 
 

@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
-from pydantic import ValidationError
-
 from llm_gateway.config import DeploymentConfig
 from llm_gateway.errors import UpstreamTimeoutError
 from llm_gateway.providers.base import ChatProvider, ProviderCall, ProviderDeps
@@ -44,16 +42,12 @@ class BedrockProvider(ChatProvider):
 
     @classmethod
     def validate_deployment(cls, deployment: DeploymentConfig) -> None:
-        try:
-            BedrockSettings.of(deployment.extra_fields)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ValueError(problems) from None
+        BedrockSettings.of(deployment)
 
     def settings(self, call: ProviderCall) -> BedrockSettings:
         found = self._settings.get(call.deployment.id)
         if found is None:
-            found = BedrockSettings.of(call.deployment.config.extra_fields)
+            found = BedrockSettings.of(call.deployment.config)
             self._settings[call.deployment.id] = found
         return found
 

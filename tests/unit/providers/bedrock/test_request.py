@@ -23,7 +23,7 @@ USER = {"role": "user", "content": "Hi"}
 
 def build(body: dict[str, Any], model: str = CLAUDE, **extra: Any) -> Plan:
     call = provider_call(body, model=model, **extra)
-    return asyncio.run(build_converse_args(call, BedrockSettings.of(extra), None))
+    return asyncio.run(build_converse_args(call, BedrockSettings.of(call.deployment.config), None))
 
 
 @functools.cache
