@@ -7,6 +7,7 @@ cache is on.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from llm_gateway.aws.environment import on_lambda
@@ -21,9 +22,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("llm_gateway.cache")
 
 
+def effective_config(config: CacheConfig, env: Mapping[str, str]) -> CacheConfig:
+    """``cache.mode`` left unset means ``opt-in`` wherever a cache backend exists (a cache table, or a
+    backend chosen in config), so a request's ``caching: true`` works without ceremony; else ``off``."""
+    if "mode" in config.model_fields_set:
+        return config
+    from llm_gateway.aws.tables import TableNames
+
+    has_backend = config.backend != "auto" or bool(TableNames.from_env(env).cache)
+    return config.model_copy(update={"mode": "opt-in" if has_backend else "off"})
+
+
 def build_response_cache(gateway: Gateway) -> ResponseCache | None:
     """The cache for this process, or ``None`` when the config turns it off."""
-    config = gateway.config.cache
+    config = effective_config(gateway.config.cache, gateway.env)
     if not config.enabled:
         return None
     from llm_gateway.cache.response_cache import ResponseCache

@@ -45,7 +45,7 @@ def usage(raw: Any) -> dict[str, Any] | None:
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": cached},
     }
-    if written:
+    if written or "cacheWriteInputTokens" in raw:
         result["prompt_tokens_details"]["cache_write_tokens"] = written
     return result
 

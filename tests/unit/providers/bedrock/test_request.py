@@ -532,3 +532,27 @@ def test_drop_params_drops_and_keeps_the_rest() -> None:
     assert plan.kwargs["inferenceConfig"] == {"temperature": 0.5}
     plan = build({**body, "drop_params": True})
     assert plan.kwargs["inferenceConfig"] == {"temperature": 0.5}
+
+
+def test_cache_control_on_a_part_becomes_a_cache_point_after_it() -> None:
+    marked = {"type": "text", "text": "A long shared prefix.", "cache_control": {"type": "ephemeral"}}
+    plan = build(
+        {
+            "messages": [
+                {"role": "system", "content": [marked]},
+                {"role": "user", "content": [marked, {"type": "text", "text": "The question."}]},
+            ]
+        }
+    )
+    point = {"cachePoint": {"type": "default"}}
+    assert plan.kwargs["system"] == [{"text": "A long shared prefix."}, point]
+    assert plan.kwargs["messages"][0]["content"] == [
+        {"text": "A long shared prefix."},
+        point,
+        {"text": "The question."},
+    ]
+    from botocore.validate import ParamValidator
+
+    model = _client().meta.service_model.operation_model("Converse").input_shape
+    report = ParamValidator().validate(plan.kwargs, model)
+    assert not report.has_errors(), report.generate_report()

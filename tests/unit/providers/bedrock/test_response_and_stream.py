@@ -30,7 +30,7 @@ RESPONSES = [
             "prompt_tokens": 2060,
             "completion_tokens": 9,
             "total_tokens": 2069,
-            "prompt_tokens_details": {"cached_tokens": 2048},
+            "prompt_tokens_details": {"cached_tokens": 2048, "cache_write_tokens": 0},
         },
     ),
     (
