@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(
 
 def test_node_clients_run_the_tool_loop_with_reasoning(base_url: str, api_key: str) -> None:
     env = {**os.environ, "GATEWAY_URL": base_url, "GATEWAY_KEY": api_key, "MODELS": ",".join(REASONING)}
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         ["node", "clients.mjs"], cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     print(done.stdout)  # one line per case, shown with -s or on failure
