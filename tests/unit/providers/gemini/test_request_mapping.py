@@ -216,3 +216,16 @@ def test_a_schema_the_openapi_dialect_cannot_express_is_a_400() -> None:
         build_body(make_call(body, {"schema_dialect": "openapi"}))
     assert caught.value.param == "tools[0].function.parameters"
     assert "parametersJsonSchema" in build_body(make_call(body))["tools"][0]["functionDeclarations"][0]
+
+
+def test_parallel_tool_calls_false_is_honoured_not_dropped_and_each_dropped_name_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    body = {"model": "gem", "messages": [_user()], "tools": tools, "parallel_tool_calls": False, "logit_bias": {"1": 1}}
+    with caplog.at_level("INFO", logger="llm_gateway.providers"):
+        build_body(make_call(body, {"drop_params": True}))
+    dropped = [
+        r.__dict__["fields"]["dropped"] for r in caplog.records if r.getMessage() == "dropped unsupported parameters"
+    ]
+    assert dropped == [["logit_bias"]]
