@@ -192,3 +192,13 @@ def test_a_body_with_provider_enums_and_null_fields_is_held_to_the_schema() -> N
     assert "service_tier" not in out and "system_fingerprint" not in out and out["usage"] == USAGE
     call = out["choices"][0]["message"]["tool_calls"][0]
     assert call["type"] == "function" and call["id"].startswith("call_") and call["function"]["arguments"] == '{"a":1}'
+
+
+def test_a_usage_report_with_null_choices_is_the_usage_chunk() -> None:
+    out = _stream([_chunk({"content": "a"}, "stop"), {"id": "abc", "choices": None, "usage": USAGE}])
+    assert out[-1]["choices"] == [] and out[-1]["usage"] == USAGE
+
+
+def test_usage_reported_only_inside_a_vendor_object_is_found() -> None:
+    out = _stream([_chunk({"content": "a"}, "stop", x_groq={"id": "req_1", "usage": {**USAGE, "queue_time": 0.1}})])
+    assert out[-1]["usage"] == USAGE

@@ -179,10 +179,17 @@ class AnthropicStreamMapper(StreamMapper):
             return [self._chunk({"tool_calls": [head]})]
         if kind in ("thinking", "redacted_thinking"):
             thinking = Block("thinking")
+            self.state.blocks[index] = thinking
             if kind == "redacted_thinking":
                 thinking.kind = "redacted"
                 thinking.signature = block.get("data")
-            self.state.blocks[index] = thinking
+                return []
+            if isinstance(block.get("signature"), str) and block["signature"]:
+                thinking.signature = block["signature"]
+            text = block.get("thinking")
+            if isinstance(text, str) and text:  # a start that already carries thinking (compatible servers)
+                thinking.buffer.append(text)
+                return [self._chunk({"reasoning_content": text})]
             return []
         self.state.blocks[index] = Block("other")
         return []

@@ -7,7 +7,8 @@ the openai SDKs' own stream helpers. The rules, for any server (no case per vend
 What a server may send                      What the client gets
 ==========================================  ===========================================================
 ``usage`` on a chunk that has ``choices``   that chunk without it; the usage in one last chunk with
-(or several usage reports)                  ``choices: []`` (the last report wins), OpenAI's counters only
+(or several usage reports, or only inside   ``choices: []`` (the last report wins), OpenAI's counters only
+a vendor object such as ``x_groq``)
 a chunk with empty ``choices`` and no       nothing (Azure's content-filter chunk: ``object: ""``,
 usage                                       ``id: ""``, ``created: 0``)
 empty or changing ``id`` / ``created`` /    the stream's first real values on every chunk
@@ -133,6 +134,14 @@ def normalise_delta(delta: dict[str, Any], choice: _Choice) -> None:
             del delta["tool_calls"]
 
 
+def _vendor_usage(chunk: dict[str, Any]) -> Any:
+    """Usage a server reports only inside its own extension object (``x_groq: {usage: ...}``)."""
+    for key, value in chunk.items():
+        if key.startswith("x_") and isinstance(value, dict) and isinstance(value.get("usage"), dict):
+            return value["usage"]
+    return None
+
+
 class ChunkNormaliser:
     """Per-stream state: chunks in as the server sent them, chunks out as OpenAI sends them."""
 
@@ -167,7 +176,8 @@ class ChunkNormaliser:
 
     def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         """The chunk as OpenAI would send it, or nothing (a usage report is held for :meth:`finish`)."""
-        usage = clean_usage(chunk.pop("usage", None))
+        raw = chunk.pop("usage", None)
+        usage = clean_usage(raw if raw is not None else _vendor_usage(chunk))
         if usage is not None:
             self._usage = usage
         choices = chunk["choices"]

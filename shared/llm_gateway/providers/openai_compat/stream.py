@@ -77,6 +77,8 @@ class OpenAIStreamMapper(StreamMapper):
         if event == "error" or ("error" in chunk and "choices" not in chunk):
             raise _error_in_body(self.call, chunk.get("error", chunk))
         choices = chunk.get("choices")
+        if choices is None and isinstance(chunk.get("usage"), dict):
+            choices = chunk["choices"] = []  # a usage report with "choices": null, or none at all
         if not isinstance(choices, list):
             raise _bad(self.call, "a stream frame without 'choices'")
         for choice in choices:
