@@ -76,9 +76,10 @@ def test_openai_sdk_tool_loop_with_reasoning(base_url: str, api_key: str, model:
     assert "x-llm-gateway-thinking" not in headers, "the kept thinking went back: thinking stayed on"
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize("model", ("claude", "claude-bedrock"))
 def test_a_tool_turn_whose_thinking_was_not_kept_runs_without_thinking_and_says_so(
-    base_url: str, api_key: str, model: str
+    base_url: str, api_key: str, model: str, stream: bool
 ) -> None:
     """A history made elsewhere (another gateway, an expired entry): thinking is off for that turn."""
     messages = [
@@ -99,12 +100,21 @@ def test_a_tool_turn_whose_thinking_was_not_kept_runs_without_thinking_and_says_
     response = httpx.post(
         base_url + "/chat/completions",
         headers={"authorization": f"Bearer {api_key}"},
-        json={"model": model, "messages": messages, "tools": [WEATHER_TOOL], "reasoning_effort": "low"},
+        json={
+            "model": model,
+            "messages": messages,
+            "tools": [WEATHER_TOOL],
+            "reasoning_effort": "low",
+            "stream": stream,
+        },
         timeout=30,
     )
     assert response.status_code == 200, response.text
     assert response.headers["x-llm-gateway-thinking"] == "off"
-    assert response.json()["choices"][0]["message"]["content"] == FINAL_TEXT
+    if stream:
+        assert FINAL_TEXT.split()[-1] in response.text and response.text.rstrip().endswith("data: [DONE]")
+    else:
+        assert response.json()["choices"][0]["message"]["content"] == FINAL_TEXT
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["run", "run_stream"])
