@@ -8,7 +8,7 @@ WORKERS ?= 1
 LLM_GATEWAY_MASTER_KEY ?= sk-local-gateway
 export LLM_GATEWAY_MASTER_KEY
 
-.PHONY: install serve test lint typecheck unit bench bench-routing bench-cache bench-tenants bench-app real-upstream clean \
+.PHONY: install serve test lint typecheck unit clients bench bench-routing bench-cache bench-tenants bench-app real-upstream clean \
 	sam-venv build build-host validate deploy cold-start fuzz load soak dashboard-picture measure-deploy cost
 
 # --- AWS SAM (deploy) -------------------------------------------------------------------------------------
@@ -43,6 +43,12 @@ unit: install sam-venv
 	$(PY) -m pytest -q
 
 test: lint typecheck unit
+
+# Opt-in, not CI: the client-compatibility suite with the Node clients too (openai-node 7 and 6, the Vercel
+# AI SDK; npm). `make test` runs the Python clients of tests/clients and skips the Node ones.
+clients: install
+	cd tests/clients/node && npm ci --no-audit --no-fund --loglevel=error
+	$(PY) -m pytest -q -p no:cacheprovider tests/clients
 
 bench: install
 	$(PY) -m bench.run

@@ -10,9 +10,9 @@ import sys
 from typing import Any
 
 import pytest
-from llm_gateway.telemetry.metrics import POWERTOOLS_METRICS, UNITS
 from scripts.dashboard_picture import PICTURE, alarm_summaries, dashboard_body, render
 
+from llm_gateway.telemetry.metrics import POWERTOOLS_METRICS, UNITS
 from tests.integration.test_template import MODES, in_mode, translated
 from tests.support.cfn_conditions import deployed
 from tests.support.lambda_runtime import ROOT, template
