@@ -22,6 +22,8 @@ from tests.support.openai_schema import assert_error
 from tests.support.servers import UvicornThread, wait_until
 from tests.support.tenants import make_key, priced_config
 
+pytestmark = pytest.mark.slow
+
 BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "hello"}]}
 
 

@@ -19,6 +19,8 @@ from tests.support.openai_schema import assert_completion, assert_error
 from tests.support.servers import UvicornThread
 from tests.support.sse import assemble, check_stream, parse_sse_lines
 
+pytestmark = pytest.mark.slow
+
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 32).decode()
 WEATHER_TOOL = {
     "type": "function",

@@ -29,6 +29,8 @@ from tests.support.gateway import MASTER_KEY, running_gateway
 from tests.support.openai_schema import assert_chunk, assert_completion, assert_error
 from tests.support.sse import assemble, check_stream, parse_sse_text
 
+pytestmark = pytest.mark.slow
+
 CONFIG = {
     "models": [{"name": "claude", "provider": "bedrock", "model": CLAUDE, "region": "us-east-1"}],
     "server": {"read_timeout": 2.0},

@@ -15,6 +15,8 @@ from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
 from tests.support.servers import wait_until
 
+pytestmark = pytest.mark.slow
+
 BODY = b'{"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"count slowly"}]}'
 
 

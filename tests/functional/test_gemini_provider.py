@@ -27,6 +27,8 @@ from tests.support.gateway import MASTER_KEY, running_gateway
 from tests.support.openai_schema import assert_chunk, assert_completion, assert_error
 from tests.support.sse import assemble, check_stream, parse_sse_lines
 
+pytestmark = pytest.mark.slow
+
 PNG = (
     "data:image/png;base64,"
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

@@ -18,6 +18,8 @@ from tests.support.openai_schema import assert_error
 from tests.support.servers import UvicornThread
 from tests.support.sse import check_stream, parse_sse_text
 
+pytestmark = pytest.mark.slow
+
 REQUEST_TIMEOUT = 3.0
 READ_TIMEOUT = 1.0
 

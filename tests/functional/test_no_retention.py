@@ -10,12 +10,15 @@ import weakref
 from typing import Any
 
 import httpx
+import pytest
 
 from llm_gateway.core.context import RequestContext
 from llm_gateway.core.pipeline import OpenedStream
 from llm_gateway.schemas.validation import ChatRequest
 from tests.support.fake_openai import FakeOpenAI, Reply, Status
 from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
+
+pytestmark = pytest.mark.slow
 
 HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
 

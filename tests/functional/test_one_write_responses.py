@@ -20,6 +20,8 @@ from llm_gateway.api.uvicorn_protocol import GatewayHttpProtocol, HeadWithBodyTr
 from tests.support.gateway import MASTER_KEY, make_gateway
 from tests.support.servers import UvicornThread
 
+pytestmark = pytest.mark.slow
+
 CONFIG = {
     "models": [
         {"name": "mock", "provider": "mock", "model": "mock-1"},

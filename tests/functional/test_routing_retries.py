@@ -14,6 +14,8 @@ from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
 from tests.support.openai_schema import assert_completion, assert_error
 from tests.support.routing import FakeTime, FixedRandom, two_deployments, upstream_models
 
+pytestmark = pytest.mark.slow
+
 HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
 
 

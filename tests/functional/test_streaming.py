@@ -11,6 +11,8 @@ import pytest
 from tests.support.fake_openai import CutStream, ErrorFrame, FakeOpenAI, MalformedFrame, Reply, Status
 from tests.support.sse import SSEMessage, check_stream, parse_sse_lines
 
+pytestmark = pytest.mark.slow
+
 USER = [{"role": "user", "content": "count"}]
 
 

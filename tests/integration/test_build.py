@@ -5,11 +5,14 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+import pytest
 from bench.cold_start import measure, summary
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.support.lambda_runtime import ROOT, iter_python_files
+
+pytestmark = pytest.mark.slow
 
 ELF_MACHINE = {183: "aarch64", 62: "x86_64"}
 

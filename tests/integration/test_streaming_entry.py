@@ -23,6 +23,8 @@ from tests.support.lambda_runtime import python313
 from tests.support.servers import free_socket
 from tests.support.sse import SSEMessage, assemble, check_stream
 
+pytestmark = pytest.mark.slow
+
 KEY = "sk-run-sh-test-key"
 CHUNK_DELAY_MS = 60
 ANSWER = " ".join(f"word{i}" for i in range(20))

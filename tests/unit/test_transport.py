@@ -21,6 +21,8 @@ from llm_gateway.config import ServerConfig
 from llm_gateway.transport.http import make_transport, send_upstream
 from llm_gateway.transport.pool import UpstreamPool
 
+pytestmark = pytest.mark.slow
+
 Script = Callable[[bytes, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
 """Answers one request (its head and body already read); returns False to close the connection."""
 

@@ -16,7 +16,10 @@ import pytest
 from llm_gateway.api.workers import FAILED_START, Supervisor, reuse_port_socket, reuse_port_supported, stop_with_parent
 from tests.support.servers import free_port
 
-pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT is Linux-only")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT is Linux-only"),
+]
 
 
 def test_two_sockets_listen_on_one_port_and_both_accept() -> None:

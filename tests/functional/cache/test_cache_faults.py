@@ -12,6 +12,8 @@ import pytest
 from tests.support.cache import FaultyDynamoDB, ask, cached_gateway, client_error, sdk, slow, stream, unreachable
 from tests.support.fake_openai import FakeOpenAI
 
+pytestmark = pytest.mark.slow
+
 FAULTS: dict[str, tuple[Callable[[], None], str]] = {
     "throttled": (client_error("ProvisionedThroughputExceededException"), "throttled"),
     "throttling": (client_error("ThrottlingException"), "throttled"),

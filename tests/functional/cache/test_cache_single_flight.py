@@ -8,11 +8,14 @@ import time
 from typing import Any
 
 import openai
+import pytest
 
 from tests.support.cache import HI, cached_gateway
 from tests.support.fake_openai import FakeOpenAI, Hang, Reply
 from tests.support.gateway import MASTER_KEY
 from tests.support.servers import UvicornThread
+
+pytestmark = pytest.mark.slow
 
 N = 8
 

@@ -19,6 +19,8 @@ from tests.support.openai_schema import assert_completion
 from tests.support.servers import UvicornThread
 from tests.support.sse import assemble, parse_sse_lines
 
+pytestmark = pytest.mark.slow
+
 TOOLS = [
     {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}},
     {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}},

@@ -18,11 +18,13 @@ def resolver(aws: AwsClients, **kwargs: Any) -> SecretResolver:
     return register_aws_secret_loaders(SecretResolver(env={}, **kwargs), aws)
 
 
+@pytest.mark.slow  # moto over HTTP
 async def test_ssm_secure_string_is_decrypted(aws: AwsClients, prefix: str) -> None:
     aws("ssm").put_parameter(Name=f"{prefix}/openai", Value="sk-upstream-1", Type="SecureString")
     assert await resolver(aws).resolve(f"ssm:{prefix}/openai") == "sk-upstream-1"
 
 
+@pytest.mark.slow  # moto over HTTP
 async def test_secrets_manager_plain_and_json_field(aws: AwsClients, prefix: str) -> None:
     name = prefix.strip("/")
     aws("secretsmanager").create_secret(Name=f"{name}/plain", SecretString="sk-plain")
@@ -38,6 +40,7 @@ async def test_secrets_manager_plain_and_json_field(aws: AwsClients, prefix: str
         await secrets.resolve(f"secretsmanager:{name}/plain#anthropic")
 
 
+@pytest.mark.slow  # moto over HTTP
 async def test_values_are_cached_for_the_ttl_then_refreshed(aws: AwsClients, prefix: str) -> None:
     now = [1000.0]
     secrets = resolver(aws, ttl=300, clock=lambda: now[0])
@@ -51,6 +54,7 @@ async def test_values_are_cached_for_the_ttl_then_refreshed(aws: AwsClients, pre
     assert await secrets.resolve(f"ssm:{name}") == "new"
 
 
+@pytest.mark.slow  # moto over HTTP
 async def test_missing_references_fail_clearly_without_values(aws: AwsClients, prefix: str) -> None:
     aws("ssm").put_parameter(Name=f"{prefix}/present", Value="sk-must-not-leak", Type="SecureString")
     secrets = resolver(aws)
@@ -109,6 +113,7 @@ async def test_access_denied_names_the_reference() -> None:
         await secrets.resolve("ssm:/other/key")
 
 
+@pytest.mark.slow  # moto over HTTP
 def test_loaders_already_registered_are_kept(aws: AwsClients) -> None:
     async def custom(name: str) -> str:
         return "custom"

@@ -16,6 +16,8 @@ import pytest
 from llm_gateway.providers.fetch import IMAGE_TYPES, MediaFetchConfig, MediaFetcher, MediaFetchError
 from tests.support.fake_media import PNG, FakeMediaServer, Media, resolver
 
+pytestmark = pytest.mark.slow
+
 LOOPBACK = ["127.0.0.0/8"]
 
 
