@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+import threading
 from typing import Any
 
 import pytest
@@ -69,35 +69,37 @@ async def test_missing_references_fail_clearly_without_values(aws: AwsClients, p
 
 
 class SlowSsm:
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
+    """boto3 blocks: this read returns only once the event loop has run something meanwhile (or after a
+    minute, which only stops a hang), so a loader that blocked the loop would leave ``released`` False."""
+
+    def __init__(self) -> None:
         self.calls = 0
+        self.reading = threading.Event()
+        self.loop_ran = threading.Event()
+        self.released = False
 
     def get_parameter(self, **kwargs: Any) -> dict[str, Any]:
         self.calls += 1
-        time.sleep(self.delay)  # boto3 blocks: the loader must keep it off the event loop
+        self.reading.set()
+        self.released = self.loop_ran.wait(60)
         return {"Parameter": {"Name": kwargs["Name"], "Value": "sk-slow"}}
 
 
 async def test_loading_never_blocks_the_event_loop_and_runs_once_per_reference() -> None:
-    slow = SlowSsm(delay=0.4)
+    slow = SlowSsm()
     secrets = resolver(AwsClients(overrides={"ssm": slow}))
-    ticks = 0
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.02)
-            ticks += 1
+    async def on_the_loop_meanwhile() -> None:
+        while not slow.reading.is_set():
+            await asyncio.sleep(0.005)
+        slow.loop_ran.set()  # the loop runs this while the read is still blocked in its thread
 
-    task = asyncio.create_task(ticker())
-    try:
-        values = await asyncio.gather(*(secrets.resolve("ssm:/llm-gateway/x/key") for _ in range(5)))
-    finally:
-        task.cancel()
+    values, _ = await asyncio.gather(
+        asyncio.gather(*(secrets.resolve("ssm:/llm-gateway/x/key") for _ in range(5))), on_the_loop_meanwhile()
+    )
     assert values == ["sk-slow"] * 5
     assert slow.calls == 1
-    assert ticks >= 5, "the event loop stalled while SSM was being read"
+    assert slow.released, "the event loop stalled while SSM was being read"
 
 
 class DeniedSsm:
