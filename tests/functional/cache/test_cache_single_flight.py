@@ -47,12 +47,23 @@ async def until(condition: Callable[[], object], what: str) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
+def in_flight(*gateways: UvicornThread) -> int:
+    """Requests the gateways are serving now (uvicorn's own set of request tasks)."""
+    return sum(len(g.server.server_state.tasks) for g in gateways)
+
+
 async def test_concurrent_identical_misses_make_one_upstream_call(
     fake_openai: FakeOpenAI, cache_env: dict[str, str]
 ) -> None:
-    fake_openai.default = Reply(text="only once", delay=1.0)
+    leader_held = threading.Event()  # the upstream answers once all N requests are in the gateway
+    fake_openai.default = Reply(text="only once", hold=leader_held)
     with cached_gateway(fake_openai, cache_env) as gateway:
-        results = await ask_all([gateway], N)
+        asking = asyncio.ensure_future(ask_all([gateway], N))
+        try:
+            await until(lambda: in_flight(gateway) == N and fake_openai.chat_requests(), "all N in, one upstream")
+        finally:
+            leader_held.set()
+        results = await asking
         metrics = gateway.gateway.cache.metrics.snapshot()  # type: ignore[attr-defined]
     assert len(fake_openai.chat_requests()) == 1  # N - 1 upstream calls saved
     assert {content for content, _ in results} == {"only once"}
@@ -61,13 +72,19 @@ async def test_concurrent_identical_misses_make_one_upstream_call(
 
 
 async def test_single_flight_across_instances(fake_openai: FakeOpenAI, cache_env: dict[str, str]) -> None:
-    fake_openai.default = Reply(text="one call for all", delay=1.5)
+    leader_held = threading.Event()  # the upstream answers once all six requests are in the two gateways
+    fake_openai.default = Reply(text="one call for all", hold=leader_held)
     cache = {"single_flight": {"poll_interval": 0.05}}
     with (
         cached_gateway(fake_openai, cache_env, cache=cache) as first,
         cached_gateway(fake_openai, cache_env, cache=cache) as second,
     ):
-        results = await ask_all([first, second], 3)
+        asking = asyncio.ensure_future(ask_all([first, second], 3))
+        try:
+            await until(lambda: in_flight(first, second) == 6 and fake_openai.chat_requests(), "all six in")
+        finally:
+            leader_held.set()
+        results = await asking
         remote = [g.gateway.cache.metrics.get("single_flight.shared_remote") for g in (first, second)]  # type: ignore[attr-defined]
     assert len(fake_openai.chat_requests()) == 1  # 5 of 6 upstream calls saved
     assert {content for content, _ in results} == {"one call for all"}
@@ -80,15 +97,17 @@ async def test_waiting_is_bounded(fake_openai: FakeOpenAI, cache_env: dict[str, 
     leader_held = threading.Event()
     fake_openai.plan(Reply(text="slow leader", hold=leader_held))
     fake_openai.default = Reply(text="impatient follower")
-    cache = {"single_flight": {"wait": 1.0}}
+    cache = {"single_flight": {"wait": 0.5}}
     answered: list[tuple[str, str]] = []
     with cached_gateway(fake_openai, cache_env, cache=cache) as gateway:
-        asking = asyncio.ensure_future(ask_all([gateway], 3, answered))
+        leader = asyncio.ensure_future(ask_all([gateway], 1, answered))
         try:
+            await until(fake_openai.chat_requests, "the leader's upstream call")
+            followers = asyncio.ensure_future(ask_all([gateway], 2, answered))
             await until(lambda: len(answered) == 2, "both followers answered while the leader was held")
         finally:
             leader_held.set()
-        await asking
+        await asyncio.gather(leader, followers)
         metrics = gateway.gateway.cache.metrics.snapshot()  # type: ignore[attr-defined]
     assert [content for content, _ in answered] == ["impatient follower", "impatient follower", "slow leader"]
     assert len(fake_openai.chat_requests()) == 3
