@@ -17,10 +17,13 @@ from tests.support.model_fakes import FINAL_TEXT
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 
-pytestmark = pytest.mark.skipif(
-    not (NODE_DIR / "node_modules").is_dir() or shutil.which("node") is None,
-    reason="Node clients not installed (make clients)",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (NODE_DIR / "node_modules").is_dir() or shutil.which("node") is None,
+        reason="Node clients not installed (make clients)",
+    ),
+]
 
 
 def test_node_clients_run_the_tool_loop_with_reasoning(base_url: str, api_key: str) -> None:

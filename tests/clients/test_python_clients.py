@@ -16,6 +16,8 @@ from pydantic import BaseModel
 from tests.clients.conftest import EVERY_PROVIDER, REASONING
 from tests.support.model_fakes import FINAL_TEXT
 
+pytestmark = pytest.mark.slow
+
 WEATHER_TOOL = {
     "type": "function",
     "function": {

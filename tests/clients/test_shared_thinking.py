@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import openai
+import pytest
 
 from tests.clients.conftest import clients_config
 from tests.clients.test_python_clients import WEATHER_TOOL
 from tests.support.gateway import MASTER_KEY, running_gateway
 from tests.support.model_fakes import FINAL_TEXT
 from tests.support.tenants import aws_clients, dynamodb_client
+
+pytestmark = pytest.mark.slow
 
 
 def test_the_second_step_on_another_instance_finds_the_thinking(

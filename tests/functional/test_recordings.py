@@ -19,7 +19,10 @@ from tests.support.recordings import ROOT, Expected, Recording, RecordingUpstrea
 from tests.support.servers import UvicornThread
 from tests.support.sse import check_stream, parse_sse_text
 
-pytestmark = pytest.mark.skipif(not ROOT.is_dir(), reason="../shared/reference/recordings is not beside the repo")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not ROOT.is_dir(), reason="../shared/reference/recordings is not beside the repo"),
+]
 
 RECORDINGS = recordings() if ROOT.is_dir() else []
 

@@ -12,7 +12,7 @@ from tests.support.routing import moto_state_table
 BLOCKS = [{"type": "thinking", "thinking": "Use the tool. " * 200, "signature": "EqQBsig=="}]
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
+@pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.slow)])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[ThinkingStore]:
     if request.param == "memory":
         yield memory_thinking_store()
