@@ -1,4 +1,5 @@
-# llm-gateway developer commands. `make serve` runs the gateway locally; `make test` runs every check.
+# llm-gateway developer commands. `make serve` runs the gateway locally; `make test` runs every check;
+# `make test-fast` runs the tests that stay in process (no sockets, no builds) while you work.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,8 +9,8 @@ WORKERS ?= 1
 LLM_GATEWAY_MASTER_KEY ?= sk-local-gateway
 export LLM_GATEWAY_MASTER_KEY
 
-.PHONY: install serve test lint typecheck unit bench bench-routing bench-cache bench-tenants bench-app real-upstream clean \
-	sam-venv build build-host validate deploy cold-start fuzz load soak dashboard-picture measure-deploy cost
+.PHONY: install serve test test-fast lint typecheck unit docs docs-serve docs-venv clients bench bench-routing bench-cache bench-tenants bench-app \
+	real-upstream clean sam-venv build build-host validate deploy cold-start fuzz load soak dashboard-picture measure-deploy cost
 
 # --- AWS SAM (deploy) -------------------------------------------------------------------------------------
 # aws-sam-cli pins its own boto3/pydantic, so it lives in its own venv. `sam build` needs python3.13 (the
@@ -20,6 +21,14 @@ SAM_CLI_VERSION ?= 1.170.0
 export SAM_CLI_TELEMETRY := 0
 HOST_ARCH := $(shell uname -m | sed -e 's/aarch64/arm64/')
 BUILD_INPUTS := template.yaml scripts/sam_build.sh $(shell find shared handlers -type f ! -path '*/__pycache__/*' ! -path '*.egg-info/*' ! -name '*.pyc' 2>/dev/null)
+
+# A tool that pins its own dependencies gets a venv of its own: $(call tool_venv,DIR,PIP-SPEC).
+define tool_venv
+	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --upgrade pip
+	$(1)/bin/python -m pip install --quiet $(2)
+	@touch $@
+endef
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,7 +51,34 @@ typecheck: install
 unit: install sam-venv
 	$(PY) -m pytest -q
 
-test: lint typecheck unit
+# The fast tier: unit and in-process tests. Tests that talk over sockets or build carry the `slow` marker.
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+test: lint typecheck docs unit
+
+# --- The documentation site (mkdocs-material, in its own venv) -------------------------------------------
+DOCS_VENV ?= .venv-docs
+MKDOCS_MATERIAL_VERSION ?= 9.8.2
+
+$(DOCS_VENV)/.installed:
+	$(call tool_venv,$(DOCS_VENV),'mkdocs-material==$(MKDOCS_MATERIAL_VERSION)')
+
+docs-venv: $(DOCS_VENV)/.installed
+
+# --strict fails the build on any warning (a broken link or anchor, a page left out of the nav); not
+# --quiet, which would hide the warnings from --strict too.
+docs: docs-venv
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
+
+docs-serve: docs-venv
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs serve
+
+# Opt-in, not CI: the client-compatibility suite with the Node clients too (openai-node 7 and 6, the Vercel
+# AI SDK; npm). `make test` runs the Python clients of tests/clients and skips the Node ones.
+clients: install
+	cd tests/clients/node && npm ci --no-audit --no-fund --loglevel=error
+	$(PY) -m pytest -q -p no:cacheprovider tests/clients
 
 bench: install
 	$(PY) -m bench.run
@@ -78,10 +114,7 @@ bench-app: install
 	$(PY) -m bench.app_cpu $(if $(BASELINE),--baseline $(BASELINE))
 
 $(SAM_VENV)/.installed:
-	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
-	@touch $@
+	$(call tool_venv,$(SAM_VENV),'aws-sam-cli==$(SAM_CLI_VERSION)')
 
 sam-venv: $(SAM_VENV)/.installed
 
@@ -125,7 +158,7 @@ deploy: build
 cold-start: build-host
 	$(PY) bench/cold_start.py .aws-sam/build-host
 
-# Hardening runs (see the README's "Hardening" section). FUZZ_EXAMPLES, LOAD_STREAMS, SOAK_REQUESTS, SOAK_MIX.
+# Hardening runs (see docs/hardening.md). FUZZ_EXAMPLES, LOAD_STREAMS, SOAK_REQUESTS, SOAK_MIX.
 FUZZ_EXAMPLES ?= 10000
 SCHEMATHESIS_EXAMPLES ?= 1000
 LOAD_STREAMS ?= 200
@@ -144,4 +177,4 @@ soak: install
 	$(HARDENING) tests.hardening.load soak --requests $(SOAK_REQUESTS) --mix $(SOAK_MIX) $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) $(DOCS_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam site

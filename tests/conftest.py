@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +22,38 @@ TEMPLATE = ROOT / "template.yaml"
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+
+SLOW_HINT = (
+    "a test that talks over a socket (a server, moto, a fake upstream) or starts a process carries the slow "
+    "marker (pytestmark = pytest.mark.slow in its module), so that `make test-fast` stays in process"
+)
+
+
+@contextmanager
+def _in_process_only(nodeid: str) -> Iterator[None]:
+    """While a test without the ``slow`` marker runs (its fixtures included), opening a connection,
+    listening on a socket or starting a process fails it: the marker cannot fall out of step with what
+    the test does. (An event loop's own socket pair is neither.)"""
+    saved = socket.socket.connect, socket.socket.listen, subprocess.Popen.__init__
+
+    def refuse(*_: Any, **__: Any) -> None:
+        raise AssertionError(f"{nodeid}: {SLOW_HINT}")
+
+    socket.socket.connect = socket.socket.listen = refuse  # type: ignore[method-assign]
+    subprocess.Popen.__init__ = refuse  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        socket.socket.connect, socket.socket.listen, subprocess.Popen.__init__ = saved  # type: ignore[method-assign]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    if item.get_closest_marker("slow"):
+        yield
+        return
+    with _in_process_only(item.nodeid):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

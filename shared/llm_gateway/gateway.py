@@ -228,10 +228,14 @@ class Gateway:
         from llm_gateway.providers.base import ProviderDeps
         from llm_gateway.providers.fetch import MediaFetcher
         from llm_gateway.providers.registry import ProviderPool
+        from llm_gateway.providers.thinking.store import build_thinking_store
         from llm_gateway.secrets import SecretResolver
         from llm_gateway.transport.http import make_http_client, make_transport
 
         opts, config, runtime = self.options, self.config, self.runtime
+        state = runtime.tables.state
+        # Claude's thinking kept across tool loops, in the StateTable (bounded as routing's calls are)
+        thinking_table = state.tuned(timeout=config.router.state_timeout) if state is not None else None
         self.secrets = opts.secrets or SecretResolver(env=self.env, ttl=float(self.env.get(SECRET_TTL_ENV) or 300))
         register_aws_secret_loaders(self.secrets, runtime.aws)
         self.transport = opts.http_transport or make_transport(config.server)
@@ -246,6 +250,7 @@ class Gateway:
             # no botocore retries for upstream calls (the router decides what to retry)
             aws_clients=preset(runtime.aws, connect_timeout=config.server.connect_timeout, max_attempts=0),
             media_fetcher=self.media_fetcher,
+            thinking=build_thinking_store(thinking_table),
         )
         self.providers = ProviderPool(deps)
 

@@ -16,8 +16,11 @@ import pytest
 from tests.support.fake_anthropic import API_KEY, CutStream, ErrorEvent, FakeAnthropic, Reply, Status
 from tests.support.gateway import MASTER_KEY, running_gateway
 from tests.support.openai_schema import assert_completion, assert_error
+from tests.support.pacing import FirstBeforeLast
 from tests.support.servers import UvicornThread
-from tests.support.sse import assemble, check_stream, parse_sse_lines
+from tests.support.sse import assemble, check_stream, iter_sse_lines, parse_sse_lines
+
+pytestmark = pytest.mark.slow
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 32).decode()
 WEATHER_TOOL = {
@@ -384,22 +387,20 @@ def test_error_event_surfaces_as_an_sdk_error(client: openai.OpenAI, fake: FakeA
 
 
 def test_chunks_go_out_as_they_come_in(gateway: UvicornThread, fake: FakeAnthropic) -> None:
-    fake.plan(Reply(text="a b c d e f", chunk_delay=0.15))
+    pacing = FirstBeforeLast()  # Anthropic's last event waits until the client has the first word
+    fake.plan(Reply(text="a b c d e f", last_waits_for=pacing))
     headers = {"authorization": f"Bearer {MASTER_KEY}"}
     body = {"model": "claude", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    words = []
     with httpx.stream(
         "POST", gateway.base_url + "/v1/chat/completions", json=body, headers=headers, timeout=30
     ) as response:
-        messages = parse_sse_lines(response.iter_lines())
-    content_times = [
-        m.at
-        for m in messages
-        if m.data != "[DONE]" and (m.json()["choices"] or [{}])[0].get("delta", {}).get("content")
-    ]
-    assert len(content_times) == 6
-    # the upstream spends >= 0.75 s between the first and the last word; a buffering gateway would
-    # deliver them together
-    assert content_times[-1] - content_times[0] > 0.4
+        for m in iter_sse_lines(response.iter_lines()):
+            if m.data != "[DONE]" and (m.json()["choices"] or [{}])[0].get("delta", {}).get("content"):
+                words.append(m)
+                pacing.client_has_first()
+    assert len(words) == 6
+    assert pacing.in_order  # a buffering gateway would deliver them together, after the last event
 
 
 async def test_async_client_streams_parallel_tool_calls(gateway: UvicornThread, fake: FakeAnthropic) -> None:
@@ -468,9 +469,12 @@ def test_thinking_with_tools_round_trips_through_the_sdk(client: openai.OpenAI, 
     assert second.choices[0].message.content == "Hello from the fake Anthropic."
     assistant_turn = sent(fake)["messages"][1]["content"]
     assert assistant_turn[0]["type"] == "thinking" and assistant_turn[0]["signature"]
-    # Without the thinking blocks Anthropic refuses the turn, and the client hears why.
+    # Without the thinking blocks (what openai-node's runTools and most frameworks send), the gateway
+    # puts back the blocks it kept for that tool call, and thinking stays on.
     history[1] = {k: v for k, v in history[1].items() if k != "thinking_blocks"}
-    with pytest.raises(openai.BadRequestError, match="Expected `thinking`"):
-        client.chat.completions.create(
-            model="claude", messages=history, tools=[WEATHER_TOOL], reasoning_effort="minimal"
-        )
+    third = client.chat.completions.with_raw_response.create(
+        model="claude", messages=history, tools=[WEATHER_TOOL], reasoning_effort="minimal"
+    )
+    assert third.parse().choices[0].message.content == "Hello from the fake Anthropic."
+    assert "x-llm-gateway-thinking" not in third.headers
+    assert sent(fake)["messages"][1]["content"][0] == assistant_turn[0]

@@ -14,6 +14,8 @@ from tests.support.gateway import MASTER_KEY, running_gateway
 from tests.support.openai_schema import assert_chunk, assert_completion, assert_error
 from tests.support.sse import assemble
 
+pytestmark = pytest.mark.slow
+
 USER = [{"role": "user", "content": "Hi"}]
 
 

@@ -6,10 +6,13 @@ import json
 
 import httpx
 import openai
+import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.openai_schema import assert_completion
 from tests.support.sse import assemble, check_stream, parse_sse_text
+
+pytestmark = pytest.mark.slow
 
 USER = [{"role": "user", "content": "What's the weather in Paris?"}]
 WEATHER_TOOL = {

@@ -17,6 +17,8 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
 from tests.support.tenants import ManualClock, aws_clients, priced_config
 
+pytestmark = pytest.mark.slow
+
 
 def _run(argv: list[str], env: dict[str, str], clock: ManualClock | None = None) -> Any:
     out = io.StringIO()

@@ -26,6 +26,8 @@ from tests.support.openai_schema import assert_completion, assert_error
 from tests.support.servers import UvicornThread, wait_until
 from tests.support.sse import check_stream, parse_sse_text
 
+pytestmark = pytest.mark.slow
+
 USER = [{"role": "user", "content": "hi there"}]
 EXPLODING_KEY = "sk-makes-the-authenticator-fail"
 CONFIG = {

@@ -13,6 +13,8 @@ from tests.support.fake_openai import Drop, FakeOpenAI, Hang, Raw, Status
 from tests.support.gateway import MASTER_KEY
 from tests.support.openai_schema import assert_error
 
+pytestmark = pytest.mark.slow
+
 USER = [{"role": "user", "content": "hi"}]
 
 

@@ -17,6 +17,8 @@ from tests.hardening.fuzz import FUZZ_MODELS, FuzzUpstreams, Tally, check_answer
 from tests.hardening.requests import NON_OBJECT_BODIES, encode, nested, seed_pool
 from tests.support.gateway import MASTER_KEY, make_gateway, running_gateway
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def pool() -> list[dict[str, Any]]:

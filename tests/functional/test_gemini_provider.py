@@ -6,7 +6,6 @@ Every response and chunk is validated against OpenAI's schema; what the fake rec
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +24,10 @@ from tests.support.fake_gemini import (
 )
 from tests.support.gateway import MASTER_KEY, running_gateway
 from tests.support.openai_schema import assert_chunk, assert_completion, assert_error
+from tests.support.pacing import FirstBeforeLast
 from tests.support.sse import assemble, check_stream, parse_sse_lines
+
+pytestmark = pytest.mark.slow
 
 PNG = (
     "data:image/png;base64,"
@@ -128,13 +130,15 @@ def test_streamed_text_with_and_without_usage(client: openai.OpenAI, fake: FakeG
 
 
 def test_chunks_reach_the_client_while_gemini_is_still_producing(client: openai.OpenAI, fake: FakeGemini) -> None:
-    fake.plan(GReply(text="one two three four five", chunk_delay=0.3))
-    arrivals: list[float] = []
+    pacing = FirstBeforeLast()  # Gemini's last event waits until the client has the first word
+    fake.plan(GReply(text="one two three four five", last_waits_for=pacing))
+    words = []
     for chunk in client.chat.completions.create(model="gem", messages=USER, stream=True):
         if chunk.choices and chunk.choices[0].delta.content:
-            arrivals.append(time.monotonic())
-    assert len(arrivals) == 5
-    assert arrivals[-1] - arrivals[0] > 0.8  # spread over the upstream's pacing, not one burst at the end
+            words.append(chunk.choices[0].delta.content)
+            pacing.client_has_first()
+    assert len(words) == 5
+    assert pacing.in_order  # not one burst at the end
 
 
 def test_images_go_inline_or_by_reference(client: openai.OpenAI, fake: FakeGemini) -> None:

@@ -17,6 +17,8 @@ from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
 from tests.support.openai_schema import assert_completion, assert_error
 from tests.support.sse import check_stream, parse_sse_text
 
+pytestmark = pytest.mark.slow
+
 AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
 
 PII_PROMPT = (

@@ -19,6 +19,8 @@ from tests.support.openai_schema import assert_completion, assert_error
 from tests.support.routing import CountingDynamo, FakeTime
 from tests.support.sse import assemble, check_stream, parse_sse_text
 
+pytestmark = pytest.mark.slow
+
 BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "charge my card once"}]}
 
 

@@ -4,7 +4,11 @@ and no file descriptor behind, and no stack trace in the gateway's log."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.hardening.load import DEFAULT_MIX, check_soak, load, soak
+
+pytestmark = pytest.mark.slow
 
 
 def test_concurrent_streams_are_complete_and_intact() -> None:

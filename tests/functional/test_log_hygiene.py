@@ -14,6 +14,8 @@ from tests.support.fake_openai import CutStream, FakeOpenAI, Reply, Status
 from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
 from tests.support.tenants import ManualClock, aws_clients, key_store, make_key, priced_config
 
+pytestmark = pytest.mark.slow
+
 PROMPT = "zebra-quartz-marmalade confidential plan"
 ANSWER = "pineapple-orbit-lantern reply"
 UPSTREAM_KEY = "sk-upstream-secret-key-abcdef"

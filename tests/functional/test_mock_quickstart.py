@@ -15,6 +15,8 @@ from tests.support.openai_schema import assert_completion
 from tests.support.servers import UvicornThread
 from tests.support.sse import assemble, check_stream, parse_sse_text
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def default_gateway() -> Iterator[UvicornThread]:

@@ -6,6 +6,8 @@ import pytest
 
 from tests.support.openai_schema import assert_error, assert_model, assert_model_list
 
+pytestmark = pytest.mark.slow
+
 
 def test_list_models(client: openai.OpenAI) -> None:
     page = client.models.list()

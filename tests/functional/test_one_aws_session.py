@@ -14,6 +14,8 @@ from llm_gateway.api.app import create_app
 from llm_gateway.gateway import Gateway, GatewayOptions
 from tests.support.tenants import key_store, make_key
 
+pytestmark = pytest.mark.slow
+
 CONFIG = """
 models:
   - {name: mock, provider: mock, model: mock-1}

@@ -9,6 +9,8 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
 from tests.support.openai_schema import assert_error
 
+pytestmark = pytest.mark.slow
+
 USER = {"role": "user", "content": "hi"}
 
 

@@ -15,6 +15,8 @@ from tests.support.gateway import MASTER_KEY, running_gateway
 from tests.support.routing import CountingDynamo, FakeTime, FixedRandom, groups, two_deployments, upstream_models
 from tests.support.servers import free_socket
 
+pytestmark = pytest.mark.slow
+
 HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
 MODEL_A = "gpt-test/openai/model-a"
 MODEL_B = "gpt-test/openai/model-b"

@@ -14,6 +14,8 @@ from tests.support.openai_schema import assert_completion, assert_error
 from tests.support.routing import FakeTime, FixedRandom, groups, two_deployments, upstream_models
 from tests.support.sse import assemble, check_stream, parse_sse_text
 
+pytestmark = pytest.mark.slow
+
 HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
 OVERFLOW = Status(
     400,

@@ -14,6 +14,8 @@ from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
 from tests.support.openai_schema import assert_completion, assert_error
 from tests.support.routing import FakeTime, FixedRandom, two_deployments, upstream_models
 
+pytestmark = pytest.mark.slow
+
 HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
 
 
@@ -155,16 +157,18 @@ def test_a_retry_moves_to_another_healthy_deployment(fake_openai: FakeOpenAI) ->
 
 
 def test_deadline_is_never_exceeded_with_a_hanging_upstream(fake_openai: FakeOpenAI) -> None:
+    """The request's 1 s deadline ends the hanging attempt and leaves no time for the 5 retries. Only the
+    deadline can end it: the upstream's silence would last its read timeout (120 s), longer than the
+    client waits (30 s), so a 504 from the gateway is the proof."""
     fake_openai.default = Hang()
     cfg = config(fake_openai.v1, allowed_fails=100)
-    cfg["server"] = {"request_timeout": 1.0}
+    cfg["server"] = {"request_timeout": 1.0, "read_timeout": 120}
     with running_gateway(cfg) as gw:
-        started = time.monotonic()
         response = chat(gw.base_url, num_retries=5)
-        elapsed = time.monotonic() - started
     assert response.status_code == 504
-    assert_error(response.json())
-    assert elapsed < 2.0  # 1 s budget, generous margin for a loaded machine
+    assert assert_error(response.json())["error"]["code"] == "upstream_timeout"
+    assert response.headers["x-llm-gateway-attempts"] == "1"
+    assert len(fake_openai.chat_requests()) == 1
 
 
 def test_backoff_that_would_cross_the_deadline_is_not_slept(fake_openai: FakeOpenAI) -> None:
@@ -183,20 +187,20 @@ def test_backoff_that_would_cross_the_deadline_is_not_slept(fake_openai: FakeOpe
 
 
 def test_lambda_context_header_sets_the_deadline(fake_openai: FakeOpenAI) -> None:
+    """The adapter's deadline (1.6 s away, less the 1 s margin) ends the request, not the 600 s request
+    timeout: the upstream hangs, and only that deadline can answer before the client gives up (30 s)."""
     fake_openai.default = Hang()
     cfg = config(fake_openai.v1, deadline_margin=1.0)
     with running_gateway(cfg) as gw:
         deadline_ms = int((time.time() + 1.6) * 1000)
-        started = time.monotonic()
         response = httpx.post(
             f"{gw.base_url}/v1/chat/completions",
             json={"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]},
             headers={**HEADERS, "x-amzn-lambda-context": f'{{"request_id": "abc", "deadline": {deadline_ms}}}'},
             timeout=30,
         )
-        elapsed = time.monotonic() - started
     assert response.status_code == 504
-    assert elapsed < 1.5  # the 0.6 s left after the margin, not the 600 s request timeout
+    assert assert_error(response.json())["error"]["code"] == "upstream_timeout"
 
 
 def test_running_out_of_request_time_is_not_held_against_the_deployment(fake_openai: FakeOpenAI) -> None:

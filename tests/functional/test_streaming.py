@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import time
+import logging
 
 import httpx
 import openai
 import pytest
 
 from tests.support.fake_openai import CutStream, ErrorFrame, FakeOpenAI, MalformedFrame, Reply, Status
-from tests.support.sse import SSEMessage, check_stream, parse_sse_lines
+from tests.support.pacing import FirstBeforeLast
+from tests.support.servers import wait_until
+from tests.support.sse import SSEMessage, check_stream, iter_sse_lines, parse_sse_lines
+
+pytestmark = pytest.mark.slow
 
 USER = [{"role": "user", "content": "count"}]
 
@@ -23,25 +27,40 @@ def stream_messages(http: httpx.Client, body: dict) -> tuple[int, list[SSEMessag
 
 
 def test_chunks_arrive_while_the_upstream_is_still_producing(http: httpx.Client, fake_openai: FakeOpenAI) -> None:
-    fake_openai.plan(Reply(text="one two three four five six", chunk_delay=0.25))
-    status, messages = stream_messages(http, {"model": "gpt-test"})
-    assert status == 200
+    """The upstream holds its last chunk until the client has the first word: a buffering gateway would
+    leave the client with nothing, and the hold would give up."""
+    pacing = FirstBeforeLast()
+    fake_openai.plan(Reply(text="one two three four five six", last_waits_for=pacing))
+    with http.stream(
+        "POST", "/v1/chat/completions", json={"stream": True, "messages": USER, "model": "gpt-test"}
+    ) as response:
+        assert response.status_code == 200
+        messages = []
+        for message in iter_sse_lines(response.iter_lines()):
+            messages.append(message)
+            if '"content": "one ' in message.data or '"content":"one ' in message.data:
+                pacing.client_has_first()
     _chunks, error = check_stream(messages)
     assert error is None
-    upstream_last_chunk = fake_openai.chunk_times[-1]
-    first_content = next(m for m in messages if '"content": "one ' in m.data or '"content":"one ' in m.data)
-    # the client had the first word long before the upstream produced its last chunk
-    assert upstream_last_chunk - first_content.at > 1.0
-    arrival = [m.at for m in messages]
-    assert arrival[-1] - arrival[0] > 1.2  # spread over time, not delivered in one burst at the end
+    assert pacing.in_order  # the client had the first word before the upstream produced its last chunk
 
 
-def test_mock_stream_is_incremental_too(http: httpx.Client) -> None:
-    started = time.monotonic()
-    status, messages = stream_messages(http, {"model": "mock-stream"})
-    assert status == 200
-    _chunks, _ = check_stream(messages)
-    assert messages[1].at - started < messages[-1].at - started - 0.5
+def test_mock_stream_is_incremental_too(http: httpx.Client, caplog: pytest.LogCaptureFixture) -> None:
+    """The client has the mock's first word while the mock still has a hundred to send (100 ms apart):
+    it leaves then, and the gateway logs the stream as cut short by its client, not as complete."""
+    caplog.set_level(logging.INFO, logger="llm_gateway")
+    words = " ".join(f"w{i}" for i in range(100))
+    body = {"model": "mock-stream", "stream": True, "messages": USER, "mock_response": words}
+    with http.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        assert any('"w0' in message.data for message in iter_sse_lines(response.iter_lines()))
+
+    def stream_line() -> dict | None:
+        lines = [r.fields for r in caplog.records if r.name == "llm_gateway.access"]  # type: ignore[attr-defined]
+        return next((line for line in lines if line.get("model") == "mock-stream"), None)
+
+    wait_until(stream_line)
+    assert stream_line()["stream_status"] == "client_disconnected"  # type: ignore[index]
 
 
 def test_heartbeat_comments_keep_a_silent_stream_alive(gateway: object, fake_openai: FakeOpenAI) -> None:

@@ -10,6 +10,8 @@ from tests.support.gateway import openai_config, running_gateway
 from tests.support.openai_schema import assert_error
 from tests.support.tenants import ManualClock, aws_clients, key_store, make_key
 
+pytestmark = pytest.mark.slow
+
 HELLO = [{"role": "user", "content": "hi"}]
 
 

@@ -16,6 +16,8 @@ from tests.support.openai_schema import assert_completion, assert_error
 from tests.support.sse import check_stream, parse_sse_text
 from tests.support.tenants import ManualClock, aws_clients, key_store, make_key, priced_config, spend_store
 
+pytestmark = pytest.mark.slow
+
 HELLO = [{"role": "user", "content": "hello there"}]
 
 

@@ -20,6 +20,8 @@ from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
 from tests.support.tenants import ManualClock, aws_clients, key_store, make_key, priced_config, spend_store
 
+pytestmark = pytest.mark.slow
+
 
 def test_a_stream_the_client_leaves_is_billed_for_what_was_produced(
     fake_openai: FakeOpenAI, moto_endpoint: str, dynamodb_tables: dict[str, str]

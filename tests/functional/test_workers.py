@@ -32,7 +32,10 @@ BODY = json.dumps({"model": "mock", "messages": [{"role": "user", "content": "He
 Served = tuple[subprocess.Popen[str], int]
 """The supervisor's process and the port its workers serve."""
 
-pytestmark = pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT is Linux-only")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not reuse_port_supported(), reason="SO_REUSEPORT is Linux-only"),
+]
 
 
 def start(port: int, workers: int = 2, app: str = "gateway:app", **extra_env: str) -> subprocess.Popen[str]:

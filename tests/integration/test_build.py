@@ -5,11 +5,14 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from bench.cold_start import measure, summary
+import pytest
+from bench.cold_start import measure
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.support.lambda_runtime import ROOT, iter_python_files
+
+pytestmark = pytest.mark.slow
 
 ELF_MACHINE = {183: "aarch64", 62: "x86_64"}
 
@@ -74,8 +77,8 @@ def test_every_module_ships_unchecked_hash_bytecode_for_python313(sam_build: Pat
 
 
 def test_built_artifact_alone_imports_the_handler_builds_the_app_and_answers(host_build: Path) -> None:
-    """A fresh python3.13 with only the build output on sys.path (as in Lambda): nothing may be missing."""
+    """A fresh python3.13 with only the build output on sys.path (as in Lambda): nothing may be missing.
+    The child answers a buffered invocation with a 200 or fails the run; how long it takes is for the
+    benchmark (``make cold-start``), not for a test."""
     results = measure(host_build, runs=1)
     assert results[0]["boto3"] is False, "boto3 must be imported lazily, not at start-up"
-    figures = summary(results)
-    assert figures["import+init"]["median_ms"] < 5000, figures  # generous: the machine is shared

@@ -17,6 +17,8 @@ from tests.integration.test_template import MODES, in_mode, translated
 from tests.support.cfn_conditions import deployed
 from tests.support.lambda_runtime import ROOT, template
 
+pytestmark = pytest.mark.slow
+
 WRITTEN = set(UNITS) | POWERTOOLS_METRICS
 """Every metric the gateway's EMF writers emit (Powertools' request sink and the plain writer)."""
 

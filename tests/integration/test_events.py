@@ -17,6 +17,8 @@ from tests.support.lambda_runtime import EVENTS, FakeLambdaContext, function_spe
 from tests.support.openai_schema import assert_completion, assert_error, assert_model_list
 from tests.support.sse import assemble, check_stream, parse_sse_text
 
+pytestmark = pytest.mark.slow
+
 
 @dataclass(frozen=True)
 class EventCase:

@@ -8,11 +8,14 @@ import sys
 
 import boto3
 import httpx
+import pytest
 
 from llm_gateway.config import DEFAULT_CONFIG, parse_config
 from llm_gateway.local.dynamodb import local_dynamodb_env, start_embedded_dynamodb
 from tests.conftest import ROOT, TEMPLATE
 from tests.support.gateway import MASTER_KEY, running_gateway
+
+pytestmark = pytest.mark.slow
 
 TABLES = {"LLM_GATEWAY_CACHE_TABLE", "LLM_GATEWAY_STATE_TABLE", "LLM_GATEWAY_KEYS_TABLE", "LLM_GATEWAY_USAGE_TABLE"}
 

@@ -24,6 +24,8 @@ import pytest
 
 from tests.support.run_sh import RunSh, lwa_headers
 
+pytestmark = pytest.mark.slow
+
 KEY = "sk-managed-instances-test-key"
 STREAMS = 24
 CONFIG = """

@@ -15,6 +15,8 @@ from tests.support.gateway import MASTER_KEY, running_gateway
 from tests.support.routing import FixedRandom, two_deployments
 from tests.support.servers import UvicornThread, wait_until
 
+pytestmark = pytest.mark.slow
+
 HEADERS = {"authorization": f"Bearer {MASTER_KEY}"}
 
 

@@ -38,6 +38,8 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import MASTER_KEY, make_gateway
 from tests.support.servers import UvicornThread, wait_until
 
+pytestmark = pytest.mark.slow
+
 BEFORE, AFTER = "/lwa/snapstart/before", "/lwa/snapstart/after"
 BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
 

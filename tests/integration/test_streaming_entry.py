@@ -18,6 +18,8 @@ from tests.support.run_sh import RunSh
 from tests.support.run_sh import lwa_headers as adapter_headers
 from tests.support.sse import SSEMessage, assemble, check_stream
 
+pytestmark = pytest.mark.slow
+
 KEY = "sk-run-sh-test-key"
 CHUNK_DELAY_MS = 60
 ANSWER = " ".join(f"word{i}" for i in range(20))
@@ -54,8 +56,12 @@ def _stream_body(model: str = "mock-slow") -> dict[str, Any]:
 
 def test_run_sh_streams_incrementally_with_request_ids_in_logs_and_metrics(run_sh: RunSh) -> None:
     api_request_id, lambda_request_id = str(uuid.uuid4()), str(uuid.uuid4())
+
+    def request_line(d: dict[str, Any]) -> bool:
+        return d.get("correlation_id") == api_request_id and d.get("message") == "request"
+
     messages: list[SSEMessage] = []
-    started = time.monotonic()
+    logged_before_the_first_word: bool | None = None
     with httpx.stream(
         "POST",
         run_sh.base_url + "/v1/chat/completions",
@@ -68,17 +74,17 @@ def test_run_sh_streams_incrementally_with_request_ids_in_logs_and_metrics(run_s
         for line in response.iter_lines():
             if line.startswith("data:"):
                 messages.append(SSEMessage(line[5:].strip(), time.monotonic()))
+                if logged_before_the_first_word is None and "word0" in line:
+                    logged_before_the_first_word = run_sh.has_logged(request_line)
     chunks, error = check_stream(messages)
     assert error is None
     assert assemble(chunks)[0]["content"] == ANSWER
-    # Incremental: the chunks arrive spread over the answer's duration, the first long before the last.
-    spread = messages[-1].at - messages[0].at
-    expected = (len(chunks) - 2) * CHUNK_DELAY_MS / 1000
     assert len(chunks) >= 15
-    assert spread >= 0.5 * expected, (spread, expected)
-    assert messages[0].at - started < spread, "the first chunk came only at the end"
+    # Incremental: the client has the first word while the gateway, 19 words from the end, has not yet
+    # finished the stream (its request line comes at the end).
+    assert logged_before_the_first_word is False
 
-    log = run_sh.wait_for_json(lambda d: d.get("correlation_id") == api_request_id and d.get("message") == "request")
+    log = run_sh.wait_for_json(request_line)
     assert log["function_request_id"] == lambda_request_id
     assert log["service"] == "llm-gateway" and log["level"] == "INFO"
     assert log["stream_status"] == "complete" and log["status"] == 200
@@ -93,14 +99,11 @@ def test_openai_sdk_streams_through_run_sh(run_sh: RunSh) -> None:
     stream = client.chat.completions.create(
         model="mock-slow", messages=[{"role": "user", "content": "count"}], stream=True
     )
-    arrivals = []
     text = ""
     for chunk in stream:
-        arrivals.append(time.monotonic())
         if chunk.choices:
             text += chunk.choices[0].delta.content or ""
-    assert text == ANSWER
-    assert arrivals[-1] - arrivals[0] >= 0.5 * (len(arrivals) - 2) * CHUNK_DELAY_MS / 1000
+    assert text == ANSWER  # arriving word by word is the test above's
 
 
 def test_metrics_are_flushed_when_the_client_goes_away_mid_stream(run_sh: RunSh) -> None:

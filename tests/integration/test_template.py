@@ -20,6 +20,8 @@ from llm_gateway.core.deployments import validate_deployments
 from tests.support.cfn_conditions import deployed
 from tests.support.lambda_runtime import ENV_JSON, ROOT, TEMPLATE, function_spec, sam_tool, template
 
+pytestmark = pytest.mark.slow
+
 LWA_LAYER = "arn:${AWS::Partition}:lambda:${AWS::Region}:753240598075:layer:LambdaAdapterLayerArm64:30"
 SERVING_FUNCTIONS = ("GatewayFunction", "ManagedGatewayFunction")
 FUNCTIONS = (*SERVING_FUNCTIONS, "BufferedFunction")

@@ -14,10 +14,13 @@ from tests.support.gateway import MASTER_KEY, running_gateway
 from tests.support.openai_schema import assert_chunk, assert_completion
 
 MODEL = os.environ.get("LLM_GATEWAY_REAL_ANTHROPIC")
-pytestmark = pytest.mark.skipif(
-    not (MODEL and os.environ.get("ANTHROPIC_API_KEY")),
-    reason="set ANTHROPIC_API_KEY and LLM_GATEWAY_REAL_ANTHROPIC=<model id>",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (MODEL and os.environ.get("ANTHROPIC_API_KEY")),
+        reason="set ANTHROPIC_API_KEY and LLM_GATEWAY_REAL_ANTHROPIC=<model id>",
+    ),
+]
 WEATHER = {
     "type": "function",
     "function": {

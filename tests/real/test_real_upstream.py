@@ -15,7 +15,10 @@ from tests.support.openai_schema import assert_chunk, assert_completion
 from tests.support.servers import UvicornThread
 
 BASE = os.environ.get("LLM_GATEWAY_REAL_UPSTREAM")
-pytestmark = pytest.mark.skipif(not BASE, reason="set LLM_GATEWAY_REAL_UPSTREAM (make real-upstream)")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not BASE, reason="set LLM_GATEWAY_REAL_UPSTREAM (make real-upstream)"),
+]
 USER = [{"role": "user", "content": "Name three colours."}]
 
 

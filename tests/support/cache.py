@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -135,8 +136,17 @@ def client_error(code: str, operation: str = "GetItem") -> Callable[[], None]:
     return fail
 
 
-def slow(seconds: float) -> Callable[[], None]:
-    return lambda: time.sleep(seconds)
+class Stall:
+    """A table call that blocks until the test releases it: a table slower than any bound, with no clock
+    in the test. ``returned`` counts the calls that got past it (a minute at most stops a hang)."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self.returned = 0
+
+    def __call__(self) -> None:
+        self.released.wait(60)
+        self.returned += 1
 
 
 def unreachable() -> None:

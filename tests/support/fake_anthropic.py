@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.support.fake_http import FakeHTTPServer, FakeRequest, Responder
+from tests.support.pacing import FirstBeforeLast
 
 API_KEY = "sk-ant-upstream-secret-0123456789"
 _TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -34,6 +35,8 @@ class Reply:
     stop_reason: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
     chunk_delay: float = 0.0
+    last_waits_for: FirstBeforeLast | None = None
+    """In a stream, the last event waits until the client has its first content."""
 
 
 @dataclass
@@ -224,9 +227,11 @@ class FakeAnthropic(FakeHTTPServer):
             await respond.write(sse("error", payload))
             await respond.end()
             return
-        for event in events:
+        for number, event in enumerate(events, 1):
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
+            if reply.last_waits_for is not None and number == len(events):
+                await reply.last_waits_for.before_last_async()
             await respond.write(event)
         await respond.end()
 

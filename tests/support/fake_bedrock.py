@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.pacing import FirstBeforeLast
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bedrock"
 
 
@@ -74,6 +76,8 @@ class Stream:
     delay: float = 0.0
     exception: tuple[str, dict[str, Any]] | None = None
     hang: bool = False
+    last_waits_for: FirstBeforeLast | None = None
+    """The last event waits until the client has its first content."""
 
 
 @dataclass
@@ -91,16 +95,21 @@ class Raise:
 class _Raw:
     """What botocore reads a response body from (``stream()``, ``close()``), like urllib3's response."""
 
-    def __init__(self, parts: list[bytes], delay: float = 0.0, hang: bool = False) -> None:
+    def __init__(
+        self, parts: list[bytes], delay: float = 0.0, hang: bool = False, last_waits_for: FirstBeforeLast | None = None
+    ) -> None:
         self._parts = parts
         self._delay = delay
         self._hang = hang
+        self._last_waits_for = last_waits_for
         self.closed = threading.Event()
 
     def stream(self, **_: Any) -> Iterator[bytes]:
-        for part in self._parts:
+        for number, part in enumerate(self._parts, 1):
             if self._delay and self.closed.wait(self._delay):
                 return
+            if self._last_waits_for is not None and number == len(self._parts):
+                self._last_waits_for.before_last()
             if self.closed.is_set():
                 return
             yield part
@@ -187,7 +196,7 @@ class FakeBedrock:
         parts = [encode_event(kind, payload) for kind, payload in plan.events]
         if plan.exception is not None:
             parts.append(encode_exception(*plan.exception))
-        raw = _Raw(parts, plan.delay, plan.hang)
+        raw = _Raw(parts, plan.delay, plan.hang, plan.last_waits_for)
         self.raws.append(raw)
         headers["content-type"] = "application/vnd.amazon.eventstream"
         return AWSResponse(request.url, 200, headers, raw)
@@ -260,8 +269,10 @@ class FakeBedrockHTTP:
         else:
             assert isinstance(plan, Stream), plan
             await respond.start_stream(200, {"content-type": "application/vnd.amazon.eventstream", **headers})
-            for kind, payload in plan.events:
+            for number, (kind, payload) in enumerate(plan.events, 1):
                 await asyncio.sleep(plan.delay)
+                if plan.last_waits_for is not None and number == len(plan.events):
+                    await plan.last_waits_for.before_last_async()
                 await respond.write(encode_event(kind, payload))
             if plan.exception is not None:
                 await respond.write(encode_exception(*plan.exception))

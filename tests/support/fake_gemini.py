@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.support.fake_http import FakeHTTPServer, FakeRequest, Responder
+from tests.support.pacing import FirstBeforeLast
 
 API_KEY = "AIzaSyFakeGeminiKey0123456789abcdefghij"
 
@@ -34,6 +35,8 @@ class GReply:
     usage: dict[str, Any] | None = None
     block_reason: str | None = None
     chunk_delay: float = 0.0
+    last_waits_for: FirstBeforeLast | None = None
+    """In a stream, the last event waits until the client has its first content."""
 
 
 @dataclass
@@ -149,9 +152,12 @@ class FakeGemini(FakeHTTPServer):
         self, reply: GReply, body: dict[str, Any], model: str, response_id: str, respond: Responder
     ) -> None:
         await respond.start_stream()
-        for event in stream_events(reply, body, model, response_id):
+        events = stream_events(reply, body, model, response_id)
+        for number, event in enumerate(events, 1):
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
+            if reply.last_waits_for is not None and number == len(events):
+                await reply.last_waits_for.before_last_async()
             await respond.write(f"data: {json.dumps(event)}\r\n\r\n")
         await respond.end()
 

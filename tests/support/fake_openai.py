@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.support.fake_http import FakeHTTPServer, FakeRequest, Responder
+from tests.support.pacing import FirstBeforeLast
 
 
 @dataclass
@@ -34,6 +35,10 @@ class Reply:
     extra: dict[str, Any] = field(default_factory=dict)
     omit_usage: bool = False
     """Behave like servers that ignore ``stream_options.include_usage``."""
+    hold: threading.Event | None = None
+    """Answer only once the test sets this (a slow upstream without a clock; a minute at most)."""
+    last_waits_for: FirstBeforeLast | None = None
+    """In a stream, the last chunk waits until the client has its first content."""
 
 
 @dataclass
@@ -195,6 +200,8 @@ class FakeOpenAI(FakeHTTPServer):
         elif isinstance(behaviour, Reply):
             if behaviour.delay:
                 await asyncio.sleep(behaviour.delay)
+            if behaviour.hold is not None:
+                await asyncio.to_thread(behaviour.hold.wait, 60)
             if stream:
                 await self._stream(behaviour, body, respond)
             else:
@@ -204,9 +211,12 @@ class FakeOpenAI(FakeHTTPServer):
 
     async def _stream(self, reply: Reply, body: dict[str, Any], respond: Responder) -> None:
         await respond.start_stream()
-        for chunk in stream_chunks(reply, body):
+        chunks = stream_chunks(reply, body)
+        for number, chunk in enumerate(chunks, 1):
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
+            if reply.last_waits_for is not None and number == len(chunks):
+                await reply.last_waits_for.before_last_async()
             self.chunk_times.append(time.monotonic())
             await respond.write(f"data: {json.dumps(chunk)}\n\n")
         await respond.write("data: [DONE]\n\n")

@@ -96,6 +96,11 @@ class RunSh:
             except queue.Empty:
                 return
 
+    def has_logged(self, predicate: Any) -> bool:
+        """Whether a JSON line matching ``predicate`` has come on stdout by now (no waiting)."""
+        self._drain()
+        return any(line.startswith("{") and predicate(_json_or_none(line)) for line in self.seen)
+
     def wait_for_json(self, predicate: Any, timeout: float = 20) -> dict[str, Any]:
         """The first JSON line on stdout (seen so far or arriving within ``timeout``) matching ``predicate``."""
         deadline = time.monotonic() + timeout
@@ -125,6 +130,13 @@ class RunSh:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+
+
+def _json_or_none(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return {}
 
 
 def lwa_headers(key: str, api_request_id: str, lambda_request_id: str, deadline_in: float = 900) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +21,16 @@ class SSEMessage:
 
 
 def parse_sse_lines(lines: Iterable[str], clock: Any = time.monotonic) -> list[SSEMessage]:
-    messages: list[SSEMessage] = []
+    return list(iter_sse_lines(lines, clock))
+
+
+def iter_sse_lines(lines: Iterable[str], clock: Any = time.monotonic) -> Iterator[SSEMessage]:
+    """Each SSE message as soon as its blank line arrives (comments skipped)."""
     data: list[str] = []
     for line in lines:
         if line == "":
             if data:
-                messages.append(SSEMessage("\n".join(data), clock()))
+                yield SSEMessage("\n".join(data), clock())
                 data = []
             continue
         if line.startswith(":"):
@@ -34,8 +38,7 @@ def parse_sse_lines(lines: Iterable[str], clock: Any = time.monotonic) -> list[S
         if line.startswith("data:"):
             data.append(line[5:].lstrip(" "))
     if data:
-        messages.append(SSEMessage("\n".join(data), clock()))
-    return messages
+        yield SSEMessage("\n".join(data), clock())
 
 
 def parse_sse_text(text: str) -> list[SSEMessage]:

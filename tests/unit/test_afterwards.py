@@ -14,6 +14,22 @@ from llm_gateway.core.afterwards import Afterwards, defers_bookkeeping
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
+class LoopClock:
+    """The running loop's clock, moved only by the test: a timer fires when the test has advanced past it,
+    never because the machine was slow. The test must then await nothing but :meth:`advance`."""
+
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.now = loop.time()
+        loop.time = lambda: self.now  # type: ignore[method-assign]
+
+    async def advance(self, seconds: float, turns: int = 3) -> None:
+        """Move the clock, then give the loop ``turns`` turns (one finds the timers due, the next runs them)."""
+        self.now += seconds
+        for _ in range(turns):
+            await asyncio.sleep(0)
+
+
 def test_off_or_outside_an_event_loop_a_job_runs_when_queued() -> None:
     ran: list[str] = []
     Afterwards(enabled=False).run(lambda: ran.append("off"))
@@ -22,29 +38,31 @@ def test_off_or_outside_an_event_loop_a_job_runs_when_queued() -> None:
 
 
 async def test_jobs_wait_for_a_quiet_loop_then_run_in_order_in_their_own_context() -> None:
-    afterwards = Afterwards(quiet=0.2)
+    clock = LoopClock()
+    afterwards = Afterwards(quiet=0.2, max_delay=1.0)
     ran: list[tuple[int, str]] = []
     for i in range(3):
         request_id.set(f"req-{i}")
         afterwards.run(lambda i=i: ran.append((i, request_id.get())))  # type: ignore[misc]
-        await asyncio.sleep(0.01)  # a job every 10 ms: never 200 ms of quiet
+        await clock.advance(0.1)  # a job every 100 ms: never 200 ms of quiet
         assert ran == []
     assert afterwards.pending == 3
-    await asyncio.sleep(0.3)
+    await clock.advance(0.1)  # 200 ms since the last job
     assert ran == [(0, "req-0"), (1, "req-1"), (2, "req-2")]
     assert afterwards.pending == 0
 
 
 async def test_a_steady_stream_of_jobs_waits_no_longer_than_max_delay() -> None:
+    """A job every 10 ms never leaves the loop 50 ms of quiet: ``max_delay`` runs the queue."""
+    clock = LoopClock()
     afterwards = Afterwards(quiet=0.05, max_delay=0.1)
-    loop = asyncio.get_running_loop()
+    started = clock.now
     ran_at: list[float] = []
-    started = loop.time()
-    while loop.time() - started < 0.3 and not ran_at:
-        afterwards.run(lambda: ran_at.append(loop.time()))
-        await asyncio.sleep(0.01)
-    assert ran_at, "the queue never ran"
-    assert ran_at[0] - started < 0.2
+    while not ran_at and clock.now - started < 1:
+        afterwards.run(lambda: ran_at.append(clock.now))
+        await clock.advance(0.01)
+    assert ran_at, "the queue never ran while jobs kept coming"
+    assert ran_at[0] - started == pytest.approx(0.1, abs=0.011)  # the loop's clock, which only the test moves
 
 
 async def test_a_long_queue_runs_in_batches_with_the_loop_free_in_between() -> None:
@@ -64,15 +82,19 @@ async def test_a_long_queue_runs_in_batches_with_the_loop_free_in_between() -> N
 
 
 async def test_a_queue_fed_faster_than_a_batch_per_turn_still_drains() -> None:
+    clock = LoopClock()
     afterwards = Afterwards(quiet=0.001, max_delay=0.005, batch=16, max_pending=100_000)
     ran: list[int] = []
     for _ in range(300):  # a loop turn that ends 40 requests, 300 turns in a row: never quiet
         for i in range(40):
             afterwards.run(lambda i=i: ran.append(i))  # type: ignore[misc]
-        await asyncio.sleep(0)
+        await clock.advance(0.0002, turns=1)
     # draining a quarter of the queue per turn, the queue settles at a few turns' worth instead of growing
     assert afterwards.pending <= 4 * 40 + 40
-    await asyncio.sleep(0.05)
+    for _ in range(100):  # no more jobs: each turn drains a quarter, down to nothing
+        if not afterwards.pending:
+            break
+        await clock.advance(0, turns=1)
     assert len(ran) == 300 * 40 and afterwards.pending == 0
 
 

@@ -22,7 +22,7 @@ POLICY = CooldownPolicy(allowed_fails=3, failure_window=60, cooldown_seconds=30,
 NOW = 1_800_000_000.0
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
+@pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.slow)])
 def store(request: pytest.FixtureRequest) -> CooldownStore:
     if request.param == "memory":
         return CooldownStore(MemoryTable())
@@ -75,6 +75,7 @@ async def test_groups_are_separate(store: CooldownStore) -> None:
     assert await store.read_group("other", now=NOW) == {}
 
 
+@pytest.mark.slow
 async def test_expired_items_are_ignored_on_read(dynamodb_tables: dict[str, str], moto_endpoint: str) -> None:
     dynamo = CountingDynamo(moto_endpoint)
     store = CooldownStore(DynamoTable(fixed_client(dynamo.client), dynamodb_tables["LLM_GATEWAY_STATE_TABLE"]))

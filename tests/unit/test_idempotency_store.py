@@ -12,7 +12,7 @@ NOW = 1_800_000_000.0
 KEY = record_key("alice", "order-1")
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
+@pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.slow)])
 def store(request: pytest.FixtureRequest) -> IdempotencyStore:
     if request.param == "memory":
         return IdempotencyStore(MemoryTable())

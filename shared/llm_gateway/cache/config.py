@@ -31,7 +31,8 @@ class CacheConfig(_Section):
     mode: Literal["off", "on", "opt-in"] = Field(
         default="off",
         description="off: no caching; on: every request unless it says caching: false; opt-in: only requests "
-        "that send caching: true, a cache object or a Cache-Control header.",
+        "that send caching: true, a cache object or a Cache-Control header. Unset: opt-in where a cache "
+        "backend exists (LLM_GATEWAY_CACHE_TABLE, or a backend named here), else off.",
     )
     ttl: int = Field(default=3600, ge=1, description="Default lifetime of a stored answer (s).")
     max_ttl: int = Field(default=30 * 24 * 3600, ge=1, description="Upper bound for a request's own ttl (s).")

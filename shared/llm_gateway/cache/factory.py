@@ -19,6 +19,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("llm_gateway.cache")
 
 
+def effective_config(config: CacheConfig, *, has_table: bool) -> CacheConfig:
+    """``cache.mode`` left unset means ``opt-in`` wherever a cache backend exists (a cache table, or a
+    backend chosen in config), so a request's ``caching: true`` works without ceremony; else ``off``."""
+    if "mode" in config.model_fields_set:
+        return config
+    has_backend = config.backend != "auto" or has_table
+    return config.model_copy(update={"mode": "opt-in" if has_backend else "off"})
+
+
 def build_response_cache(
     config: CacheConfig,
     *,
@@ -29,6 +38,7 @@ def build_response_cache(
 ) -> ResponseCache | None:
     """The cache for this process, or ``None`` when the config turns it off. ``table``: the ``CacheTable``
     (``LLM_GATEWAY_CACHE_TABLE``), if there is one."""
+    config = effective_config(config, has_table=table is not None)
     if not config.enabled:
         return None
     from llm_gateway.cache.response_cache import ResponseCache

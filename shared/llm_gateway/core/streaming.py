@@ -1,6 +1,8 @@
 """Turn an opened upstream stream into the SSE bytes the client receives.
 
-Each chunk is written as soon as it arrives. The stream always ends in one of two ways: ``data: [DONE]``
+Each chunk is written as soon as it arrives. With ``stream_options.include_usage``, every chunk carries
+``"usage": null`` and the last one (``choices: []``) the usage, as OpenAI's streams do; without it, no
+chunk carries ``usage``. The stream always ends in one of two ways: ``data: [DONE]``
 after a complete answer, or a ``data: {"error": ...}`` frame when something failed after the first byte
 (never a silent truncation). While the upstream is silent, an SSE comment (``: ping``) keeps proxies and
 API Gateway's idle timer from cutting the connection.
@@ -138,7 +140,7 @@ async def sse_stream(
                     on_chunk(chunk)
                 meter.observe(chunk)
                 if include_usage:
-                    yield encode_event(chunk)
+                    yield encode_event(chunk if "usage" in chunk else {**chunk, "usage": None})
                 elif chunk.get("choices"):
                     if "usage" in chunk:
                         chunk = {k: v for k, v in chunk.items() if k != "usage"}

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from llm_gateway.config import DeploymentConfig, ServerConfig
     from llm_gateway.providers.fetch import MediaFetcher
+    from llm_gateway.providers.thinking.store import ThinkingStore
     from llm_gateway.schemas.validation import ChatRequest
     from llm_gateway.secrets import SecretResolver
 
@@ -68,6 +69,10 @@ class ProviderCall:
     want_usage: bool = True
     """Ask the upstream for token usage on streams (the gateway strips it if the client did not ask)."""
     request_id: str = ""
+    caller: str = ""
+    """The caller's key identity (never the key): what provider-side state is scoped to."""
+    response_headers: dict[str, str] = field(default_factory=dict)
+    """Headers this attempt adds to the client's response (the router passes the request's own)."""
 
     @property
     def stream(self) -> bool:
@@ -89,6 +94,8 @@ class ProviderDeps:
     """``aws_clients(service, region=..., endpoint_url=...)`` -> boto3 client (lazy, cached)."""
     media_fetcher: MediaFetcher | None = None
     """Downloads http(s) media URLs for providers that need bytes (see ``providers/fetch``)."""
+    thinking: ThinkingStore | None = None
+    """Where Claude's thinking blocks wait for a tool loop's next request (see ``providers/thinking``)."""
     extras: dict[str, Any] = field(default_factory=dict)
 
 

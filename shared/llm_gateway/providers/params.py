@@ -32,7 +32,7 @@ def _present(body: dict[str, Any], name: str) -> bool:
 
 def apply_unsupported(call: ProviderCall, provider: str, unsupported: Iterable[str]) -> dict[str, Any]:
     """Return ``call.body`` without the unsupported fields it carries, or raise a 400 naming the first."""
-    present = [name for name in unsupported if _present(call.body, name)]
+    present = [name for name in dict.fromkeys(unsupported) if _present(call.body, name)]
     if not present:
         return call.body
     if not drop_params_enabled(call):

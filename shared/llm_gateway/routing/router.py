@@ -133,6 +133,8 @@ class Router(ChatHandler):
             timeout=remaining,
             want_usage=True,
             request_id=ctx.request_id,
+            caller=ctx.principal.key_id,
+            response_headers=ctx.response_headers,
         )
 
     async def _complete_once(self, deployment: Deployment, call: ProviderCall) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from mangum import Mangum
 
 from llm_gateway.api.app import create_app
@@ -13,6 +14,8 @@ from tests.support.cache import HI, cache_config
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import MASTER_KEY, make_gateway
 from tests.support.sse import assemble, check_stream, parse_sse_text
+
+pytestmark = pytest.mark.slow
 
 
 def event(body: dict[str, Any]) -> dict[str, Any]:

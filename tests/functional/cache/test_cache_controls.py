@@ -11,6 +11,8 @@ from tests.support.fake_openai import FakeOpenAI, Reply, Status
 from tests.support.gateway import MASTER_KEY
 from tests.support.openai_schema import assert_completion
 
+pytestmark = pytest.mark.slow
+
 
 def test_miss_then_hit(fake_openai: FakeOpenAI, cache_env: dict[str, str], clock: FakeClock) -> None:
     with cached_gateway(fake_openai, cache_env, clock=clock) as gateway:

@@ -9,16 +9,19 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.support.cache import FaultyDynamoDB, ask, cached_gateway, client_error, sdk, slow, stream, unreachable
+from tests.support.cache import FaultyDynamoDB, Stall, ask, cached_gateway, client_error, sdk, stream, unreachable
 from tests.support.fake_openai import FakeOpenAI
 
-FAULTS: dict[str, tuple[Callable[[], None], str]] = {
-    "throttled": (client_error("ProvisionedThroughputExceededException"), "throttled"),
-    "throttling": (client_error("ThrottlingException"), "throttled"),
-    "internal error": (client_error("InternalServerError"), "error"),
-    "access denied": (client_error("AccessDeniedException"), "error"),
-    "unreachable": (unreachable, "error"),
-    "slow": (slow(3.0), "timeout"),
+pytestmark = pytest.mark.slow
+
+# fault name -> (a factory of the injected failure, the kind it is counted as)
+FAULTS: dict[str, tuple[Callable[[], Callable[[], None]], str]] = {
+    "throttled": (lambda: client_error("ProvisionedThroughputExceededException"), "throttled"),
+    "throttling": (lambda: client_error("ThrottlingException"), "throttled"),
+    "internal error": (lambda: client_error("InternalServerError"), "error"),
+    "access denied": (lambda: client_error("AccessDeniedException"), "error"),
+    "unreachable": (lambda: unreachable, "error"),
+    "slow": (Stall, "timeout"),  # held until the test is done: only the cache's own timeout lets it go
 }
 FAST = {"timeout": 0.3, "failure_threshold": 100}
 
@@ -47,21 +50,25 @@ def test_failed_reads_are_misses(
     cache_log: list[logging.LogRecord],
     fault: str,
 ) -> None:
-    inject, kind = FAULTS[fault]
+    make, kind = FAULTS[fault]
+    inject = make()
     with cached_gateway(fake_openai, cache_env, aws_clients=dynamodb, cache=FAST) as gateway:
         client = sdk(gateway)
         ask(client)  # stored while the table is healthy
         dynamodb.faults["get_item"] = inject
-        started = time.monotonic()
-        answer, headers = ask(client)
-        elapsed = time.monotonic() - started
-        assert headers["x-llm-gateway-cache"] == "miss"
-        assert answer["choices"][0]["message"]["content"] == "Hello from the fake upstream."
-        chunks, headers = stream(gateway, {})
-        assert headers["x-llm-gateway-cache"] == "miss" and chunks
+        try:
+            answer, headers = ask(client)
+            assert headers["x-llm-gateway-cache"] == "miss"
+            assert answer["choices"][0]["message"]["content"] == "Hello from the fake upstream."
+            chunks, headers = stream(gateway, {})
+            assert headers["x-llm-gateway-cache"] == "miss" and chunks
+            # Both answered while a slow table still held both lookups: bounded by the cache's timeout.
+            assert getattr(inject, "returned", 0) == 0
+        finally:
+            if isinstance(inject, Stall):
+                inject.released.set()
         metrics = gateway.gateway.cache.metrics.snapshot()  # type: ignore[attr-defined]
     assert metrics[f"{kind}.lookup"] == 2
-    assert elapsed < 2.5  # bounded by the cache timeout, not by the table
     assert len(fake_openai.chat_requests()) == 3
     assert any(r.getMessage().startswith(f"cache lookup failed ({kind})") for r in cache_log)
 
@@ -70,14 +77,20 @@ def test_failed_reads_are_misses(
 def test_failed_writes_still_answer(
     fake_openai: FakeOpenAI, cache_env: dict[str, str], dynamodb: FaultyDynamoDB, fault: str
 ) -> None:
-    inject, kind = FAULTS[fault]
+    make, kind = FAULTS[fault]
+    inject = make()
     dynamodb.faults["put_item"] = inject
     with cached_gateway(fake_openai, cache_env, aws_clients=dynamodb, cache=FAST) as gateway:
         client = sdk(gateway)
-        assert ask(client, cache={"no-cache": True})[0]["choices"][0]["message"]["content"]
-        chunks, _ = stream(gateway, {"temperature": 0})
-        assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
-        ask(client, temperature=0.3)  # single flight's lease write fails too: the request leads alone
+        try:
+            assert ask(client, cache={"no-cache": True})[0]["choices"][0]["message"]["content"]
+            chunks, _ = stream(gateway, {"temperature": 0})
+            assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+            ask(client, temperature=0.3)  # single flight's lease write fails too: the request leads alone
+            assert getattr(inject, "returned", 0) == 0  # answered while the writes were still held
+        finally:
+            if isinstance(inject, Stall):
+                inject.released.set()
         metrics = gateway.gateway.cache.metrics.snapshot()  # type: ignore[attr-defined]
     assert metrics[f"{kind}.store"] == 3
     assert "stored" not in metrics

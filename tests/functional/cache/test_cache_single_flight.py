@@ -4,89 +4,134 @@ across instances); the others wait, within a bound, for the stored answer."""
 from __future__ import annotations
 
 import asyncio
-import time
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import openai
+import pytest
 
 from tests.support.cache import HI, cached_gateway
 from tests.support.fake_openai import FakeOpenAI, Hang, Reply
 from tests.support.gateway import MASTER_KEY
 from tests.support.servers import UvicornThread
 
+pytestmark = pytest.mark.slow
+
 N = 8
 
 
-async def ask_all(gateways: list[UvicornThread], per_gateway: int, **body: Any) -> list[tuple[str, str, float]]:
-    """Fire identical requests at once; returns (content, cache status, seconds) for each."""
-    started = time.monotonic()
+async def ask_all(
+    gateways: list[UvicornThread], per_gateway: int, answered: list[tuple[str, str]] | None = None
+) -> list[tuple[str, str]]:
+    """Fire identical requests at once; returns (content, cache status) for each, in the order they were
+    answered (also appended to ``answered`` as each answer comes, for a test that watches)."""
+    answered = [] if answered is None else answered
 
-    async def one(gateway: UvicornThread) -> tuple[str, str, float]:
-        client = openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key=MASTER_KEY, max_retries=0, timeout=30)
+    async def one(gateway: UvicornThread) -> None:
+        client = openai.AsyncOpenAI(base_url=gateway.base_url + "/v1", api_key=MASTER_KEY, max_retries=0, timeout=60)
         async with client:
-            raw = await client.chat.completions.with_raw_response.create(model="gpt-test", messages=HI, **body)
-        content = raw.parse().choices[0].message.content or ""
-        return content, raw.headers["x-llm-gateway-cache"], time.monotonic() - started
+            raw = await client.chat.completions.with_raw_response.create(model="gpt-test", messages=HI)
+        answered.append((raw.parse().choices[0].message.content or "", raw.headers["x-llm-gateway-cache"]))
 
-    return await asyncio.gather(*(one(g) for g in gateways for _ in range(per_gateway)))
+    await asyncio.gather(*(one(g) for g in gateways for _ in range(per_gateway)))
+    return answered
+
+
+async def until(condition: Callable[[], object], what: str) -> None:
+    """Wait for ``condition``; the limit only stops a hang (a minute), it bounds nothing the test shows."""
+    for _ in range(6000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+def in_flight(*gateways: UvicornThread) -> int:
+    """Requests the gateways are serving now (uvicorn's own set of request tasks)."""
+    return sum(len(g.server.server_state.tasks) for g in gateways)
 
 
 async def test_concurrent_identical_misses_make_one_upstream_call(
     fake_openai: FakeOpenAI, cache_env: dict[str, str]
 ) -> None:
-    fake_openai.default = Reply(text="only once", delay=1.0)
+    leader_held = threading.Event()  # the upstream answers once all N requests are in the gateway
+    fake_openai.default = Reply(text="only once", hold=leader_held)
     with cached_gateway(fake_openai, cache_env) as gateway:
-        results = await ask_all([gateway], N)
+        asking = asyncio.ensure_future(ask_all([gateway], N))
+        try:
+            await until(lambda: in_flight(gateway) == N and fake_openai.chat_requests(), "all N in, one upstream")
+        finally:
+            leader_held.set()
+        results = await asking
         metrics = gateway.gateway.cache.metrics.snapshot()  # type: ignore[attr-defined]
     assert len(fake_openai.chat_requests()) == 1  # N - 1 upstream calls saved
-    assert {content for content, _, _ in results} == {"only once"}
-    assert sorted(status for _, status, _ in results) == ["hit"] * (N - 1) + ["miss"]
+    assert {content for content, _ in results} == {"only once"}
+    assert sorted(status for _, status in results) == ["hit"] * (N - 1) + ["miss"]
     assert metrics["single_flight.leader"] == 1 and metrics["single_flight.shared_local"] == N - 1
 
 
 async def test_single_flight_across_instances(fake_openai: FakeOpenAI, cache_env: dict[str, str]) -> None:
-    fake_openai.default = Reply(text="one call for all", delay=1.5)
+    leader_held = threading.Event()  # the upstream answers once all six requests are in the two gateways
+    fake_openai.default = Reply(text="one call for all", hold=leader_held)
     cache = {"single_flight": {"poll_interval": 0.05}}
     with (
         cached_gateway(fake_openai, cache_env, cache=cache) as first,
         cached_gateway(fake_openai, cache_env, cache=cache) as second,
     ):
-        results = await ask_all([first, second], 3)
+        asking = asyncio.ensure_future(ask_all([first, second], 3))
+        try:
+            await until(lambda: in_flight(first, second) == 6 and fake_openai.chat_requests(), "all six in")
+        finally:
+            leader_held.set()
+        results = await asking
         remote = [g.gateway.cache.metrics.get("single_flight.shared_remote") for g in (first, second)]  # type: ignore[attr-defined]
     assert len(fake_openai.chat_requests()) == 1  # 5 of 6 upstream calls saved
-    assert {content for content, _, _ in results} == {"one call for all"}
+    assert {content for content, _ in results} == {"one call for all"}
     assert sorted(remote) == [0, 1]  # the other instance's leader waited on the lease and read the table
 
 
 async def test_waiting_is_bounded(fake_openai: FakeOpenAI, cache_env: dict[str, str]) -> None:
-    fake_openai.plan(Reply(text="slow leader", delay=3.0))
+    """Followers wait ``single_flight.wait`` for the leader, then call upstream themselves: both are
+    answered while the leader's upstream call is still held back, so neither waited for it."""
+    leader_held = threading.Event()
+    fake_openai.plan(Reply(text="slow leader", hold=leader_held))
     fake_openai.default = Reply(text="impatient follower")
     cache = {"single_flight": {"wait": 0.5}}
+    answered: list[tuple[str, str]] = []
     with cached_gateway(fake_openai, cache_env, cache=cache) as gateway:
-        results = await ask_all([gateway], 3)
+        leader = asyncio.ensure_future(ask_all([gateway], 1, answered))
+        try:
+            await until(fake_openai.chat_requests, "the leader's upstream call")
+            followers = asyncio.ensure_future(ask_all([gateway], 2, answered))
+            await until(lambda: len(answered) == 2, "both followers answered while the leader was held")
+        finally:
+            leader_held.set()
+        await asyncio.gather(leader, followers)
         metrics = gateway.gateway.cache.metrics.snapshot()  # type: ignore[attr-defined]
+    assert [content for content, _ in answered] == ["impatient follower", "impatient follower", "slow leader"]
     assert len(fake_openai.chat_requests()) == 3
-    followers = [seconds for content, _, seconds in results if content == "impatient follower"]
-    assert len(followers) == 2 and max(followers) < 2.5
     assert metrics["single_flight.waited_out"] == 2
 
 
 async def test_a_failed_leader_releases_its_followers(fake_openai: FakeOpenAI, cache_env: dict[str, str]) -> None:
+    """The followers are let go when the leader fails, not when their own wait (30 s) runs out."""
     fake_openai.plan(Hang())
     fake_openai.default = Reply(text="after the leader failed")
     with cached_gateway(fake_openai, cache_env, deployment={"timeout": 1.0}) as gateway:
         results = await asyncio.gather(
-            ask_all([gateway], 1), _after(0.2, ask_all([gateway], 2)), return_exceptions=True
+            ask_all([gateway], 1),
+            _once_the_leader_is_upstream(fake_openai, ask_all([gateway], 2)),
+            return_exceptions=True,
         )
     leader, followers = results
     assert isinstance(leader, openai.APIStatusError) and leader.status_code == 504
-    assert isinstance(followers, list) and {c for c, _, _ in followers} == {"after the leader failed"}
-    assert max(seconds for _, _, seconds in followers) < 5
+    assert isinstance(followers, list) and {c for c, _ in followers} == {"after the leader failed"}
     assert len(fake_openai.chat_requests()) == 3
     metrics = gateway.gateway.cache.metrics.snapshot()  # type: ignore[attr-defined]
     assert metrics["single_flight.leader_gone"] == 2 and "single_flight.waited_out" not in metrics
 
 
-async def _after(seconds: float, work: Any) -> Any:
-    await asyncio.sleep(seconds)
+async def _once_the_leader_is_upstream(fake_openai: FakeOpenAI, work: Any) -> Any:
+    await until(fake_openai.chat_requests, "the leader's upstream call")
     return await work

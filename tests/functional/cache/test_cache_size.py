@@ -6,9 +6,13 @@ from __future__ import annotations
 import base64
 import os
 
+import pytest
+
 from tests.support.cache import ask, cached_gateway, sdk, stream
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.sse import assemble
+
+pytestmark = pytest.mark.slow
 
 
 def incompressible(size: int) -> str:

@@ -16,8 +16,11 @@ from tests.support.cache import HI, ask, cached_gateway, sdk, stream
 from tests.support.fake_openai import CutStream, ErrorFrame, FakeOpenAI, Reply
 from tests.support.gateway import MASTER_KEY
 from tests.support.openai_schema import assert_completion
+from tests.support.pacing import FirstBeforeLast
 from tests.support.servers import UvicornThread
-from tests.support.sse import assemble, parse_sse_lines
+from tests.support.sse import assemble, iter_sse_lines
+
+pytestmark = pytest.mark.slow
 
 TOOLS = [
     {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}},
@@ -141,11 +144,15 @@ async def test_openai_sdk_streams_a_hit(fake_openai: FakeOpenAI, cache_env: dict
 
 def test_a_stream_miss_is_forwarded_live(fake_openai: FakeOpenAI, cache_env: dict[str, str]) -> None:
     """The cache assembles on the side: chunks reach the client as the upstream sends them."""
-    fake_openai.plan(Reply(text="one two three four five six", chunk_delay=0.15))
+    pacing = FirstBeforeLast()  # the upstream's last chunk waits until the client has the first word
+    fake_openai.plan(Reply(text="one two three four five six", last_waits_for=pacing))
     with cached_gateway(fake_openai, cache_env) as gateway, open_stream(gateway) as response:
-        messages = parse_sse_lines(response.iter_lines())
+        messages = []
+        for message in iter_sse_lines(response.iter_lines()):
+            messages.append(message)
+            if message.data != "[DONE]" and (message.json()["choices"] or [{}])[0].get("delta", {}).get("content"):
+                pacing.client_has_first()
         assert response.headers["x-llm-gateway-cache"] == "miss"
     content = [m for m in messages if m.data != "[DONE]" and m.json()["choices"]]
     assert len(content) >= 6
-    # a buffering cache would deliver everything at once; here arrivals spread over the upstream's pace
-    assert content[-1].at - content[0].at > 0.6
+    assert pacing.in_order  # a cache that buffered the miss would have held the first word back

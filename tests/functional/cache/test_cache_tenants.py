@@ -15,6 +15,8 @@ from tests.support.cache import ask, cache_config, cached_gateway, sdk, stream
 from tests.support.fake_openai import FakeOpenAI, Reply, Status
 from tests.support.gateway import running_gateway
 
+pytestmark = pytest.mark.slow
+
 
 class KeyTable:
     """An authenticator with several keys, each its own principal."""

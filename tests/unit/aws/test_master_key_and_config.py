@@ -12,6 +12,8 @@ from llm_gateway.gateway import Gateway, GatewayOptions
 from tests.support.gateway import make_gateway
 from tests.support.openai_schema import assert_completion, assert_error
 
+pytestmark = pytest.mark.slow  # SSM and Secrets Manager in moto over HTTP
+
 MOCK_CONFIG = {"models": [{"name": "mock", "provider": "mock", "model": "mock-1"}]}
 CHAT = {"model": "mock", "messages": [{"role": "user", "content": "hi"}]}
 

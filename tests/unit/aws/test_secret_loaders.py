@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
+import threading
 from typing import Any
 
 import pytest
@@ -18,11 +18,13 @@ def resolver(aws: AwsClients, **kwargs: Any) -> SecretResolver:
     return register_aws_secret_loaders(SecretResolver(env={}, **kwargs), aws)
 
 
+@pytest.mark.slow  # moto over HTTP
 async def test_ssm_secure_string_is_decrypted(aws: AwsClients, prefix: str) -> None:
     aws("ssm").put_parameter(Name=f"{prefix}/openai", Value="sk-upstream-1", Type="SecureString")
     assert await resolver(aws).resolve(f"ssm:{prefix}/openai") == "sk-upstream-1"
 
 
+@pytest.mark.slow  # moto over HTTP
 async def test_secrets_manager_plain_and_json_field(aws: AwsClients, prefix: str) -> None:
     name = prefix.strip("/")
     aws("secretsmanager").create_secret(Name=f"{name}/plain", SecretString="sk-plain")
@@ -38,6 +40,7 @@ async def test_secrets_manager_plain_and_json_field(aws: AwsClients, prefix: str
         await secrets.resolve(f"secretsmanager:{name}/plain#anthropic")
 
 
+@pytest.mark.slow  # moto over HTTP
 async def test_values_are_cached_for_the_ttl_then_refreshed(aws: AwsClients, prefix: str) -> None:
     now = [1000.0]
     secrets = resolver(aws, ttl=300, clock=lambda: now[0])
@@ -51,6 +54,7 @@ async def test_values_are_cached_for_the_ttl_then_refreshed(aws: AwsClients, pre
     assert await secrets.resolve(f"ssm:{name}") == "new"
 
 
+@pytest.mark.slow  # moto over HTTP
 async def test_missing_references_fail_clearly_without_values(aws: AwsClients, prefix: str) -> None:
     aws("ssm").put_parameter(Name=f"{prefix}/present", Value="sk-must-not-leak", Type="SecureString")
     secrets = resolver(aws)
@@ -65,35 +69,37 @@ async def test_missing_references_fail_clearly_without_values(aws: AwsClients, p
 
 
 class SlowSsm:
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
+    """boto3 blocks: this read returns only once the event loop has run something meanwhile (or after a
+    minute, which only stops a hang), so a loader that blocked the loop would leave ``released`` False."""
+
+    def __init__(self) -> None:
         self.calls = 0
+        self.reading = threading.Event()
+        self.loop_ran = threading.Event()
+        self.released = False
 
     def get_parameter(self, **kwargs: Any) -> dict[str, Any]:
         self.calls += 1
-        time.sleep(self.delay)  # boto3 blocks: the loader must keep it off the event loop
+        self.reading.set()
+        self.released = self.loop_ran.wait(60)
         return {"Parameter": {"Name": kwargs["Name"], "Value": "sk-slow"}}
 
 
 async def test_loading_never_blocks_the_event_loop_and_runs_once_per_reference() -> None:
-    slow = SlowSsm(delay=0.4)
+    slow = SlowSsm()
     secrets = resolver(AwsClients(overrides={"ssm": slow}))
-    ticks = 0
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.02)
-            ticks += 1
+    async def on_the_loop_meanwhile() -> None:
+        while not slow.reading.is_set():
+            await asyncio.sleep(0.005)
+        slow.loop_ran.set()  # the loop runs this while the read is still blocked in its thread
 
-    task = asyncio.create_task(ticker())
-    try:
-        values = await asyncio.gather(*(secrets.resolve("ssm:/llm-gateway/x/key") for _ in range(5)))
-    finally:
-        task.cancel()
+    values, _ = await asyncio.gather(
+        asyncio.gather(*(secrets.resolve("ssm:/llm-gateway/x/key") for _ in range(5))), on_the_loop_meanwhile()
+    )
     assert values == ["sk-slow"] * 5
     assert slow.calls == 1
-    assert ticks >= 5, "the event loop stalled while SSM was being read"
+    assert slow.released, "the event loop stalled while SSM was being read"
 
 
 class DeniedSsm:
@@ -109,6 +115,7 @@ async def test_access_denied_names_the_reference() -> None:
         await secrets.resolve("ssm:/other/key")
 
 
+@pytest.mark.slow  # moto over HTTP
 def test_loaders_already_registered_are_kept(aws: AwsClients) -> None:
     async def custom(name: str) -> str:
         return "custom"

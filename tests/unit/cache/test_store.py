@@ -29,7 +29,7 @@ def incompressible(size: int) -> str:
     return base64.b64encode(os.urandom(size)).decode()
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
+@pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.slow)])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[CacheStore]:
     limits: dict[str, Any] = {"max_item_bytes": 380_000, "max_parts": 4}
     if request.param == "memory":

@@ -14,7 +14,7 @@ from llm_gateway.tables.memory import MemoryTable
 from tests.support.tenants import dynamodb_client
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
+@pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.slow)])
 def table(request: pytest.FixtureRequest) -> Iterator[Table]:
     if request.param == "memory":
         yield MemoryTable()

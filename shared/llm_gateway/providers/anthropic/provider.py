@@ -1,13 +1,14 @@
 """The ``anthropic`` provider: Anthropic's Messages API behind the OpenAI interface.
 
 This module is the adapter: URL, headers and the wiring of the translation modules (:mod:`.request`,
-:mod:`.response`, :mod:`.stream`, :mod:`.errors`). :class:`~llm_gateway.providers.base.HTTPChatProvider`
+:mod:`.response`, :mod:`.stream`, :mod:`.errors`), and of the thinking kept across tool loops
+(:mod:`llm_gateway.providers.thinking`). :class:`~llm_gateway.providers.base.HTTPChatProvider`
 does the HTTP I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 from llm_gateway.config import DeploymentConfig
@@ -25,6 +26,19 @@ from llm_gateway.providers.base import (
     StreamMapper,
     UpstreamHTTPRequest,
 )
+from llm_gateway.providers.thinking.memory import ThinkingMemory
+from llm_gateway.providers.thinking.store import memory_thinking_store
+
+
+def thinking_requested(body: dict[str, Any]) -> bool:
+    native = body.get("thinking")
+    if isinstance(native, dict):
+        return native.get("type") in ("enabled", "adaptive")
+    return body.get("reasoning_effort") not in (None, "none")
+
+
+def without_thinking(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in ("reasoning_effort", "thinking")}
 
 
 class AnthropicProvider(HTTPChatProvider):
@@ -37,6 +51,7 @@ class AnthropicProvider(HTTPChatProvider):
     def __init__(self, deps: ProviderDeps) -> None:
         super().__init__(deps)
         self._settings_by_deployment: dict[str, AnthropicSettings] = {}
+        self.thinking = ThinkingMemory(deps.thinking or memory_thinking_store(), deps.clock)
 
     def _settings(self, call: ProviderCall) -> AnthropicSettings:
         settings = self._settings_by_deployment.get(call.deployment.id)
@@ -54,6 +69,24 @@ class AnthropicProvider(HTTPChatProvider):
         if settings.betas:
             headers["anthropic-beta"] = ",".join(settings.betas)
         return UpstreamHTTPRequest(url=settings.messages_url, json=build_messages_body(call, settings), headers=headers)
+
+    async def complete(self, call: ProviderCall) -> dict[str, Any]:
+        call = await self.thinking.prepare(
+            call, thinking_on=thinking_requested(call.body), thinking_off=without_thinking
+        )
+        answer = await super().complete(call)
+        await self.thinking.remember(call, answer["choices"][0]["message"])
+        return answer
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
+        call = await self.thinking.prepare(
+            call, thinking_on=thinking_requested(call.body), thinking_off=without_thinking
+        )
+        recorder = self.thinking.recorder(call)
+        async for chunk in super().stream(call):
+            if recorder.observe(chunk):
+                await recorder.save()  # before the finish goes out: the loop's next request must find it
+            yield chunk
 
     def parse_response(self, call: ProviderCall, data: Any) -> dict[str, Any]:
         return map_message(call, data, plan_response(call.body, self._settings(call)), self.deps.clock())

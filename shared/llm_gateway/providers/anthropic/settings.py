@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from llm_gateway.config import DeploymentConfig
+from llm_gateway.providers.options import ProviderOptions, read_options
 
 DEFAULT_API_BASE = "https://api.anthropic.com"
 DEFAULT_VERSION = "2023-06-01"
@@ -92,8 +93,21 @@ def _headers(value: object) -> tuple[tuple[str, str], ...]:
     return tuple((k.lower(), v) for k, v in value.items())
 
 
+class AnthropicOptions(ProviderOptions):
+    """The fields of a ``provider: anthropic`` entry (values are checked by :func:`settings_for`)."""
+
+    anthropic_version: Any = DEFAULT_VERSION
+    anthropic_beta: Any = None
+    default_max_tokens: Any = DEFAULT_MAX_TOKENS
+    structured_outputs: Any = "auto"
+    reasoning: Any = "auto"
+    headers: Any = None
+    drop_params: Any = False
+
+
 def settings_for(config: DeploymentConfig) -> AnthropicSettings:
     """Read and check a deployment's options; raises ``ValueError`` naming the bad field."""
+    read_options(AnthropicOptions, config, "anthropic")
     extra = config.extra_fields
     base = config.api_base or DEFAULT_API_BASE
     if not base.startswith(("https://", "http://")):

@@ -11,8 +11,9 @@ Anthropic event                            OpenAI chunk(s)
 ``content_block_delta`` text_delta         ``delta.content``
 ``content_block_delta`` input_json_delta   ``tool_calls: [{index: k, function: {arguments}}]``
 ``content_block_delta`` thinking_delta     ``delta.reasoning_content``
-``content_block_stop`` tool_use            ``arguments: "{}"`` if the call streamed no arguments
-``content_block_stop`` thinking            ``delta.thinking_blocks`` with the signature (for replay)
+``content_block_stop`` tool_use            the ``input`` of ``content_block_start`` as ``arguments``
+                                           (``"{}"`` when empty) if no ``input_json_delta`` came
+``content_block_stop`` thinking            ``delta.thinking_blocks: [{index, ...}]`` with the signature
 ``message_delta``                          ``delta: {}`` with the mapped ``finish_reason`` (once)
 ``message_stop``                           the usage chunk (``choices: []``) when usage is wanted; done
 ``ping``, unknown events                   nothing
@@ -36,7 +37,13 @@ import orjson
 
 from llm_gateway.errors import UpstreamConnectionError
 from llm_gateway.providers.anthropic.errors import map_error_event
-from llm_gateway.providers.anthropic.response import completion_id, finish_reason, json_mode_content, map_usage
+from llm_gateway.providers.anthropic.response import (
+    arguments_json,
+    completion_id,
+    finish_reason,
+    json_mode_content,
+    map_usage,
+)
 from llm_gateway.providers.anthropic.tools import ResponsePlan
 from llm_gateway.providers.base import ProviderCall, StreamMapper
 
@@ -49,6 +56,9 @@ class Block:
     streamed_arguments: bool = False
     buffer: list[str] = field(default_factory=list)
     signature: str | None = None
+    start_input: Any = None
+    """A tool_use block's ``input`` as ``content_block_start`` carried it: the whole arguments when no
+    ``input_json_delta`` follows (seen from Anthropic-compatible servers and some proxies)."""
 
 
 @dataclass
@@ -61,6 +71,7 @@ class StreamState:
     started: bool = False
     blocks: dict[int, Block] = field(default_factory=dict)
     tool_calls: int = 0
+    thinking_blocks: int = 0
     finish_reason: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
     done: bool = False
@@ -146,17 +157,17 @@ class AnthropicStreamMapper(StreamMapper):
             text = block.get("text")
             return [self._chunk({"content": text})] if text else []
         if kind == "tool_use" and self.json_mode is not None and block.get("name") == self.json_mode.tool_name:
-            self.state.blocks[index] = Block("json")
+            self.state.blocks[index] = Block("json", start_input=block.get("input"))
             return []
         if kind == "tool_use" and self.legacy_functions and self.state.tool_calls:
             self.state.blocks[index] = Block("other")  # a legacy function_call answer holds one call
             return []
         if kind == "tool_use" and self.legacy_functions:
             self.state.tool_calls += 1
-            self.state.blocks[index] = Block("tool", tool_index=0)
+            self.state.blocks[index] = Block("tool", tool_index=0, start_input=block.get("input"))
             return [self._chunk({"function_call": {"name": str(block.get("name")), "arguments": ""}})]
         if kind == "tool_use":
-            tool = Block("tool", tool_index=self.state.tool_calls)
+            tool = Block("tool", tool_index=self.state.tool_calls, start_input=block.get("input"))
             self.state.tool_calls += 1
             self.state.blocks[index] = tool
             head = {
@@ -168,10 +179,17 @@ class AnthropicStreamMapper(StreamMapper):
             return [self._chunk({"tool_calls": [head]})]
         if kind in ("thinking", "redacted_thinking"):
             thinking = Block("thinking")
+            self.state.blocks[index] = thinking
             if kind == "redacted_thinking":
                 thinking.kind = "redacted"
                 thinking.signature = block.get("data")
-            self.state.blocks[index] = thinking
+                return []
+            if isinstance(block.get("signature"), str) and block["signature"]:
+                thinking.signature = block["signature"]
+            text = block.get("thinking")
+            if isinstance(text, str) and text:  # a start that already carries thinking (compatible servers)
+                thinking.buffer.append(text)
+                return [self._chunk({"reasoning_content": text})]
             return []
         self.state.blocks[index] = Block("other")
         return []
@@ -207,9 +225,11 @@ class AnthropicStreamMapper(StreamMapper):
         if block is None:
             return []
         if block.kind == "tool" and not block.streamed_arguments:
-            return [self._tool_delta(block, "{}")]
+            return [self._tool_delta(block, arguments_json(block.start_input))]
         if block.kind == "json" and self.json_mode is not None:
-            if self.json_mode.wrapped or not block.streamed_arguments:
+            if not block.streamed_arguments:
+                return [self._chunk({"content": json_mode_content(block.start_input or {}, self.json_mode)})]
+            if self.json_mode.wrapped:
                 joined = "".join(block.buffer)
                 try:
                     value = orjson.loads(joined) if joined.strip() else {}
@@ -219,10 +239,16 @@ class AnthropicStreamMapper(StreamMapper):
             return []
         if block.kind == "thinking":
             entry = {"type": "thinking", "thinking": "".join(block.buffer), "signature": block.signature}
-            return [self._chunk({"thinking_blocks": [entry]})]
+            return [self._thinking_block(entry)]
         if block.kind == "redacted":
-            return [self._chunk({"thinking_blocks": [{"type": "redacted_thinking", "data": block.signature}]})]
+            return [self._thinking_block({"type": "redacted_thinking", "data": block.signature})]
         return []
+
+    def _thinking_block(self, entry: dict[str, Any]) -> dict[str, Any]:
+        # indexed like tool calls, so the SDKs' accumulators join several blocks into one list
+        entry = {"index": self.state.thinking_blocks, **entry}
+        self.state.thinking_blocks += 1
+        return self._chunk({"thinking_blocks": [entry]})
 
     def _on_message_delta(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(payload.get("usage"), dict):

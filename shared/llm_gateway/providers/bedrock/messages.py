@@ -1,7 +1,8 @@
 """OpenAI ``messages`` -> Converse ``system`` blocks and alternating ``messages``.
 
 - system/developer messages (anywhere) become ``system`` text blocks, in order;
-- user parts become text/image/document/video blocks; ``input_audio`` is refused;
+- user parts become text/image/document/video blocks; ``input_audio`` is refused; a ``cache_control``
+  marker on a text part (user or system) becomes a ``cachePoint`` block after it;
 - assistant ``thinking_blocks`` (extension), text and ``tool_calls`` become ``reasoningContent``, text and
   ``toolUse`` blocks (arguments JSON -> object);
 - tool (and legacy function) messages become ``toolResult`` blocks in a user turn;
@@ -79,6 +80,25 @@ def _text_blocks(text: str) -> list[dict[str, Any]]:
     return [{"text": text}] if text.strip() else []
 
 
+CACHE_POINT = {"cachePoint": {"type": "default"}}
+
+
+def _cache_point(part: Any) -> list[dict[str, Any]]:
+    """A ``cache_control`` marker on a content part (Anthropic's prompt-caching extension, which clients
+    put on the part that ends a cacheable prefix) -> Converse's ``cachePoint`` block right after it."""
+    return [dict(CACHE_POINT)] if isinstance(part, dict) and isinstance(part.get("cache_control"), dict) else []
+
+
+def _system_blocks(content: Any) -> list[dict[str, Any]]:
+    if not isinstance(content, list):
+        return _text_blocks(_text_of(content))
+    blocks: list[dict[str, Any]] = []
+    for part in content:
+        if isinstance(part, dict) and part.get("type") == "text":
+            blocks += _text_blocks(str(part.get("text", ""))) + _cache_point(part)
+    return blocks
+
+
 async def _user_blocks(media: MediaContext, content: Any, param: str) -> list[dict[str, Any]]:
     if not isinstance(content, list):
         return _text_blocks(_text_of(content))
@@ -88,6 +108,7 @@ async def _user_blocks(media: MediaContext, content: Any, param: str) -> list[di
         kind = part.get("type")
         if kind == "text":
             blocks.extend(_text_blocks(part.get("text", "")))
+            blocks.extend(_cache_point(part))
         elif kind == "image_url":
             blocks.append(await image_block(media, part["image_url"]["url"], f"{where}.image_url.url"))
         elif kind == "file":
@@ -132,7 +153,7 @@ async def map_messages(messages: list[dict[str, Any]], media: MediaContext) -> C
         param = f"messages[{i}]"
         content = message.get("content")
         if role in ("system", "developer"):
-            conv.system.extend(_text_blocks(_text_of(content)))
+            conv.system.extend(_system_blocks(content))
         elif role == "user":
             conv.add("user", await _user_blocks(media, content, f"{param}.content"))
         elif role == "assistant":

@@ -6,19 +6,23 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
-from pydantic import ValidationError
-
 from llm_gateway.config import DeploymentConfig
 from llm_gateway.errors import UpstreamTimeoutError
 from llm_gateway.providers.base import ChatProvider, ProviderCall, ProviderDeps
 from llm_gateway.providers.bedrock.errors import map_exception
-from llm_gateway.providers.bedrock.request import build_converse_args
+from llm_gateway.providers.bedrock.request import build_converse_args, is_anthropic_model
 from llm_gateway.providers.bedrock.response import map_response
 from llm_gateway.providers.bedrock.settings import BedrockSettings
 from llm_gateway.providers.bedrock.stream import ConverseStreamMapper
 from llm_gateway.providers.bedrock.transport import END, ERROR, EVENT, ThreadRunner
+from llm_gateway.providers.thinking.memory import ThinkingMemory
+from llm_gateway.providers.thinking.store import memory_thinking_store
 
 SERVICE = "bedrock-runtime"
+
+
+def _without_thinking(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != "reasoning_effort"}
 
 
 class BedrockProvider(ChatProvider):
@@ -29,19 +33,22 @@ class BedrockProvider(ChatProvider):
         self._settings: dict[str, BedrockSettings] = {}
         self._threads = ThreadRunner()
         self._own_clients: Callable[..., Any] | None = None
+        self.thinking = ThinkingMemory(deps.thinking or memory_thinking_store(), deps.clock)
+
+    async def _prepare(self, call: ProviderCall) -> ProviderCall:
+        thinking_on = call.body.get("reasoning_effort") not in (None, "none") and is_anthropic_model(
+            call.deployment.model
+        )
+        return await self.thinking.prepare(call, thinking_on=thinking_on, thinking_off=_without_thinking)
 
     @classmethod
     def validate_deployment(cls, deployment: DeploymentConfig) -> None:
-        try:
-            BedrockSettings.of(deployment.extra_fields)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ValueError(problems) from None
+        BedrockSettings.of(deployment)
 
     def settings(self, call: ProviderCall) -> BedrockSettings:
         found = self._settings.get(call.deployment.id)
         if found is None:
-            found = BedrockSettings.of(call.deployment.config.extra_fields)
+            found = BedrockSettings.of(call.deployment.config)
             self._settings[call.deployment.id] = found
         return found
 
@@ -61,6 +68,7 @@ class BedrockProvider(ChatProvider):
         return factory(SERVICE, region=settings.region, endpoint_url=settings.endpoint_url, read_timeout=read_timeout)
 
     async def complete(self, call: ProviderCall) -> dict[str, Any]:
+        call = await self._prepare(call)
         settings = self.settings(call)
         plan = await build_converse_args(call, settings, self.deps.media_fetcher)
         try:
@@ -74,9 +82,13 @@ class BedrockProvider(ChatProvider):
             ) from None
         except Exception as exc:
             raise map_exception(call, exc) from None
-        return map_response(call, data, self.deps.clock(), plan.json_tool)
+        answer = map_response(call, data, self.deps.clock(), plan.json_tool)
+        await self.thinking.remember(call, answer["choices"][0]["message"])
+        return answer
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
+        call = await self._prepare(call)
+        recorder = self.thinking.recorder(call)
         settings = self.settings(call)
         plan = await build_converse_args(call, settings, self.deps.media_fetcher)
         pump = self._threads.pump(lambda: self._client(call, settings).converse_stream(**plan.kwargs))
@@ -90,6 +102,8 @@ class BedrockProvider(ChatProvider):
                 kind, value = await self._next(pump, call, silence)
                 if kind == EVENT:
                     for chunk in mapper.feed(value):
+                        if recorder.observe(chunk):
+                            await recorder.save()  # before the finish goes out: the loop's next request needs it
                         yield chunk
                 elif kind == END:
                     for chunk in mapper.finish():

@@ -4,7 +4,8 @@ Mapped: max_(completion_)tokens, temperature (0-1), top_p, stop -> ``inferenceCo
 tool_choice (auto/required/named; ``none`` by leaving the tools out) and legacy functions ->
 ``toolConfig``; response_format json_schema -> ``outputConfig.textFormat`` (or a forced tool, see
 :class:`Plan`), json_object -> a forced tool; reasoning_effort and top_k for Anthropic models ->
-``additionalModelRequestFields``; service_tier -> ``serviceTier``; the deployment's guardrail ->
+``additionalModelRequestFields``; ``parallel_tool_calls: false`` by keeping the answer's first call only;
+service_tier -> ``serviceTier``; the deployment's guardrail ->
 ``guardrailConfig``. What Converse cannot express goes through the ``drop_params`` policy.
 """
 
@@ -55,8 +56,6 @@ def _unsupported(body: dict[str, Any], is_anthropic: bool) -> list[str]:
         names.append("n")
     if body.get("logprobs"):
         names.append("logprobs")
-    if body.get("parallel_tool_calls") is False:
-        names.append("parallel_tool_calls")
     if any(m != "text" for m in body.get("modalities") or []):
         names.append("modalities")
     if not is_anthropic:

@@ -45,7 +45,7 @@ def usage(raw: Any) -> dict[str, Any] | None:
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": cached},
     }
-    if written:
+    if written or "cacheWriteInputTokens" in raw:
         result["prompt_tokens_details"]["cache_write_tokens"] = written
     return result
 
@@ -73,6 +73,8 @@ class _Message:
     """The output message's blocks, sorted into what an OpenAI message carries."""
 
     json_tool: str | None
+    single_call: bool = False
+    """``parallel_tool_calls: false``: keep the first call only (Converse cannot be told)."""
     texts: list[str] = field(default_factory=list)
     thinking: list[dict[str, Any]] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
@@ -94,6 +96,8 @@ class _Message:
         if self.json_tool is not None and tool.get("name") == self.json_tool:
             self.json_tool_used = True
             self.texts.append(arguments_json(tool.get("input")))
+            return
+        if self.single_call and self.tool_calls:
             return
         function = {"name": str(tool.get("name")), "arguments": arguments_json(tool.get("input"))}
         self.tool_calls.append({"id": str(tool.get("toolUseId")), "type": "function", "function": function})
@@ -120,7 +124,7 @@ def map_response(call: ProviderCall, data: Any, created: float, json_tool: str |
     message = (data.get("output") or {}).get("message")
     if not isinstance(message, dict) or not isinstance(message.get("content"), list):
         raise _bad(call, "a response without an output message")
-    collected = _Message(json_tool)
+    collected = _Message(json_tool, single_call=call.body.get("parallel_tool_calls") is False)
     for block in message["content"]:
         if isinstance(block, dict):
             collected.add(block)

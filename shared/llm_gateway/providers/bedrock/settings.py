@@ -6,6 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llm_gateway.config import DeploymentConfig
+from llm_gateway.providers.options import ProviderOptions, read_options
+
 
 class GuardrailSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -16,14 +19,12 @@ class GuardrailSettings(BaseModel):
     stream_processing_mode: Literal["sync", "async"] | None = None
 
 
-class BedrockSettings(BaseModel):
-    """``provider: bedrock`` entries: ``model`` is a model id, inference-profile id or ARN."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class BedrockSettings(ProviderOptions):
+    """``provider: bedrock`` entries: ``model`` is a model id, inference-profile id or ARN. The entry's
+    ``api_base`` is the bedrock-runtime endpoint, as ``endpoint_url`` is (one of them, or both equal)."""
 
     region: str | None = Field(default=None, description="AWS region; default: the Lambda's region.")
     endpoint_url: str | None = Field(default=None, description="Custom bedrock-runtime endpoint (VPC, tests).")
-    drop_params: bool = False
     guardrail: GuardrailSettings | None = None
     structured_output: Literal["native", "tool"] = Field(
         default="native",
@@ -34,5 +35,14 @@ class BedrockSettings(BaseModel):
     )
 
     @classmethod
-    def of(cls, extra: dict[str, Any]) -> BedrockSettings:
-        return cls.model_validate(extra)
+    def of(cls, deployment: DeploymentConfig) -> BedrockSettings:
+        """The entry's settings; ``ValueError`` naming what is wrong."""
+        settings = read_options(cls, deployment, "bedrock")
+        base = deployment.api_base
+        if base is not None:
+            if not base.startswith(("https://", "http://")):
+                raise ValueError(f"api_base {base!r} must start with https:// or http://")
+            if settings.endpoint_url not in (None, base):
+                raise ValueError("api_base and endpoint_url name different endpoints; keep one")
+            settings = settings.model_copy(update={"endpoint_url": base})
+        return settings

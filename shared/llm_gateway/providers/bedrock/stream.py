@@ -5,7 +5,8 @@ Events (each a one-key dict, parsed by botocore): ``messageStart`` -> the role c
 calls start, never Bedrock's ``contentBlockIndex``, which also counts text and reasoning blocks);
 ``contentBlockDelta`` -> content, ``reasoning_content`` or argument fragments; ``contentBlockStop``
 -> ``"{}"`` for a call that sent no arguments, or the whole signed ``thinking_blocks`` entry;
-``messageStop`` -> the finish chunk; ``metadata`` (after messageStop) -> the usage chunk
+``messageStop`` -> the finish chunk (with ``parallel_tool_calls: false``, calls after the first are left
+out: Converse cannot be told); ``metadata`` (after messageStop) -> the usage chunk
 (``choices: []``) when the gateway asked for usage.
 """
 
@@ -37,6 +38,8 @@ class _ToolBlock:
     index: int | None
     """The OpenAI tool-call index; None for the block that emulates response_format (goes to content)."""
     sent_arguments: bool = False
+    dropped: bool = False
+    """A call after the first when the client asked for ``parallel_tool_calls: false``."""
 
 
 @dataclass
@@ -50,6 +53,7 @@ class _ReasoningBlock:
 class ConverseStreamState:
     started: bool = False
     next_tool_index: int = 0
+    thinking_blocks: int = 0
     tool_blocks: dict[int, _ToolBlock] = field(default_factory=dict)
     reasoning_blocks: dict[int, _ReasoningBlock] = field(default_factory=dict)
     json_tool_used: bool = False
@@ -111,6 +115,9 @@ class ConverseStreamMapper:
             self.state.json_tool_used = True
             return []
         index = self.state.next_tool_index
+        if index > 0 and self.call.body.get("parallel_tool_calls") is False:
+            self.state.tool_blocks[block_index] = _ToolBlock(index=None, dropped=True)
+            return []
         self.state.next_tool_index += 1
         self.state.tool_blocks[block_index] = _ToolBlock(index=index)
         call = {"index": index, "id": tool_id, "type": "function", "function": {"name": name, "arguments": ""}}
@@ -135,7 +142,7 @@ class ConverseStreamMapper:
             if block is None:  # a delta without a start: give it an id so the call stays well formed
                 out += self._new_tool(block_index, f"call_bedrock_{block_index}", "")
                 block = self.state.tool_blocks[block_index]
-            if not fragment:
+            if not fragment or block.dropped:
                 return out
             block.sent_arguments = True
             if block.index is None:
@@ -167,9 +174,14 @@ class ConverseStreamMapper:
                     "redactedContent": reasoning.redacted,
                 }
             )
-            return [self._chunk({"thinking_blocks": [thought]})] if thought is not None else []
+            if thought is None:
+                return []
+            # indexed like tool calls, so the SDKs' accumulators join several blocks into one list
+            thought = {"index": self.state.thinking_blocks, **thought}
+            self.state.thinking_blocks += 1
+            return [self._chunk({"thinking_blocks": [thought]})]
         block = self.state.tool_blocks.get(int(payload.get("contentBlockIndex", -1)))
-        if block is None or block.sent_arguments:
+        if block is None or block.sent_arguments or block.dropped:
             return []
         block.sent_arguments = True
         if block.index is None:

@@ -18,8 +18,10 @@ Config (a ``models:`` entry)::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote
+
+from pydantic import Field
 
 from llm_gateway.config import DeploymentConfig
 from llm_gateway.errors import GatewayError
@@ -28,9 +30,18 @@ from llm_gateway.providers.gemini.errors import map_gemini_error
 from llm_gateway.providers.gemini.request import build_body
 from llm_gateway.providers.gemini.response import parse_completion
 from llm_gateway.providers.gemini.stream import GeminiStreamMapper
+from llm_gateway.providers.options import ProviderOptions, read_options
 
 DEFAULT_API_BASE = "https://generativelanguage.googleapis.com/v1beta"
-_BOOL_OPTIONS = ("drop_params", "include_thoughts", "thought_signature_fallback")
+
+
+class GeminiOptions(ProviderOptions):
+    safety_settings: list[dict[str, Any]] | None = Field(default=None, description="[{category, threshold}]")
+    generation_config: dict[str, Any] | None = Field(default=None, description="Defaults under the mapped ones.")
+    include_thoughts: bool | None = None
+    thought_signature_fallback: bool = True
+    schema_dialect: Literal["json_schema", "openapi"] = "json_schema"
+    headers: dict[str, str] = Field(default_factory=dict)
 
 
 class GeminiProvider(HTTPChatProvider):
@@ -38,20 +49,10 @@ class GeminiProvider(HTTPChatProvider):
 
     @classmethod
     def validate_deployment(cls, deployment: DeploymentConfig) -> None:
+        read_options(GeminiOptions, deployment, "gemini")
         base = deployment.api_base or DEFAULT_API_BASE
         if not base.startswith(("http://", "https://")):
             raise ValueError(f"api_base {base!r} must start with http:// or https://")
-        extra = deployment.extra_fields
-        for key in _BOOL_OPTIONS:
-            if key in extra and not isinstance(extra[key], bool):
-                raise ValueError(f"{key} must be true or false")
-        safety = extra.get("safety_settings")
-        if safety is not None and not (isinstance(safety, list) and all(isinstance(s, dict) for s in safety)):
-            raise ValueError("safety_settings must be a list of {category, threshold} mappings")
-        if "generation_config" in extra and not isinstance(extra["generation_config"], dict):
-            raise ValueError("generation_config must be a mapping")
-        if extra.get("schema_dialect", "json_schema") not in ("json_schema", "openapi"):
-            raise ValueError("schema_dialect must be 'json_schema' or 'openapi'")
 
     def build_request(self, call: ProviderCall) -> UpstreamHTTPRequest:
         base = (call.deployment.api_base or DEFAULT_API_BASE).rstrip("/")

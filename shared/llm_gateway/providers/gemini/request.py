@@ -2,9 +2,10 @@
 
 Mapped: temperature, top_p, (top_k), max_completion_tokens / max_tokens, stop, n, seed, presence_penalty,
 frequency_penalty, logprobs / top_logprobs, response_format, reasoning_effort, tools / functions,
-tool_choice / function_call, (safety_settings). Ignored because they have no effect on the answer:
+tool_choice / function_call, (safety_settings), parallel_tool_calls (false: only the first call of
+the answer is kept, since Gemini cannot be told). Ignored because they have no effect on the answer:
 store, metadata, user, safety_identifier, prompt_cache_key, stream_options (usage is always read),
-parallel_tool_calls=true, service_tier auto/default, modalities ["text"]. Everything else present in the
+service_tier auto/default, modalities ["text"]. Everything else present in the
 body goes through the ``drop_params`` policy: a 400 naming it, or dropped and logged.
 """
 
@@ -60,6 +61,7 @@ _MAPPED = frozenset(
         "functions",
         "function_call",
         "safety_settings",
+        "parallel_tool_calls",  # false: the response keeps only the first call (see .response, .stream)
     }
 )
 _SIMPLE = {
@@ -80,10 +82,6 @@ _BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 2457
 def unsupported_fields(body: dict[str, Any]) -> list[str]:
     """Fields present in ``body`` that the Gemini API cannot honour."""
     out = [key for key in body if key not in _IGNORED and key not in _MAPPED]
-    if body.get("parallel_tool_calls") is False:
-        out.append("parallel_tool_calls")
-    elif "parallel_tool_calls" in out:
-        out.remove("parallel_tool_calls")
     if body.get("service_tier") in (None, "auto", "default") and "service_tier" in out:
         out.remove("service_tier")
     if body.get("modalities") in (None, ["text"]) and "modalities" in out:

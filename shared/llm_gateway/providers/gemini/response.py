@@ -3,6 +3,8 @@
 - Each candidate becomes a choice (``index`` kept). Text parts are joined into ``content``; parts with
   ``thought: true`` go to ``reasoning_content``; ``functionCall`` parts become ``tool_calls`` with
   gateway-made ids (:mod:`.toolids`) and ``arguments`` as a JSON string (``"{}"`` when empty).
+- ``parallel_tool_calls: false`` keeps the first call only (Gemini cannot be told); Vertex's streamed
+  arguments (``partialArgs``) are joined into whole calls; a call without a name is a 502.
 - finish_reason: see :data:`FINISH_REASONS`; ``STOP`` with a function call is ``tool_calls``.
   ``MALFORMED_FUNCTION_CALL`` (and the other failed-tool-call reasons) are a 502 ``upstream_bad_tool_call``
   rather than an empty ``stop``: the answer is unusable and another attempt usually succeeds.
@@ -23,6 +25,7 @@ from llm_gateway.errors import UpstreamConnectionError, UpstreamStatusError
 from llm_gateway.ids import random_hex
 from llm_gateway.providers.base import ProviderCall
 from llm_gateway.providers.gemini.errors import error_from_payload
+from llm_gateway.providers.gemini.partial_calls import PartialCall, is_streamed_piece
 from llm_gateway.providers.gemini.toolids import new_tool_call_id
 
 FINISH_REASONS: dict[str, str] = {
@@ -187,13 +190,27 @@ def _choice(call: ProviderCall, candidate: dict[str, Any], position: int, respon
     text: list[str] = []
     thoughts: list[str] = []
     calls: list[dict[str, Any]] = []
+    pending: PartialCall | None = None
     for part in (candidate.get("content") or {}).get("parts") or []:
         if not isinstance(part, dict):
             continue
         if "functionCall" in part and isinstance(part["functionCall"], dict):
-            calls.append(tool_call(part, response_id, index, len(calls)))
+            whole = part
+            if pending is not None or is_streamed_piece(part):
+                pending = pending or PartialCall()
+                pending.add(part)
+                if part["functionCall"].get("willContinue"):
+                    continue
+                whole, pending = pending.as_part(), None
+            calls.append(tool_call(whole, response_id, index, len(calls)))
         elif isinstance(part.get("text"), str):
             (thoughts if part.get("thought") else text).append(part["text"])
+    if pending is not None:
+        calls.append(tool_call(pending.as_part(), response_id, index, len(calls)))
+    if any(not c["function"]["name"] for c in calls):
+        raise bad_response(call, "a function call without a name")
+    if call.body.get("parallel_tool_calls") is False:
+        calls = calls[:1]  # Gemini has no such switch: the first call is the answer
     reason = finish_reason(
         call,
         str(candidate.get("finishReason") or "STOP"),

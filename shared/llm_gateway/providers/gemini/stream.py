@@ -4,9 +4,11 @@ Each SSE event is a whole ``GenerateContentResponse`` holding only the new parts
 ``[DONE]``: the body ending after every candidate reported a ``finishReason`` is a clean end; ending
 before that is a cut (an error frame for the client). Per candidate the mapper emits: the role first,
 then text / ``reasoning_content`` deltas as they come, each function call as one tool-call delta (id,
-name and complete arguments; Gemini sends calls whole) with its own running ``index``, then the finish
-chunk. The usage chunk (``choices: []``, from the last ``usageMetadata`` seen) comes at the end when
-``call.want_usage``; every other chunk then carries ``"usage": null``, as OpenAI's do.
+name and complete arguments; Vertex's streamed arguments are put together first, see
+:mod:`.partial_calls`) with its own running ``index``, then the finish chunk. With
+``parallel_tool_calls: false`` only a candidate's first call is kept. The usage chunk (``choices: []``,
+from the last ``usageMetadata`` seen) comes at the end when ``call.want_usage``; every other chunk then
+carries ``"usage": null``, as OpenAI's do.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import orjson
 from llm_gateway.errors import UpstreamConnectionError
 from llm_gateway.providers.base import ProviderCall, StreamMapper
 from llm_gateway.providers.gemini.errors import error_from_payload
+from llm_gateway.providers.gemini.partial_calls import PartialCall, is_streamed_piece
 from llm_gateway.providers.gemini.response import (
     bad_response,
     block_refusal,
@@ -36,6 +39,8 @@ class _Candidate:
     started: bool = False
     tool_calls: int = 0
     finished: bool = False
+    pending: PartialCall | None = None
+    """A function call whose arguments Vertex is still streaming."""
 
 
 @dataclass
@@ -53,6 +58,8 @@ class GeminiStreamMapper(StreamMapper):
         self.call = call
         self.created = created
         self.state = GeminiStreamState()
+        self.max_calls = 1 if call.body.get("parallel_tool_calls") is False else None
+        """``parallel_tool_calls: false``: Gemini has no such switch, so only the first call is kept."""
 
     def feed(self, event: str | None, data: str) -> list[dict[str, Any]]:
         if not data.strip():
@@ -120,10 +127,12 @@ class GeminiStreamMapper(StreamMapper):
             if not isinstance(part, dict):
                 continue
             if isinstance(part.get("functionCall"), dict):
-                call = tool_call(part, self.state.response_id, index, slot.tool_calls)
-                out.append(self._chunk(index, {"tool_calls": [{"index": slot.tool_calls, **call}]}))
-                slot.tool_calls += 1
-            elif isinstance(part.get("text"), str) and part["text"]:
+                whole = self._function_call(slot, part)
+                if whole is not None:
+                    out += self._tool_call(index, slot, whole)
+                continue
+            out += self._flush(index, slot)
+            if isinstance(part.get("text"), str) and part["text"]:
                 if part.get("thought"):
                     out.append(self._chunk(index, {"reasoning_content": part["text"]}))
                 else:
@@ -131,12 +140,42 @@ class GeminiStreamMapper(StreamMapper):
                     chunk_logprobs = None
         reason = candidate.get("finishReason")
         if reason:
+            out += self._flush(index, slot)
             mapped = finish_reason(
                 self.call, str(reason), has_tool_calls=slot.tool_calls > 0, message=candidate.get("finishMessage")
             )
             slot.finished = True
             out.append(self._chunk(index, {}, mapped))
         return out
+
+    @staticmethod
+    def _function_call(slot: _Candidate, part: dict[str, Any]) -> dict[str, Any] | None:
+        """The part of a whole call, or None while Vertex is still streaming its arguments."""
+        if slot.pending is None and not is_streamed_piece(part):
+            return part
+        pending = slot.pending or PartialCall()
+        pending.add(part)
+        if part["functionCall"].get("willContinue"):
+            slot.pending = pending
+            return None
+        slot.pending = None
+        return pending.as_part()
+
+    def _flush(self, index: int, slot: _Candidate) -> list[dict[str, Any]]:
+        """A streamed call cut short by the next part or the finish: emit what came (it said it was done)."""
+        if slot.pending is None:
+            return []
+        pending, slot.pending = slot.pending, None
+        return self._tool_call(index, slot, pending.as_part())
+
+    def _tool_call(self, index: int, slot: _Candidate, part: dict[str, Any]) -> list[dict[str, Any]]:
+        if not part["functionCall"].get("name"):
+            raise bad_response(self.call, "a function call without a name")
+        if self.max_calls is not None and slot.tool_calls >= self.max_calls:
+            return []
+        call = tool_call(part, self.state.response_id, index, slot.tool_calls)
+        slot.tool_calls += 1
+        return [self._chunk(index, {"tool_calls": [{"index": slot.tool_calls - 1, **call}]})]
 
     def _blocked(self, feedback: dict[str, Any]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -13,10 +13,12 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import orjson
+from pydantic import Field
 
 from llm_gateway.config import DeploymentConfig
 from llm_gateway.providers.base import ChatProvider, ProviderCall
 from llm_gateway.providers.mock.answers import MockAnswer, MockChoice, answer
+from llm_gateway.providers.options import ProviderOptions, read_options
 
 
 def _completion_id(call: ProviderCall) -> str:
@@ -32,16 +34,18 @@ def _logprobs(pieces: list[str]) -> dict[str, Any]:
     return {"content": entries, "refusal": None}
 
 
+class MockOptions(ProviderOptions):
+    chunk_delay_ms: float = Field(default=0, ge=0, description="Pause between streamed chunks.")
+    latency_ms: float = Field(default=0, ge=0, description="Pause before answering.")
+    mock_response: str | None = Field(default=None, description="A fixed reply instead of the echo.")
+
+
 class MockProvider(ChatProvider):
     name: ClassVar[str] = "mock"
 
     @classmethod
     def validate_deployment(cls, deployment: DeploymentConfig) -> None:
-        extra = deployment.extra_fields
-        for key in ("chunk_delay_ms", "latency_ms"):
-            value = extra.get(key, 0)
-            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{key} must be a non-negative number")
+        read_options(MockOptions, deployment, "mock", reads_api_base=False)
 
     def _option(self, call: ProviderCall, key: str, default: float = 0.0) -> float:
         value = call.deployment.config.extra_fields.get(key, default)

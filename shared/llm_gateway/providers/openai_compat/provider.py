@@ -1,18 +1,25 @@
-"""OpenAI-compatible upstreams: the body passes through nearly untouched; responses are checked, not
-rewritten, so fields this gateway does not know yet still reach the client."""
+"""OpenAI-compatible upstreams: the request body passes through nearly untouched; answers are checked and
+held to OpenAI's exact shape (:mod:`.normalise`), fields this gateway does not know left as they are."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from llm_gateway.config import DeploymentConfig
 from llm_gateway.errors import GatewayError
 from llm_gateway.providers.base import HTTPChatProvider, ProviderCall, StreamMapper, UpstreamHTTPRequest
 from llm_gateway.providers.openai_compat.errors import map_openai_error
 from llm_gateway.providers.openai_compat.stream import OpenAIStreamMapper, check_completion
+from llm_gateway.providers.options import ProviderOptions, read_options
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
+
+
+class OpenAIOptions(ProviderOptions):
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra headers for every upstream request.")
 
 
 class OpenAICompatProvider(HTTPChatProvider):
@@ -20,6 +27,7 @@ class OpenAICompatProvider(HTTPChatProvider):
 
     @classmethod
     def validate_deployment(cls, deployment: DeploymentConfig) -> None:
+        read_options(OpenAIOptions, deployment, "openai")
         base = deployment.api_base or DEFAULT_API_BASE
         if not base.startswith(("http://", "https://")):
             raise ValueError(f"api_base {base!r} must start with http:// or https://")
@@ -41,10 +49,10 @@ class OpenAICompatProvider(HTTPChatProvider):
         return UpstreamHTTPRequest(url=f"{base}/chat/completions", json=body, headers=headers)
 
     def parse_response(self, call: ProviderCall, data: Any) -> dict[str, Any]:
-        return check_completion(call, data)
+        return check_completion(call, data, self.deps.clock())
 
     def new_stream_mapper(self, call: ProviderCall) -> StreamMapper:
-        return OpenAIStreamMapper(call)
+        return OpenAIStreamMapper(call, self.deps.clock())
 
     def map_error(self, call: ProviderCall, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
         return map_openai_error(call, status, headers, body)

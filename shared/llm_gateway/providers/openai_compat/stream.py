@@ -1,14 +1,18 @@
-"""Checks on what an OpenAI-compatible upstream sends: chunks pass through, errors and garbage do not."""
+"""Checks on what an OpenAI-compatible upstream sends: errors and garbage stop here; chunks and bodies go
+on in OpenAI's exact shape (see :mod:`.normalise`)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
 
 from llm_gateway.errors import GatewayError, UpstreamConnectionError, UpstreamStatusError
+from llm_gateway.ids import random_hex
 from llm_gateway.providers.base import ProviderCall, StreamMapper
 from llm_gateway.providers.openai_compat.errors import scrub
+from llm_gateway.providers.openai_compat.normalise import ChunkNormaliser, normalise_completion
 
 
 def _bad(call: ProviderCall, what: str) -> UpstreamConnectionError:
@@ -29,44 +33,27 @@ def _error_in_body(call: ProviderCall, error: Any) -> GatewayError:
     )
 
 
-# Fields OpenAI omits rather than sends as null; some servers (llama.cpp's Python server, older vLLM)
-# send `"tool_calls": null`, which strict clients and OpenAI's own schema reject.
-_OMIT_WHEN_NULL = ("tool_calls", "function_call", "role")
+def _fallback_id(call: ProviderCall) -> str:
+    return f"chatcmpl-{call.request_id or random_hex(96)}"
 
 
-def _drop_nulls(obj: dict[str, Any]) -> None:
-    for key in _OMIT_WHEN_NULL:
-        if key in obj and obj[key] is None:
-            del obj[key]
-
-
-def check_completion(call: ProviderCall, data: Any) -> dict[str, Any]:
+def check_completion(call: ProviderCall, data: Any, now: float) -> dict[str, Any]:
     """A 200 body must be a chat completion; an ``{"error": ...}`` body is an upstream failure."""
     if not isinstance(data, dict):
         raise _bad(call, "a response that is not a JSON object")
     if "error" in data and data.get("error") and "choices" not in data:
         raise _error_in_body(call, data["error"])
-    choices = data.get("choices")
-    if not isinstance(choices, list):
+    if not isinstance(data.get("choices"), list):
         raise _bad(call, "a response without 'choices'")
-    data.setdefault("object", "chat.completion")
-    for choice in choices:
-        if isinstance(choice, dict):
-            choice.setdefault("logprobs", None)
-            message = choice.get("message")
-            if isinstance(message, dict):
-                message.setdefault("role", "assistant")
-                message.setdefault("content", None)
-                message.setdefault("refusal", None)
-                _drop_nulls(message)
-    return data
+    return normalise_completion(data, _fallback_id(call), call.deployment.model, math.floor(now))
 
 
 class OpenAIStreamMapper(StreamMapper):
     """Pass chunks through; stop at ``[DONE]``; refuse error frames, non-JSON frames and early ends."""
 
-    def __init__(self, call: ProviderCall) -> None:
+    def __init__(self, call: ProviderCall, now: float) -> None:
         self.call = call
+        self._normaliser = ChunkNormaliser(_fallback_id(call), call.deployment.model, math.floor(now))
         self._done = False
         self._finished: set[int] = set()
         self._choices: set[int] = set()
@@ -78,7 +65,7 @@ class OpenAIStreamMapper(StreamMapper):
     def feed(self, event: str | None, data: str) -> list[dict[str, Any]]:
         if data.strip() == "[DONE]":
             self._done = True
-            return []
+            return self._normaliser.finish()
         if not data.strip():
             return []
         try:
@@ -90,9 +77,10 @@ class OpenAIStreamMapper(StreamMapper):
         if event == "error" or ("error" in chunk and "choices" not in chunk):
             raise _error_in_body(self.call, chunk.get("error", chunk))
         choices = chunk.get("choices")
+        if choices is None and isinstance(chunk.get("usage"), dict):
+            choices = chunk["choices"] = []  # a usage report with "choices": null, or none at all
         if not isinstance(choices, list):
             raise _bad(self.call, "a stream frame without 'choices'")
-        chunk.setdefault("object", "chat.completion.chunk")
         for choice in choices:
             if not isinstance(choice, dict):
                 raise _bad(self.call, "a stream frame with a malformed choice")
@@ -101,16 +89,14 @@ class OpenAIStreamMapper(StreamMapper):
                 self._choices.add(index)
                 if choice.get("finish_reason"):
                     self._finished.add(index)
-            delta = choice.setdefault("delta", {})
-            if isinstance(delta, dict):
-                _drop_nulls(delta)
-            choice.setdefault("finish_reason", None)
-        return [chunk]
+        return self._normaliser.feed(chunk)
 
     def finish(self) -> list[dict[str, Any]]:
         # No [DONE]: fine only if every choice already finished; otherwise the stream was cut.
-        if self._done or (self._choices and self._choices <= self._finished):
+        if self._done:
             return []
+        if self._choices and self._choices <= self._finished:
+            return self._normaliser.finish()
         raise UpstreamConnectionError(
             f"The upstream stream for model '{self.call.deployment.group}' ended before the answer was complete.",
             code="upstream_stream_cut",

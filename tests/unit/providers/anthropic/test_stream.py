@@ -171,3 +171,30 @@ def test_legacy_functions_stream_as_a_function_call() -> None:
     assert pieces[0] == {"name": "get_weather", "arguments": ""}
     assert "".join(p["arguments"] for p in pieces) == '{"location": "San Francisco, CA"}'  # one call only
     assert chunks[-2]["choices"][0]["finish_reason"] == "function_call"
+
+
+def _sse(*events: dict[str, Any]) -> bytes:
+    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+
+
+def test_a_tool_use_whose_start_carries_the_input_streams_those_arguments() -> None:
+    """Some Anthropic-compatible servers put the whole input in content_block_start and send no
+    input_json_delta: the arguments are that input, not "{}"."""
+    start = {"type": "message_start", "message": {"id": "msg_1", "model": "claude", "usage": {"input_tokens": 5}}}
+    tool = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris", "days": 2}}
+    raw = _sse(
+        start,
+        {"type": "content_block_start", "index": 0, "content_block": tool},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}},
+        {"type": "message_stop"},
+    )
+    chunks = run(mapper_for({"tools": TOOLS}, {}), raw)
+    for chunk in chunks:
+        assert_chunk(chunk)
+    call = assemble(chunks)[0]["tool_calls"][0]
+    assert (call["id"], call["name"], json.loads(call["arguments"])) == (
+        "toolu_1",
+        "get_weather",
+        {"city": "Paris", "days": 2},
+    )

@@ -23,7 +23,7 @@ USER = {"role": "user", "content": "Hi"}
 
 def build(body: dict[str, Any], model: str = CLAUDE, **extra: Any) -> Plan:
     call = provider_call(body, model=model, **extra)
-    return asyncio.run(build_converse_args(call, BedrockSettings.of(extra), None))
+    return asyncio.run(build_converse_args(call, BedrockSettings.of(call.deployment.config), None))
 
 
 @functools.cache
@@ -434,12 +434,6 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ("logit_bias", {"messages": [USER], "logit_bias": {"1": 2}}, "logit_bias", "unsupported_parameter"),
     ("penalty", {"messages": [USER], "presence_penalty": 0.5}, "presence_penalty", "unsupported_parameter"),
     ("seed", {"messages": [USER], "seed": 7}, "seed", "unsupported_parameter"),
-    (
-        "parallel off",
-        {"messages": [USER], "parallel_tool_calls": False},
-        "parallel_tool_calls",
-        "unsupported_parameter",
-    ),
     ("temperature > 1", {"messages": [USER], "temperature": 1.5}, "temperature", "invalid_value"),
     (
         "input_audio",
@@ -538,3 +532,27 @@ def test_drop_params_drops_and_keeps_the_rest() -> None:
     assert plan.kwargs["inferenceConfig"] == {"temperature": 0.5}
     plan = build({**body, "drop_params": True})
     assert plan.kwargs["inferenceConfig"] == {"temperature": 0.5}
+
+
+def test_cache_control_on_a_part_becomes_a_cache_point_after_it() -> None:
+    marked = {"type": "text", "text": "A long shared prefix.", "cache_control": {"type": "ephemeral"}}
+    plan = build(
+        {
+            "messages": [
+                {"role": "system", "content": [marked]},
+                {"role": "user", "content": [marked, {"type": "text", "text": "The question."}]},
+            ]
+        }
+    )
+    point = {"cachePoint": {"type": "default"}}
+    assert plan.kwargs["system"] == [{"text": "A long shared prefix."}, point]
+    assert plan.kwargs["messages"][0]["content"] == [
+        {"text": "A long shared prefix."},
+        point,
+        {"text": "The question."},
+    ]
+    from botocore.validate import ParamValidator
+
+    model = _client().meta.service_model.operation_model("Converse").input_shape
+    report = ParamValidator().validate(plan.kwargs, model)
+    assert not report.has_errors(), report.generate_report()

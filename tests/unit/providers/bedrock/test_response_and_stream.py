@@ -30,7 +30,7 @@ RESPONSES = [
             "prompt_tokens": 2060,
             "completion_tokens": 9,
             "total_tokens": 2069,
-            "prompt_tokens_details": {"cached_tokens": 2048},
+            "prompt_tokens_details": {"cached_tokens": 2048, "cache_write_tokens": 0},
         },
     ),
     (
@@ -123,8 +123,10 @@ def test_json_tool_emulation_turns_the_tool_input_into_content() -> None:
     assert result["choices"][0]["finish_reason"] == "stop"
 
 
-def run_stream(events: list[Any], *, want_usage: bool = True, json_tool: str | None = None) -> list[dict[str, Any]]:
-    call = provider_call({"messages": [{"role": "user", "content": "x"}], "stream": True})
+def run_stream(
+    events: list[Any], *, want_usage: bool = True, json_tool: str | None = None, **body: Any
+) -> list[dict[str, Any]]:
+    call = provider_call({"messages": [{"role": "user", "content": "x"}], "stream": True, **body})
     call.want_usage = want_usage
     mapper = ConverseStreamMapper(call, created=NOW, request_id="b7e1f0c2-9d4a", json_tool=json_tool)
     chunks = [chunk for kind, payload in events for chunk in mapper.feed({kind: payload})]
@@ -154,7 +156,7 @@ def test_parallel_tool_calls_get_their_own_indexes() -> None:
     assert choice["reasoning_content"] == "Two cities, two calls."
     thinking = [d for c in chunks for d in c["choices"][:1] if "thinking_blocks" in d["delta"]]
     assert [t["delta"]["thinking_blocks"] for t in thinking] == [
-        [{"type": "thinking", "thinking": "Two cities, two calls.", "signature": "ErUBCkYIBRgCIkDx"}]
+        [{"index": 0, "type": "thinking", "thinking": "Two cities, two calls.", "signature": "ErUBCkYIBRgCIkDx"}]
     ]
     assert choice["content"] == "Checking both."
     assert choice["tool_calls"] == {
@@ -201,3 +203,28 @@ def test_exception_event_is_mapped() -> None:
     with pytest.raises(UpstreamStatusError) as info:
         run_stream([["messageStart", {"role": "assistant"}], ["throttlingException", {"message": "slow down"}]])
     assert info.value.status_code == 429
+
+
+def test_parallel_tool_calls_false_keeps_the_first_call() -> None:
+    """Converse cannot be told; the answer's first call is the one the client gets (LangChain's and
+    llama-index's structured output send parallel_tool_calls: false unasked)."""
+    chunks = run_stream(load_fixture("stream_parallel_tools.json"), parallel_tool_calls=False)
+    calls = assemble(chunks)[0]["tool_calls"]
+    assert list(calls) == [0]
+    assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    data = {
+        "output": {
+            "message": {
+                "role": "assistant",
+                "content": [
+                    {"toolUse": {"toolUseId": "a", "name": "f", "input": {}}},
+                    {"toolUse": {"toolUseId": "b", "name": "g", "input": {}}},
+                ],
+            }
+        },
+        "stopReason": "tool_use",
+        "usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3},
+    }
+    call = provider_call({"messages": [{"role": "user", "content": "x"}], "parallel_tool_calls": False})
+    message = assert_completion(map_response(call, data, NOW, None))["choices"][0]["message"]
+    assert [c["id"] for c in message["tool_calls"]] == ["a"]

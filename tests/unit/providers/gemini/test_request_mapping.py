@@ -34,7 +34,6 @@ def _with_call(arguments: str) -> list[dict[str, Any]]:
 
 REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ("logit_bias", {"logit_bias": {"50256": -100}}, "logit_bias", "unsupported_parameter"),
-    ("parallel_tool_calls_false", {"parallel_tool_calls": False}, "parallel_tool_calls", "unsupported_parameter"),
     ("audio_output", {"modalities": ["text", "audio"]}, "modalities", "unsupported_parameter"),
     ("prediction", {"prediction": {"type": "content", "content": "x"}}, "prediction", "unsupported_parameter"),
     (
@@ -217,3 +216,33 @@ def test_a_schema_the_openapi_dialect_cannot_express_is_a_400() -> None:
         build_body(make_call(body, {"schema_dialect": "openapi"}))
     assert caught.value.param == "tools[0].function.parameters"
     assert "parametersJsonSchema" in build_body(make_call(body))["tools"][0]["functionDeclarations"][0]
+
+
+def test_parallel_tool_calls_false_is_honoured_not_dropped_and_each_dropped_name_is_logged_once() -> None:
+    import logging
+
+    class Collect(logging.Handler):
+        records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append(record)
+
+    collect = Collect()
+    logger = logging.getLogger("llm_gateway.providers")  # before any formatter further up can touch the record
+    logger.addHandler(collect)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    body = {"model": "gem", "messages": [_user()], "tools": tools, "parallel_tool_calls": False, "logit_bias": {"1": 1}}
+    try:
+        build_body(make_call(body, {"drop_params": True}))
+    finally:
+        logger.removeHandler(collect)
+        logger.setLevel(level)
+    # with Powertools' logging set up (by an earlier test), the fields are flattened onto the record
+    dropped = [
+        (getattr(r, "fields", None) or vars(r))["dropped"]
+        for r in collect.records
+        if r.getMessage() == "dropped unsupported parameters"
+    ]
+    assert dropped == [["logit_bias"]]

@@ -62,3 +62,15 @@ def test_an_error_object_in_a_200_body_is_mapped_like_an_http_error() -> None:
     with pytest.raises(GatewayError) as caught:
         parse_completion(call, data, CREATED)
     assert caught.value.status_code == 503 and caught.value.code == "upstream_overloaded"
+
+
+def test_parallel_tool_calls_false_keeps_the_first_call_of_the_answer() -> None:
+    from llm_gateway.providers.gemini.response import parse_completion
+    from tests.unit.providers.gemini.helpers import make_call
+
+    parts = [{"functionCall": {"name": "a", "args": {"x": 1}}}, {"functionCall": {"name": "b", "args": {}}}]
+    data = {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}]}
+    body = {"model": "gem", "messages": [{"role": "user", "content": "hi"}], "parallel_tool_calls": False}
+    out = parse_completion(make_call(body), data, 1)
+    assert [c["function"]["name"] for c in out["choices"][0]["message"]["tool_calls"]] == ["a"]
+    assert out["choices"][0]["finish_reason"] == "tool_calls"

@@ -92,3 +92,77 @@ def test_two_candidates_stream_interleaved_and_both_must_finish() -> None:
     assert error is None
     finishes = {c["choices"][0]["index"]: c["choices"][0]["finish_reason"] for c in chunks if c["choices"]}
     assert finishes == {0: "stop", 1: "length"}
+
+
+def _events(*responses: dict[str, Any]) -> bytes:
+    import json
+
+    return b"".join(f"data: {json.dumps(r)}\r\n\r\n".encode() for r in responses)
+
+
+def _parts(*parts: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": list(parts)}, "index": 0}
+    if finish:
+        candidate["finishReason"] = finish
+    return {"candidates": [candidate], "responseId": "resp-1", "modelVersion": "gemini-3-pro-preview"}
+
+
+VERTEX_STREAMED_CALL = _events(
+    _parts({"functionCall": {"name": "get_weather", "willContinue": True}, "thoughtSignature": "c2ln"}),
+    _parts(
+        {
+            "functionCall": {
+                "partialArgs": [{"jsonPath": "$.city", "stringValue": "Par", "willContinue": True}],
+                "willContinue": True,
+            }
+        }
+    ),
+    _parts({"functionCall": {"partialArgs": [{"jsonPath": "$.city", "stringValue": "is"}], "willContinue": True}}),
+    _parts(
+        {
+            "functionCall": {
+                "partialArgs": [
+                    {"jsonPath": "$.days", "numberValue": 3},
+                    {"jsonPath": "$.units.metric", "boolValue": True},
+                ],
+                "willContinue": True,
+            }
+        }
+    ),
+    _parts({"functionCall": {}}),
+    _parts({"functionCall": {"name": "get_time", "args": {"tz": "CET"}}}, finish="STOP"),
+)
+
+
+@pytest.mark.parametrize("piece", [5, 1 << 20])
+def test_vertex_streamed_arguments_become_whole_named_calls(piece: int) -> None:
+    from tests.support.sse import assemble
+
+    chunks, error = run(VERTEX_STREAMED_CALL, piece=piece)
+    assert error is None
+    for chunk in chunks:
+        assert_chunk(chunk)
+        for call in chunk["choices"][0]["delta"].get("tool_calls", []) if chunk["choices"] else []:
+            assert call["function"]["name"] and call["id"] and call["type"] == "function"
+    choice = assemble(chunks)[0]
+    import json
+
+    calls = [(c["name"], json.loads(c["arguments"])) for c in choice["tool_calls"].values()]
+    assert calls == [
+        ("get_weather", {"city": "Paris", "days": 3, "units": {"metric": True}}),
+        ("get_time", {"tz": "CET"}),
+    ]
+    assert "__ts_c2ln" in choice["tool_calls"][0]["id"]  # the signature rides on the id, as for whole calls
+    assert choice["finish_reason"] == "tool_calls"
+
+
+def test_parallel_tool_calls_false_keeps_the_first_call() -> None:
+    from tests.support.sse import assemble
+
+    body = {"model": "gem", "messages": [{"role": "user", "content": "hi"}], "parallel_tool_calls": False}
+    mapper = GeminiStreamMapper(make_call(body), CREATED)
+    decoder = SSEDecoder()
+    chunks = [c for e in decoder.feed(VERTEX_STREAMED_CALL) + decoder.close() for c in mapper.feed(e.event, e.data)]
+    choice = assemble(chunks + mapper.finish())[0]
+    assert [c["name"] for c in choice["tool_calls"].values()] == ["get_weather"]
+    assert choice["finish_reason"] == "tool_calls"
