@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -33,6 +33,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Endpoint = Literal["chat", "responses", "messages", "embeddings"]
+"""An API a deployment can serve: ``/v1/chat/completions``, ``/v1/responses``, ``/v1/messages``, ``/v1/embeddings``."""
+
+BRIDGED_ENDPOINTS: tuple[Endpoint, ...] = ("chat", "responses", "messages")
+"""What a deployment serves unless it says: every API the gateway bridges onto a chat model."""
+
+
 class DeploymentConfig(BaseModel):
     """One upstream deployment. Several with the same ``name`` form a model group."""
 
@@ -51,6 +58,11 @@ class DeploymentConfig(BaseModel):
         description="Ask the upstream for a usage chunk on every stream (stripped when the client did not ask).",
     )
     owned_by: str | None = None
+    endpoints: tuple[Endpoint, ...] = Field(
+        default=BRIDGED_ENDPOINTS,
+        min_length=1,
+        description="The APIs this deployment serves (an embedding model: [embeddings]).",
+    )
 
     @property
     def extra_fields(self) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from llm_gateway.config import ConfigError, load_config, parse_config
-from llm_gateway.core.deployments import build_deployments, validate_deployments
+from llm_gateway.core.deployments import ModelGroups, build_deployments, validate_deployments
 
 
 def test_default_config_serves_the_mock_model() -> None:
@@ -61,3 +61,25 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
     bad.write_text("models: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_a_deployment_serves_the_bridged_apis_unless_it_names_its_own() -> None:
+    config = parse_config(
+        {
+            "models": [
+                {"name": "chat", "provider": "mock", "model": "m"},
+                {"name": "embed", "provider": "mock", "model": "e", "endpoints": ["embeddings"]},
+                {"name": "embed", "provider": "mock", "model": "e2", "endpoints": ["embeddings", "chat"]},
+            ]
+        }
+    )
+    groups = ModelGroups(build_deployments(config))
+    assert groups.endpoints("chat") == ["chat", "responses", "messages"]
+    assert groups.endpoints("embed") == ["chat", "embeddings"]
+    assert groups.endpoints("nothing") == []
+
+
+@pytest.mark.parametrize("endpoints", [[], ["completions"]])
+def test_an_unknown_or_empty_endpoint_list_stops_start_up(endpoints: list[str]) -> None:
+    with pytest.raises(ConfigError, match="endpoints"):
+        parse_config({"models": [{"name": "m", "provider": "mock", "model": "m", "endpoints": endpoints}]})

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import get_args
 
-from llm_gateway.config import DeploymentConfig, GatewayConfig
+from llm_gateway.config import DeploymentConfig, Endpoint, GatewayConfig
 from llm_gateway.errors import ModelNotFoundError
 from llm_gateway.providers.base import Deployment
 from llm_gateway.providers.registry import provider_class
@@ -45,6 +46,11 @@ class ModelGroups:
 
     def __contains__(self, name: object) -> bool:
         return name in self._groups
+
+    def endpoints(self, name: str) -> list[Endpoint]:
+        """The APIs some deployment of group ``name`` serves, in a fixed order (``[]``: no such group)."""
+        served = {endpoint for deployment in self._groups.get(name, []) for endpoint in deployment.config.endpoints}
+        return [endpoint for endpoint in get_args(Endpoint) if endpoint in served]
 
     def get(self, name: str) -> list[Deployment]:
         try:

@@ -21,6 +21,7 @@ def _model_object(api: ModelsApi, name: str) -> dict[str, Any]:
         "object": "model",
         "created": api.created,
         "owned_by": first.config.owned_by or first.provider,
+        "endpoints": api.groups.endpoints(name),  # the gateway's own field: which APIs serve this model
     }
 
 
