@@ -26,10 +26,10 @@ if TYPE_CHECKING:
     from llm_gateway.cache.response_cache import ResponseCache
     from llm_gateway.core.afterwards import Afterwards
     from llm_gateway.core.deployments import ModelGroups
-    from llm_gateway.core.router import Router
     from llm_gateway.core.service import ChatService
     from llm_gateway.providers.fetch import MediaFetcher
     from llm_gateway.providers.registry import ProviderPool
+    from llm_gateway.routing.router import Router
     from llm_gateway.secrets import SecretResolver
     from llm_gateway.tenants.services import TenantServices
 
