@@ -110,7 +110,7 @@ class Gateway:
         self.afterwards = Afterwards(enabled=defers_bookkeeping(config.server, self.env))
         self.secrets = opts.secrets or SecretResolver(env=self.env, ttl=float(self.env.get(SECRET_TTL_ENV) or 300))
         register_aws_secret_loaders(self.secrets, self.aws)
-        self.transport = opts.http_transport or make_transport(config.server)
+        self.transport = opts.http_transport or make_transport(config.server, self.env)
         self.http = make_http_client(config.server, transport=self.transport)
         self.media_fetcher = opts.media_fetcher or MediaFetcher(config.media_fetch)
         deps = ProviderDeps(
