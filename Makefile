@@ -8,7 +8,7 @@ WORKERS ?= 1
 LLM_GATEWAY_MASTER_KEY ?= sk-local-gateway
 export LLM_GATEWAY_MASTER_KEY
 
-.PHONY: install serve test lint typecheck unit bench bench-routing bench-cache bench-tenants bench-app real-upstream clean \
+.PHONY: install serve test lint typecheck unit bench bench-bypasses bench-routing bench-cache bench-tenants bench-app real-upstream clean \
 	sam-venv build build-host validate deploy cold-start fuzz load soak
 
 # --- AWS SAM (deploy) -------------------------------------------------------------------------------------
@@ -60,6 +60,11 @@ $(LLAMA_VENV)/.installed:
 
 real-upstream: install $(LLAMA_VENV)/.installed
 	LLAMA_PY=$(LLAMA_VENV)/bin/python PY=$(PY) bash tests/real/run_llama.sh
+
+# Each library bypass against the library's own path, one request at a time and 32 at once (docs/decisions/).
+bench-bypasses: install
+	$(PY) -m bench.bypasses
+	$(PY) -m bench.bypasses --workers
 
 bench-routing: install
 	$(PY) bench/routing_overhead.py --requests 1000 --rounds 9
