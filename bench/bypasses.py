@@ -62,10 +62,6 @@ SIDES = {
     "httpx-transport": Side("httpx-transport", config={"server": {"upstream_http": "httpx"}}),
     "uvicorn-protocol": Side("uvicorn-protocol", http="httptools"),
     "fastapi-routing": Side("fastapi-routing", app="bench.variants:app", env={"BENCH_VARIANT": "fastapi-routing"}),
-    "logging-access-line": Side(
-        "logging-access-line", app="bench.variants:app", env={"BENCH_VARIANT": "logging-access-line"}
-    ),
-    "asyncio-timeout": Side("asyncio-timeout", app="bench.variants:app", env={"BENCH_VARIANT": "asyncio-timeout"}),
 }
 WORKER_SIDES = {
     "reuseport-workers": Side("reuseport-workers", workers="reuseport"),

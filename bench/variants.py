@@ -10,27 +10,17 @@ history of this file, next to their decision records (docs/decisions/).
 
 from __future__ import annotations
 
-import asyncio
 import os
 
+from llm_gateway.api.app import create_app
+from llm_gateway.aws.lambda_observability import LOG_LEVEL_ENV, instrument_app
+from llm_gateway.observability import configure_logging
+
 VARIANT = os.environ.get("BENCH_VARIANT", "")
-VARIANTS = ("fastapi-routing", "logging-access-line", "asyncio-timeout")
+VARIANTS = ("fastapi-routing",)
 
 if VARIANT not in ("", *VARIANTS):
     raise SystemExit(f"unknown BENCH_VARIANT {VARIANT!r}; one of {', '.join(VARIANTS)}")
-
-if VARIANT == "asyncio-timeout":  # before the modules that import ``within`` are imported
-    import llm_gateway.timeouts
-
-    llm_gateway.timeouts.within = asyncio.timeout  # type: ignore[assignment,misc]
-
-import llm_gateway.observability  # noqa: E402
-from llm_gateway.api.app import create_app  # noqa: E402
-from llm_gateway.aws.lambda_observability import LOG_LEVEL_ENV, instrument_app  # noqa: E402
-from llm_gateway.observability import configure_logging  # noqa: E402
-
-if VARIANT == "logging-access-line":  # every access line through logging.Logger.info
-    llm_gateway.observability._plain_access_handler = lambda: None
 
 configure_logging(os.environ.get(LOG_LEVEL_ENV) or "INFO")
 app = create_app(settle_heap=True, direct_routes=VARIANT != "fastapi-routing")

@@ -27,7 +27,6 @@ from llm_gateway.errors import (
     UpstreamConnectionError,
     UpstreamTimeoutError,
 )
-from llm_gateway.timeouts import within
 from llm_gateway.transport.http import send_upstream
 
 if TYPE_CHECKING:
@@ -186,7 +185,7 @@ class HTTPChatProvider(ChatProvider):
         """One call, bounded as a whole by the attempt's deadline: httpx's timeouts are per read, so an
         upstream trickling a byte at a time would otherwise hold the request for ever."""
         try:
-            async with within(self._attempt_seconds(call)):
+            async with asyncio.timeout(self._attempt_seconds(call)):
                 return await self._complete(call)
         except TimeoutError:
             raise self._deadline_error(call) from None

@@ -12,7 +12,7 @@ import pytest
 from llm_gateway.aws.lambda_observability import LambdaContextMiddleware, lambda_request_ids
 from llm_gateway.aws.powertools import EmfRequestMetrics, FlattenRequestFields, powertools_formatter, use_powertools
 from llm_gateway.core.context import Principal, RequestContext
-from llm_gateway.observability import log_context, log_request
+from llm_gateway.observability import log_context, request_ended
 
 API_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
 
@@ -101,7 +101,7 @@ def test_one_emf_document_per_request_with_bounded_model_dimension(
     capsys: pytest.CaptureFixture[str], isolated_observability: None
 ) -> None:
     sink = use_powertools({"POWERTOOLS_METRICS_NAMESPACE": "Test"}, known_models=lambda: {"gpt-x"})
-    log_request(_context(model_group="gpt-x", usage={"prompt_tokens": 3, "completion_tokens": 5}), 200)
+    request_ended(_context(model_group="gpt-x", usage={"prompt_tokens": 3, "completion_tokens": 5}), 200)()
     document = _emf(capsys)
     assert document["model"] == "gpt-x" and document["service"] == "llm-gateway"
     assert document["Requests"] == [1.0] and document["Latency"] == [250.0]
@@ -123,7 +123,7 @@ def test_one_emf_document_per_request_with_bounded_model_dimension(
 def test_installing_twice_keeps_one_sink(capsys: pytest.CaptureFixture[str], isolated_observability: None) -> None:
     use_powertools({}, known_models=frozenset)
     use_powertools({}, known_models=frozenset)
-    log_request(_context(), 200)
+    request_ended(_context(), 200)()
     _emf(capsys)
 
 
@@ -137,7 +137,7 @@ def test_a_failing_sink_never_fails_the_request(isolated_observability: None) ->
         raise RuntimeError("metrics backend down")
 
     add_request_sink(broken)
-    log_request(_context(), 200)
+    request_ended(_context(), 200)()
     assert calls == [200]
 
 
