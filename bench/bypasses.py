@@ -1,5 +1,5 @@
 """What each library bypass buys: the gateway as shipped against the gateway with one bypass put back on the
-library's own path, in one run, in the two ways the product is deployed.
+library's own path by its setting, in one run, in the two ways the product is deployed.
 
     python -m bench.bypasses [--rounds 8] [--c1-requests 150] [--c32-requests 3200] [--only NAME ...]
     make bench-bypasses
@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.run import KEY, ROOT, cpu_seconds, free_port, percentile, run_load, wait_ready
-from llm_gateway.api.uvicorn_protocol import PROTOCOL
 
 
 @dataclass
@@ -43,7 +42,7 @@ class Side:
 
     name: str
     app: str = "gateway:app"
-    http: str = PROTOCOL
+    http: str = "httptools"
     env: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     workers: str = ""
@@ -60,8 +59,7 @@ class Side:
 SIDES = {
     "shipped": Side("shipped"),
     "httpx-transport": Side("httpx-transport", config={"server": {"upstream_http": "httpx"}}),
-    "uvicorn-protocol": Side("uvicorn-protocol", http="httptools"),
-    "fastapi-routing": Side("fastapi-routing", app="bench.variants:app", env={"BENCH_VARIANT": "fastapi-routing"}),
+    "fastapi-routing": Side("fastapi-routing", env={"LLM_GATEWAY_DIRECT_ROUTES": "0"}),
 }
 WORKER_SIDES = {
     "reuseport-workers": Side("reuseport-workers", workers="reuseport"),

@@ -35,7 +35,6 @@ from typing import Any
 import httpx
 
 from bench.loadgen import Connection
-from llm_gateway.api.uvicorn_protocol import PROTOCOL
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-bench-master-key"
@@ -147,7 +146,7 @@ def serve(app: str, port: int, env: dict[str, str], workers: int = 1, root: Path
         env = {**env, "LLM_GATEWAY_EMBEDDED_DYNAMODB": "0"}
     else:
         command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-        command += ["--no-proxy-headers", "--http", PROTOCOL, "--log-level", "warning", app]
+        command += ["--no-proxy-headers", "--http", "httptools", "--log-level", "warning", app]
     return subprocess.Popen(command, cwd=root / "handlers", env=env, stdout=subprocess.DEVNULL)
 
 

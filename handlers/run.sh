@@ -4,10 +4,9 @@
 # PYTHONUNBUFFERED: logs and EMF metrics must reach CloudWatch before Lambda freezes the environment.
 # --no-proxy-headers: the only client is the adapter on 127.0.0.1 and nothing reads the client address, so
 # uvicorn need not parse X-Forwarded-For on every request.
-# --http: uvicorn's httptools protocol, sending each response head in one write with its body
-# (llm_gateway/api/uvicorn_protocol.py).
+# --http httptools: what uvicorn picks anyway when httptools is installed, said outright.
 PATH=$PATH:$LAMBDA_TASK_ROOT/bin \
 PYTHONPATH=$LAMBDA_TASK_ROOT:/opt/python:$PYTHONPATH \
 PYTHONUNBUFFERED=1 \
 exec python -m uvicorn --host 127.0.0.1 --port "${PORT:-8000}" --no-access-log --no-proxy-headers --timeout-keep-alive 60 \
-  --http llm_gateway.api.uvicorn_protocol:GatewayHttpProtocol gateway:app
+  --http httptools gateway:app

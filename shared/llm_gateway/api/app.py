@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -78,13 +78,26 @@ def fastapi_telemetry(find_spec: Callable[[str], object | None] = importlib.util
     return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
-def create_app(gateway: Gateway | None = None, *, settle_heap: bool = False, direct_routes: bool = True) -> FastAPI:
+DIRECT_ROUTES_ENV = "LLM_GATEWAY_DIRECT_ROUTES"
+"""``0`` (or ``off``, ``false``): FastAPI routes chat completions like every other path."""
+
+
+def direct_routes_on(env: Mapping[str, str]) -> bool:
+    return (env.get(DIRECT_ROUTES_ENV) or "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def create_app(
+    gateway: Gateway | None = None, *, settle_heap: bool = False, direct_routes: bool | None = None
+) -> FastAPI:
     """Build the ASGI app. With no ``gateway``, one is built from the environment on first use.
 
     ``settle_heap``: the process serves this app for life (see :mod:`llm_gateway.heap`).
-    ``direct_routes``: chat completions skip FastAPI's per-request routing
-    (:mod:`llm_gateway.api.direct`); off, FastAPI routes them like every other path (tests compare both)."""
+    ``direct_routes``: chat completions skip FastAPI's per-request routing (:mod:`llm_gateway.api.direct`,
+    docs/decisions/0003-direct-routes.md); off, FastAPI routes them like every other path. Default: on,
+    unless the gateway's environment sets ``LLM_GATEWAY_DIRECT_ROUTES=0``."""
     gateway = gateway or Gateway(GatewayOptions())
+    if direct_routes is None:
+        direct_routes = direct_routes_on(gateway.env)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

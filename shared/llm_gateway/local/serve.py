@@ -36,7 +36,6 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    from llm_gateway.api.uvicorn_protocol import PROTOCOL
     from llm_gateway.local.dynamodb import local_dynamodb_env
 
     additions, embedded = local_dynamodb_env()
@@ -47,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     # as handlers/run.sh: nothing reads the client's address, so X-Forwarded-For is not parsed
     options: dict[str, Any] = {
         "access_log": not args.no_access_log,
-        "http": PROTOCOL,
+        "http": "httptools",
         "proxy_headers": False,
         "log_level": args.log_level,
     }
