@@ -97,6 +97,7 @@ class Gateway:
         from llm_gateway.routing.factory import build_router
         from llm_gateway.secrets import SecretResolver
         from llm_gateway.tenants.deployment_limits import provider_pool
+        from llm_gateway.tenants.metrics import install_request_metrics
         from llm_gateway.tenants.services import build_authenticator, build_tenant_services
         from llm_gateway.transport.http import make_http_client, make_transport
 
@@ -125,6 +126,7 @@ class Gateway:
         )
         deployments = build_deployments(config)
         self.groups = ModelGroups(deployments)
+        install_request_metrics(config.tenants.telemetry, self.env, self.groups.names, opts.extras.get("metrics_sink"))
         self.tenants = build_tenant_services(self)
         self.providers = provider_pool(deps, self.tenants, deployments)
         self.router = build_router(self)

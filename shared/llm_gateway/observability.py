@@ -5,7 +5,8 @@ Two hooks for deployment-specific observability (kept import-light: nothing here
 - ``log_context``: fields bound for the current request (e.g. the API Gateway request id as
   ``correlation_id``), added to every log line written while the request runs, streams included.
 - request sinks (:func:`add_request_sink`): called once per request when it ends, after the access log
-  line: a stream ends when its last byte is written or the client goes away. EMF metrics hang off this.
+  line, with its fields: a stream ends when its last byte is written or the client goes away. EMF
+  metrics hang off this (:mod:`llm_gateway.aws.powertools`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ log_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "llm_gateway_log_context", default=MappingProxyType({})
 )
 
-RequestSink = Callable[[RequestContext, int], None]
+RequestSink = Callable[[RequestContext, int, Mapping[str, Any]], None]
+"""Called with the request's context, its final status and the access line's fields."""
 _request_sinks: list[RequestSink] = []
 
 
@@ -116,10 +118,11 @@ def request_ended(ctx: RequestContext, status: int) -> Callable[[], None]:
 
 
 def _log_request(ctx: RequestContext, status: int, ended: float) -> None:
+    fields = request_fields(ctx, status, ended)
     if access_log.isEnabledFor(logging.INFO):
-        access_log.info("request", extra={"fields": request_fields(ctx, status, ended)})
+        access_log.info("request", extra={"fields": fields})
     for sink in list(_request_sinks):
         try:
-            sink(ctx, status)
+            sink(ctx, status, fields)
         except Exception:  # observability must never fail a request
             log.exception("request sink %r failed", sink)

@@ -197,7 +197,7 @@ def test_the_openai_sdk_through_the_direct_route(servers: dict[str, UvicornThrea
 def test_lambda_request_ids_reach_the_request_log(servers: dict[str, UvicornThread]) -> None:
     seen: list[str | None] = []
 
-    def sink(ctx: RequestContext, status: int) -> None:
+    def sink(ctx: RequestContext, status: int, fields: Mapping[str, Any]) -> None:
         if ctx.request_id == "req-lambda-ids":  # not the tail of an earlier test's stream
             seen.append(log_context.get().get("correlation_id"))
 

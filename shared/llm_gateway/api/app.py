@@ -63,6 +63,9 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
+    ctx = getattr(request.state, "ctx", None)
+    if ctx is not None:  # its access line and metrics (ServerErrors) too
+        request.app.state.gateway.afterwards.run(request_ended(ctx, 500))
     return error_response(internal_error(), _request_id(request))
 
 

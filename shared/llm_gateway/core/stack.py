@@ -14,7 +14,6 @@ from llm_gateway.core.pipeline import ChatHandler
 from llm_gateway.guardrails.layer import guardrail_layer
 from llm_gateway.idempotency.layer import idempotency_layer
 from llm_gateway.tenants.layer import tenant_layer
-from llm_gateway.tenants.telemetry import telemetry_layer
 
 if TYPE_CHECKING:
     from llm_gateway.gateway import Gateway
@@ -27,7 +26,6 @@ LAYER_FACTORIES: list[LayerFactory] = [
     idempotency_layer,  # outside the response cache: a replay never reaches it
     tenant_layer,  # limits and spend (outside idempotency: a replay is still a request of the key)
     guardrail_layer,  # before everything else sees the prompt
-    telemetry_layer,  # outermost: sees every status, refusals included
 ]
 
 
