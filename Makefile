@@ -64,7 +64,6 @@ real-upstream: install $(LLAMA_VENV)/.installed
 # Each library bypass against the library's own path, one request at a time and 32 at once (docs/decisions/).
 bench-bypasses: install
 	$(PY) -m bench.bypasses
-	$(PY) -m bench.bypasses --workers
 
 bench-routing: install
 	$(PY) bench/routing_overhead.py --requests 1000 --rounds 9

@@ -14,9 +14,9 @@ Every gateway runs at once (one process each, the flags of ``handlers/run.sh``) 
 with a fixed 20 ms latency (``bench/upstream.py``); each round loads the upstream directly, then every
 gateway in turn, in an order that rotates from round to round, so drift in the machine's load hits every
 side alike. A variant's ratio is its figure over the shipped gateway's in the same round, median over the
-rounds: above 1, the bypass saves that much. ``--workers`` compares the two ways to serve from two
-processes (``llm_gateway.api.workers`` against uvicorn's ``--workers``) at c=32, with new connections
-every round (where they land is decided when they connect).
+rounds: above 1, the bypass saves that much. (The gateway's own multi-process server was compared with
+uvicorn's ``--workers`` by a ``--workers`` mode of this script, removed with it: see its history and
+docs/decisions/0004-worker-processes.md.)
 """
 
 from __future__ import annotations
@@ -45,8 +45,6 @@ class Side:
     http: str = "httptools"
     env: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
-    workers: str = ""
-    """"": one process; "reuseport": llm_gateway.local.serve --workers 2; "uvicorn": uvicorn --workers 2."""
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     figures: dict[str, list[float]] = field(default_factory=dict)
@@ -60,10 +58,6 @@ SIDES = {
     "shipped": Side("shipped"),
     "httpx-transport": Side("httpx-transport", config={"server": {"upstream_http": "httpx"}}),
     "fastapi-routing": Side("fastapi-routing", env={"LLM_GATEWAY_DIRECT_ROUTES": "0"}),
-}
-WORKER_SIDES = {
-    "reuseport-workers": Side("reuseport-workers", workers="reuseport"),
-    "uvicorn-workers": Side("uvicorn-workers", workers="uvicorn"),
 }
 
 
@@ -84,14 +78,8 @@ def start(side: Side, up_port: int, env: dict[str, str], tmp: Path) -> None:
     path.write_text(json.dumps(config))  # JSON is YAML
     side.port = free_port()
     env = {**env, **side.env, "LLM_GATEWAY_CONFIG": str(path)}
-    if side.workers == "reuseport":
-        command = [sys.executable, "-m", "llm_gateway.local.serve", "--port", str(side.port), "--app", side.app]
-        command += ["--workers", "2", "--no-access-log", "--log-level", "warning"]
-        env["LLM_GATEWAY_EMBEDDED_DYNAMODB"] = "0"
-    else:
-        command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(side.port)]
-        command += ["--no-access-log", "--no-proxy-headers", "--http", side.http, "--log-level", "warning"]
-        command += [*(["--workers", "2"] if side.workers == "uvicorn" else []), side.app]
+    command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(side.port)]
+    command += ["--no-access-log", "--no-proxy-headers", "--http", side.http, "--log-level", "warning", side.app]
     side.process = subprocess.Popen(command, cwd=ROOT / "handlers", env=env, stdout=subprocess.DEVNULL)
 
 
@@ -142,16 +130,11 @@ def main() -> None:
     parser.add_argument("--c1-requests", type=int, default=150)
     parser.add_argument("--c32-requests", type=int, default=3200)
     parser.add_argument("--only", nargs="*", choices=[name for name in SIDES if name != "shipped"])
-    parser.add_argument("--workers", action="store_true", help="compare the two multi-process servers instead")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    if args.workers:
-        sides = list(WORKER_SIDES.values())
-        modes = {"c32": (32, args.c32_requests, 0.02)}
-    else:
-        sides = [SIDES["shipped"], *(SIDES[name] for name in args.only or SIDES if name != "shipped")]
-        modes = {"c1": (1, args.c1_requests, 0.0), "c32": (32, args.c32_requests, 0.02)}
+    sides = [SIDES["shipped"], *(SIDES[name] for name in args.only or SIDES if name != "shipped")]
+    modes = {"c1": (1, args.c1_requests, 0.0), "c32": (32, args.c32_requests, 0.02)}
     up_port = free_port()
     upstream = subprocess.Popen([sys.executable, str(ROOT / "bench" / "upstream.py"), str(up_port), "20", "20", "5"])
     env = {
