@@ -73,8 +73,8 @@ def fastapi_telemetry(find_spec: Callable[[str], object | None] = importlib.util
     """FastAPI's keyword arguments for its native OpenTelemetry (FastAPI 0.16x on), on only where it can
     report something.
 
-    FastAPI checks on every request whether an OpenTelemetry provider has been configured (3 to 4% of the
-    direct route's own CPU). Only an OpenTelemetry SDK can configure one (the ADOT Lambda layer brings
+    FastAPI checks on every request whether an OpenTelemetry provider has been configured. Only an
+    OpenTelemetry SDK can configure one (the ADOT Lambda layer brings
     it), so without the SDK installed the checks are switched off; with it, FastAPI's defaults apply."""
     if find_spec("fastapi.telemetry") is None or find_spec("opentelemetry.sdk") is not None:
         return {}

@@ -1,10 +1,10 @@
 """The upstream transport: a lean HTTP/1.1 keep-alive pool on asyncio protocols and httptools' parser.
 
-Profiling the gateway at 32 concurrent requests put httpx's default transport (httpcore's pool and h11)
-at about 45% of the CPU a request costs: httpcore re-scans every connection for every waiting request on
-each state change, and h11 parses in pure Python. This pool does one job: send a request whose body is
-already in memory and hand back the response as it arrives. Responses are parsed by llhttp (through
-httptools, which uvicorn already ships with); connections are kept per origin, most recently used first.
+It does one job: send a request whose body is already in memory and hand back the response as it
+arrives. Responses are parsed by llhttp (through httptools, which uvicorn already ships with);
+connections are kept per origin, most recently used first. HTTP/1.1 only, no proxy: httpx's own client
+is ``server.upstream_http: httpx`` away, and is used whenever a proxy is set (:mod:`llm_gateway.transport.http`).
+Why it exists, what it saves and what it costs: docs/decisions/0001-upstream-pool.md.
 
 It implements ``httpx.AsyncBaseTransport``, so providers, ``httpx.AsyncClient`` and tests (which inject
 ``httpx.MockTransport``) see ordinary ``httpx.Response`` objects and httpx's exception classes.
