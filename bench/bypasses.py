@@ -56,6 +56,7 @@ class Side:
 
 SIDES = {
     "shipped": Side("shipped"),
+    "control": Side("control"),  # the shipped gateway again: how far two identical processes drift apart
     "httpx-transport": Side("httpx-transport", config={"server": {"upstream_http": "httpx"}}),
     "fastapi-routing": Side("fastapi-routing", env={"LLM_GATEWAY_DIRECT_ROUTES": "0"}),
 }
