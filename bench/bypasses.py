@@ -131,10 +131,16 @@ def main() -> None:
     parser.add_argument("--c1-requests", type=int, default=150)
     parser.add_argument("--c32-requests", type=int, default=3200)
     parser.add_argument("--only", nargs="*", choices=[name for name in SIDES if name != "shipped"])
+    parser.add_argument("--baseline", type=Path, help="another source tree, measured as one more side")
+    parser.add_argument("--baseline-http", default="httptools", help="the --http value that tree serves with")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
     sides = [SIDES["shipped"], *(SIDES[name] for name in args.only or SIDES if name != "shipped")]
+    if args.baseline is not None:  # its package first on the path; handlers/gateway.py is this tree's
+        tree = args.baseline.resolve()
+        path = {"PYTHONPATH": f"{tree / 'shared'}:{tree / 'handlers'}:{tree}"}
+        sides.append(Side("baseline", http=args.baseline_http, env=path))
     modes = {"c1": (1, args.c1_requests, 0.0), "c32": (32, args.c32_requests, 0.02)}
     up_port = free_port()
     upstream = subprocess.Popen([sys.executable, str(ROOT / "bench" / "upstream.py"), str(up_port), "20", "20", "5"])

@@ -69,7 +69,6 @@ class Gateway:
     router: Router
     service: ChatService
     authenticator: Authenticator
-    http: httpx.AsyncClient
     transport: httpx.AsyncBaseTransport
     secrets: SecretResolver
     aws: Callable[..., Any]
@@ -99,7 +98,7 @@ class Gateway:
         from llm_gateway.tenants.deployment_limits import provider_pool
         from llm_gateway.tenants.metrics import install_request_metrics
         from llm_gateway.tenants.services import build_authenticator, build_tenant_services
-        from llm_gateway.transport.http import make_http_client, make_transport
+        from llm_gateway.transport.http import make_transport
 
         opts = self.options
         self.aws = opts.aws_clients or AwsClients(self.env)
@@ -112,10 +111,8 @@ class Gateway:
         self.secrets = opts.secrets or SecretResolver(env=self.env, ttl=float(self.env.get(SECRET_TTL_ENV) or 300))
         register_aws_secret_loaders(self.secrets, self.aws)
         self.transport = opts.http_transport or make_transport(config.server, self.env)
-        self.http = make_http_client(config.server, transport=self.transport)
         self.media_fetcher = opts.media_fetcher or MediaFetcher(config.media_fetch)
         deps = ProviderDeps(
-            http=self.http,
             transport=self.transport,
             secrets=self.secrets,
             server=config.server,
@@ -149,7 +146,7 @@ class Gateway:
             self.afterwards.flush()  # log lines, usage records and metrics of the last requests
             await self.tenants.aclose()  # flush usage records still being written
             await self.providers.aclose()
-            await self.http.aclose()
+            await self.transport.aclose()
             await self.media_fetcher.aclose()
             if self.cache is not None:
                 await self.cache.aclose()

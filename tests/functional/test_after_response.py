@@ -20,7 +20,7 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
 from tests.support.openai_schema import assert_error
 from tests.support.servers import UvicornThread, wait_until
-from tests.support.tenants import make_key, priced_config
+from tests.support.tenants import make_key, priced_config, usage_records
 
 BODY = {"model": "gpt-test", "messages": [{"role": "user", "content": "hello"}]}
 
@@ -36,7 +36,7 @@ def _access(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
 
 def _records(server: UvicornThread, key_id: str = "master") -> list[dict[str, Any]]:
     spend = server.gateway.tenants.spend  # type: ignore[attr-defined]
-    return list(spend.usage_records(key_id, 0, time.time() + 60))
+    return list(usage_records(spend, key_id, 0, time.time() + 60))
 
 
 def _quiet(server: UvicornThread, seconds: float) -> None:

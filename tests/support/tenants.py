@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,13 @@ def key_store(endpoint: str, tables: dict[str, str]) -> KeyStore:
 
 def spend_store(endpoint: str, tables: dict[str, str]) -> SpendStore:
     return SpendStore(DynamoTable(dynamodb_client(endpoint), tables["LLM_GATEWAY_USAGE_TABLE"]))
+
+
+def usage_records(spend: SpendStore, key_id: str, since: float, until: float) -> list[dict[str, Any]]:
+    """The usage records of ``key_id`` written between ``since`` and ``until`` (epoch seconds)."""
+    lo = dt.datetime.fromtimestamp(since, tz=dt.UTC).isoformat(timespec="milliseconds")
+    hi = dt.datetime.fromtimestamp(until, tz=dt.UTC).isoformat(timespec="milliseconds") + "~"
+    return spend.table.query(f"usage#{key_id}", lo, hi)
 
 
 def make_key(store: KeyStore, *, now: float, owner: str = "alice", **settings: Any) -> tuple[str, str]:

@@ -28,7 +28,6 @@ from llm_gateway.observability import add_request_sink, log_context, remove_requ
 from llm_gateway.tenants.metrics import UNITS, request_metrics
 
 DEFAULT_SERVICE = "llm-gateway"
-DEFAULT_NAMESPACE = "LlmGateway"
 
 _installed_sink: EmfRequestMetrics | None = None  # one per process, even if the app is built again
 

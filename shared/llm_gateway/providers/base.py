@@ -77,8 +77,6 @@ class ProviderCall:
 class ProviderDeps:
     """What providers are built with; one set per process, injected (tests swap any of it)."""
 
-    http: httpx.AsyncClient
-    """The shared client (same pool as ``transport``), for anything beyond plain provider calls."""
     transport: httpx.AsyncBaseTransport
     """The pooled transport provider calls go through (see :func:`llm_gateway.transport.http.send_upstream`)."""
     secrets: SecretResolver

@@ -150,11 +150,6 @@ class SpendStore:
         self.table.add(f"spend#{usage.key_id}", f"day#{_period_label('daily', day_number)}#{model}", nonzero)
         self.table.put(item)  # last: the running spend matters more than the detail record
 
-    def usage_records(self, key_id: str, since: float, until: float) -> list[dict[str, Any]]:
-        lo = dt.datetime.fromtimestamp(since, tz=dt.UTC).isoformat(timespec="milliseconds")
-        hi = dt.datetime.fromtimestamp(until, tz=dt.UTC).isoformat(timespec="milliseconds") + "~"
-        return self.table.query(f"usage#{key_id}", lo, hi)
-
     def report(self, key_ids: list[str] | None, first_day: str, last_day: str) -> list[dict[str, Any]]:
         """Per key and model sums over the days ``first_day..last_day``: one Query per key; ``None`` scans the
         table for every key's sums (only when no key list is at hand: it reads every usage record too)."""

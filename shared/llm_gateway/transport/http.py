@@ -73,20 +73,6 @@ class HttpxTransport(httpx.AsyncBaseTransport):
         await self.client.aclose()
 
 
-def make_http_client(server: ServerConfig, transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=transport,
-        timeout=httpx.Timeout(
-            connect=server.connect_timeout,
-            read=server.read_timeout,
-            write=server.write_timeout,
-            pool=server.pool_timeout,
-        ),
-        follow_redirects=False,
-        headers={"user-agent": "llm-gateway"},
-    )
-
-
 async def send_upstream(
     transport: httpx.AsyncBaseTransport,
     method: str,
