@@ -46,8 +46,12 @@ class Proxy:
         command = [sys.executable, "-m", "proxy", "--hostname", "127.0.0.1", "--port", str(self.port)]
         command += ["--num-workers", "1", "--num-acceptors", "1", "--log-file", str(self.log)]
         self.process = subprocess.Popen(command, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: self.process.poll() is not None or self.listening(), limit=30)
-        assert self.process.poll() is None, self.text()
+        try:
+            wait_until(lambda: self.process.poll() is not None or self.listening(), limit=30)
+            assert self.process.poll() is None, self.text()
+        except BaseException:
+            self.stop()  # never left running when it did not come up
+            raise
 
     def listening(self) -> bool:
         with socket.socket() as probe:
@@ -58,7 +62,11 @@ class Proxy:
 
     def stop(self) -> None:
         self.process.terminate()
-        self.process.wait(10)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
 
 
 @pytest.fixture
