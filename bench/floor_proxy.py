@@ -1,5 +1,5 @@
 """The least a Python proxy on this stack can add: a bare ASGI app under the same uvicorn as the gateway (the
-same uvicorn protocol too, ``llm_gateway.api.uvicorn_protocol``) that forwards the body to the upstream
+same HTTP protocol too, httptools) that forwards the body to the upstream
 through the gateway's own connection pool and returns the answer, untouched.
 
 No authentication, validation, routing, translation, accounting or logging. ``make bench`` measures it next

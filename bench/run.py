@@ -11,8 +11,8 @@ bytecode compiled); gateway RSS after the runs. Alongside, a bare ASGI proxy on 
 
 The gateway runs as one process, as on Lambda (where each instance serves one request at a time, so only
 the c=1 figures describe a Lambda instance). The c=32 runs are also made against a second gateway with one
-worker process per core (``--per-core-workers``; ``llm_gateway.local.serve --workers``, each worker listening
-on the port itself), as a server with this many cores would run it: one event loop serving 32 clients
+worker process per core (``--per-core-workers``; ``llm_gateway.local.serve --workers``, uvicorn's workers),
+as a server with this many cores would run it: one event loop serving 32 clients
 finishes answers that arrive together one after another.
 """
 
@@ -35,7 +35,6 @@ from typing import Any
 import httpx
 
 from bench.loadgen import Connection
-from llm_gateway.api.uvicorn_protocol import PROTOCOL
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-bench-master-key"
@@ -139,15 +138,15 @@ class OtherLoad:
 
 def serve(app: str, port: int, env: dict[str, str], workers: int = 1, root: Path = ROOT) -> subprocess.Popen[bytes]:
     """uvicorn with the flags ``handlers/run.sh`` uses on Lambda, run from ``root``'s ``handlers/``. Several
-    workers: the gateway's own multi-process server (``llm_gateway.local.serve --workers``, each worker
-    listening on the port itself), without the embedded DynamoDB, so the stores are in memory as in one."""
+    workers: ``llm_gateway.local.serve --workers`` (uvicorn's workers), without the embedded DynamoDB, so the
+    stores are in memory as in one."""
     if workers > 1:
         command = [sys.executable, "-m", "llm_gateway.local.serve", "--port", str(port), "--app", app]
         command += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
         env = {**env, "LLM_GATEWAY_EMBEDDED_DYNAMODB": "0"}
     else:
         command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-        command += ["--no-proxy-headers", "--http", PROTOCOL, "--log-level", "warning", app]
+        command += ["--no-proxy-headers", "--http", "httptools", "--log-level", "warning", app]
     return subprocess.Popen(command, cwd=root / "handlers", env=env, stdout=subprocess.DEVNULL)
 
 
@@ -406,7 +405,7 @@ def per_core_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         (
             f"non-stream c=32, {r['per_core_workers']} workers: added median / p99",
             f"{c32['per_core_added_median_ms']:.2f} ms / {c32['per_core_added_p99_ms']:.2f} ms",
-            f"one worker per core, each listening on the port; all at once: {burst['per_core_added_median_ms']:.2f} / "
+            f"one worker per core (uvicorn's); all at once: {burst['per_core_added_median_ms']:.2f} / "
             f"{burst['per_core_added_p99_ms']:.2f} ms",
         )
     ]

@@ -80,6 +80,12 @@ class ServerConfig(_Section):
     max_connections: int = Field(default=200, ge=1)
     max_keepalive_connections: int = Field(default=50, ge=0)
     keepalive_expiry: float = Field(default=30.0, ge=0)
+    upstream_http: Literal["pool", "httpx"] = Field(
+        default="pool",
+        description="The client for upstream calls: the gateway's own HTTP/1.1 pool, or httpx's client as "
+        "it comes. With HTTPS_PROXY, HTTP_PROXY or ALL_PROXY set, httpx's client is used whatever this says: "
+        "it honours them and NO_PROXY (docs/decisions/0001-upstream-pool.md).",
+    )
     max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024, description="Lambda's payload limit.")
     max_upstream_response_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     stream_heartbeat_seconds: float = Field(

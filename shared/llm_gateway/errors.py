@@ -4,7 +4,6 @@ Hierarchy::
 
     GatewayError                       any error a client can see: status + OpenAI type/code/param
     ├── InvalidRequestError            400 invalid_request_error (bad body, bad parameter)
-    │   └── ContextLengthExceededError 400 code=context_length_exceeded (routing may fall back on it)
     ├── AuthenticationError            401 invalid_api_key
     ├── PermissionDeniedError          403
     ├── ModelNotFoundError             404 model_not_found
@@ -78,10 +77,6 @@ class GatewayError(Exception):
 class InvalidRequestError(GatewayError):
     status_code = 400
     error_type = "invalid_request_error"
-
-
-class ContextLengthExceededError(InvalidRequestError):
-    default_code = "context_length_exceeded"
 
 
 class AuthenticationError(GatewayError):

@@ -75,7 +75,7 @@ class GatewayOptions:
     master_key_source: Callable[[], Awaitable[str | None]] | None = None
     """Where the master key comes from (SSM / Secrets Manager in AWS); default: ``LLM_GATEWAY_MASTER_KEY``."""
     metrics_sink: MetricsSink | None = None
-    """Where EMF metric lines go (default: stdout, when metrics are on)."""
+    """Where EMF documents go (default: stdout, when metrics are on); given, metrics are on."""
 
 
 def _stack(innermost: H, layers: list[tuple[str, LayerFactory[H]]]) -> tuple[H, list[str]]:
@@ -105,7 +105,6 @@ class Gateway:
     router: Router
     service: ChatService
     authenticator: Authenticator
-    http: httpx.AsyncClient
     transport: httpx.AsyncBaseTransport
     secrets: SecretResolver
     cache: ResponseCache | None
@@ -130,25 +129,10 @@ class Gateway:
         from llm_gateway.cache.factory import cache_layer
         from llm_gateway.guardrails.layer import guardrail_layer
         from llm_gateway.idempotency.layer import idempotency_layer
-        from llm_gateway.telemetry.layer import telemetry_layer
         from llm_gateway.tenants.layer import tenant_layer
 
         config, runtime, groups = self.config, self.runtime, self.groups
         return [
-            # one metrics line per request with its final status: outermost, so refusals are counted too
-            (
-                "telemetry",
-                lambda inner: telemetry_layer(
-                    inner,
-                    metrics=config.tenants.telemetry.metrics,
-                    namespace=config.tenants.telemetry.namespace,
-                    env=runtime.env,
-                    sink=self.options.metrics_sink,
-                    clock=runtime.clock,
-                    known_models=groups.names,
-                    afterwards=self.afterwards,
-                ),
-            ),
             # before any other layer (or the cache key) sees the prompt
             ("guardrails", lambda inner: guardrail_layer(inner, config.guardrails, runtime.aws)),
             # model access, budget, rate limits, then the accounting; outside idempotency: a replay is
@@ -185,6 +169,7 @@ class Gateway:
         from llm_gateway.aws.clients import AwsClients
         from llm_gateway.core.afterwards import Afterwards, defers_bookkeeping
         from llm_gateway.core.deployments import ModelGroups, build_deployments, validate_deployments
+        from llm_gateway.telemetry.metrics import install_request_metrics
 
         opts = self.options
         aws: AwsClientFactory = opts.aws_clients or AwsClients(self.env)
@@ -202,6 +187,8 @@ class Gateway:
         self._build_clients()
         deployments = build_deployments(config)
         self.groups = ModelGroups(deployments)
+        # Powertools' Metrics writes each request's EMF document, from the request sink it registers
+        install_request_metrics(config.tenants.telemetry, self.env, self.groups.names, opts.metrics_sink)
         self._build_services()
         self._build_pipeline(deployments)
         self.api = self._api()
@@ -222,7 +209,7 @@ class Gateway:
         )
 
     def _build_clients(self) -> None:
-        """Secrets, the upstream HTTP client and transport, the media fetcher, the providers."""
+        """Secrets, the upstream transport, the media fetcher, the providers."""
         from llm_gateway.aws.clients import preset
         from llm_gateway.aws.secrets import register_aws_secret_loaders
         from llm_gateway.providers.base import ProviderDeps
@@ -230,7 +217,7 @@ class Gateway:
         from llm_gateway.providers.registry import ProviderPool
         from llm_gateway.providers.thinking.store import build_thinking_store
         from llm_gateway.secrets import SecretResolver
-        from llm_gateway.transport.http import make_http_client, make_transport
+        from llm_gateway.transport.http import make_transport
 
         opts, config, runtime = self.options, self.config, self.runtime
         state = runtime.tables.state
@@ -238,11 +225,9 @@ class Gateway:
         thinking_table = state.tuned(timeout=config.router.state_timeout) if state is not None else None
         self.secrets = opts.secrets or SecretResolver(env=self.env, ttl=float(self.env.get(SECRET_TTL_ENV) or 300))
         register_aws_secret_loaders(self.secrets, runtime.aws)
-        self.transport = opts.http_transport or make_transport(config.server)
-        self.http = make_http_client(config.server, transport=self.transport)
+        self.transport = opts.http_transport or make_transport(config.server, runtime.env)
         self.media_fetcher = opts.media_fetcher or MediaFetcher(config.media_fetch)
         deps = ProviderDeps(
-            http=self.http,
             transport=self.transport,
             secrets=self.secrets,
             server=config.server,
@@ -349,7 +334,7 @@ class Gateway:
             self.afterwards.flush()  # log lines, usage records and metrics of the last requests
             await self.tenants.aclose()  # flush usage records still being written
             await self.providers.aclose()
-            await self.http.aclose()
+            await self.transport.aclose()
             await self.media_fetcher.aclose()
             if self.cache is not None:
                 await self.cache.aclose()

@@ -1,12 +1,12 @@
 """Garbage-collector settings for a long-lived gateway process.
 
 CPython's cyclic collector walks every tracked container object of the generations it collects. After
-start-up the heap holds about 65,000 such objects (modules, FastAPI's routes, pydantic's validators, the
-config) that live as long as the process; in ``make bench`` each full collection walked them all and
-stalled every in-flight request for 25-45 ms, six times per 6,000 requests at 32 concurrent. Frozen
-(:func:`gc.freeze`), they sit in a permanent generation that collections skip. A request's own garbage
-is freed by reference counting, so the young-generation threshold can rise from 700 to 10,000
-allocations: a fifth as many collections, each as short as before.
+start-up the heap holds tens of thousands of such objects (modules, FastAPI's routes, pydantic's
+validators, the config) that live as long as the process, and each full collection walks them all while
+every request in flight waits (bench/README.md has the figures). Frozen (:func:`gc.freeze`), they sit in
+a permanent generation that collections skip. A request's own garbage is freed by reference counting, so
+the young-generation threshold can rise from 700 to 10,000 allocations: far fewer collections, each as
+short as before.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Two hooks for deployment-specific observability (kept import-light: nothing here
 - ``log_context``: fields bound for the current request (e.g. the API Gateway request id as
   ``correlation_id``), added to every log line written while the request runs, streams included.
 - request sinks (:func:`add_request_sink`): called once per request when it ends, after the access log
-  line: a stream ends when its last byte is written or the client goes away. EMF metrics hang off this.
+  line, with its fields: a stream ends when its last byte is written or the client goes away. EMF
+  metrics hang off this (:mod:`llm_gateway.aws.powertools`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ log_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "llm_gateway_log_context", default=MappingProxyType({})
 )
 
-RequestSink = Callable[[RequestContext, int], None]
+RequestSink = Callable[[RequestContext, int, Mapping[str, Any]], None]
+"""Called with the request's context, its final status and the access line's fields."""
 _request_sinks: list[RequestSink] = []
 
 
@@ -109,73 +111,18 @@ def request_fields(ctx: RequestContext, status: int, ended: float | None = None)
     return fields
 
 
-def _plain_access_handler() -> logging.StreamHandler[Any] | None:
-    """The handler :func:`configure_logging` installed, when it is the only place an access line can go.
-
-    Then :func:`log_request` writes the line itself: the same bytes the logging machinery would write,
-    without building a ``LogRecord`` (that took an eighth of the request path's own CPU). Any other set-up
-    (handlers or filters added, propagation changed, a test capturing logs) takes the standard path."""
-    if access_log.handlers or access_log.filters or not access_log.propagate or access_log.disabled:
-        return None
-    parent = access_log.parent
-    if parent is None or parent.name != "llm_gateway" or parent.filters or parent.propagate or parent.disabled:
-        return None
-    handlers = parent.handlers
-    if len(handlers) != 1:
-        return None
-    handler = handlers[0]
-    if (
-        type(handler) is not logging.StreamHandler
-        or not getattr(handler, "_llm_gateway", False)
-        or type(handler.formatter) is not JsonFormatter
-        or handler.filters
-        or handler.level > logging.INFO
-        or handler.lock is None
-    ):
-        return None
-    return handler
-
-
-def _write_access_line(handler: logging.StreamHandler[Any], fields: dict[str, Any]) -> None:
-    """What ``access_log.info("request", extra={"fields": fields})`` writes through ``handler``."""
-    payload: dict[str, Any] = {"level": "INFO", "logger": access_log.name, "message": "request"}
-    payload.update(log_context.get())
-    payload.update(fields)
-    line = json_line(payload) + handler.terminator
-    assert handler.lock is not None  # checked by _plain_access_handler
-    with handler.lock:
-        stream = handler.stream
-        stream.write(line)
-        if hasattr(stream, "flush"):
-            stream.flush()
-
-
-def _log_access(fields: dict[str, Any]) -> None:
-    handler = _plain_access_handler()
-    if handler is not None:
-        try:
-            _write_access_line(handler, fields)
-            return
-        except Exception:  # noqa: S110  # logging's own path below reports it (Handler.handleError)
-            pass
-    access_log.info("request", extra={"fields": fields})
-
-
 def request_ended(ctx: RequestContext, status: int) -> Callable[[], None]:
     """The end of a request's logging (its access line, then the request sinks) as a job to run now or
     later (:class:`llm_gateway.core.afterwards.Afterwards`): its latency is taken now."""
     return partial(_log_request, ctx, status, ctx.monotonic())
 
 
-def log_request(ctx: RequestContext, status: int) -> None:
-    _log_request(ctx, status, ctx.monotonic())
-
-
 def _log_request(ctx: RequestContext, status: int, ended: float) -> None:
+    fields = request_fields(ctx, status, ended)
     if access_log.isEnabledFor(logging.INFO):
-        _log_access(request_fields(ctx, status, ended))
+        access_log.info("request", extra={"fields": fields})
     for sink in list(_request_sinks):
         try:
-            sink(ctx, status)
+            sink(ctx, status, fields)
         except Exception:  # observability must never fail a request
             log.exception("request sink %r failed", sink)

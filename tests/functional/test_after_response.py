@@ -21,7 +21,7 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
 from tests.support.openai_schema import assert_error
 from tests.support.servers import UvicornThread, wait_until
-from tests.support.tenants import make_key, priced_config, run_sync
+from tests.support.tenants import make_key, priced_config, usage_records
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def _access(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
 
 def _records(server: UvicornThread, key_id: str = "master") -> list[dict[str, Any]]:
     spend = server.gateway.tenants.spend  # type: ignore[attr-defined]
-    return list(run_sync(spend.usage_records(key_id, 0, time.time() + 60)))
+    return list(usage_records(spend, key_id, 0, time.time() + 60))
 
 
 def _hold(server: UvicornThread) -> None:

@@ -14,7 +14,7 @@ import pytest
 from tests.support.fake_openai import FakeOpenAI, Hang, Reply
 from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
 from tests.support.servers import wait_until
-from tests.support.tenants import run_sync
+from tests.support.tenants import usage_records
 
 pytestmark = pytest.mark.slow
 
@@ -119,7 +119,7 @@ def test_a_non_stream_client_that_leaves_cancels_the_upstream_call(
         wait_until(lambda: not gateway.gateway.transport.connection_count)  # type: ignore[attr-defined]
         wait_until(lambda: _task_names(gateway) <= {"serve", "lifespan"})
         spend = gateway.gateway.tenants.spend  # type: ignore[attr-defined]
-        (record,) = run_sync(spend.usage_records("master", 0, time.time() + 60))
+        (record,) = usage_records(spend, "master", 0, time.time() + 60)
         assert record["status"] == "aborted" and record["stream"] is False
         # the gateway goes on serving, on a fresh connection
         fake_openai.default = Reply(text="quick")

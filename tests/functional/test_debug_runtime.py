@@ -30,5 +30,6 @@ async def test_on_for_the_master_key_only() -> None:
     figures = response.json()
     assert figures["pid"] == os.getpid()
     assert figures["asyncio_tasks"] >= 0 and figures["open_fds"] > 0 and figures["rss_bytes"] > 0
+    assert figures["upstream_connections"] >= figures["upstream_idle_connections"] >= 0  # the pool's figures
     assert (await _get(env, None)).status_code == 401
     assert (await _get(env, "sk-wrong")).status_code == 401

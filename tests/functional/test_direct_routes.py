@@ -1,8 +1,9 @@
 """Direct routes (chat completions) answer exactly as FastAPI's routing of the same endpoints does.
 
-Two gateways with the same config run under uvicorn: one as deployed (direct routes on), one with
-``create_app(direct_routes=False)``. Every case sends the same request to both and compares status,
-headers and body (ids and timestamps of mock answers aside), errors included.
+Two gateways with the same config run under uvicorn: one as deployed (direct routes on), one with the
+library's path switched on by its setting (``LLM_GATEWAY_DIRECT_ROUTES=0``). Every case sends the same
+request to both and compares status, headers and body (ids and timestamps of mock answers aside), errors
+included.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import httpx
 import openai
 import pytest
 
-from llm_gateway.api.app import create_app
+from llm_gateway.api.app import create_app, direct_routes_on
 from llm_gateway.api.auth import MasterKeyAuthenticator
-from llm_gateway.api.direct import direct_routes_installed
+from llm_gateway.api.direct import DirectRoutes
 from llm_gateway.aws.lambda_observability import instrument_app
 from llm_gateway.core.context import Principal, RequestContext
 from llm_gateway.observability import add_request_sink, log_context, remove_request_sink
@@ -54,15 +55,29 @@ class FlakyAuthenticator:
 def servers() -> Iterator[dict[str, UvicornThread]]:
     started: dict[str, UvicornThread] = {}
     try:
-        for name, direct in (("direct", True), ("routed", False)):
-            gateway = make_gateway(CONFIG, authenticator=FlakyAuthenticator())
-            app = create_app(gateway, direct_routes=direct)
+        for name, env in (("direct", {}), ("routed", {"LLM_GATEWAY_DIRECT_ROUTES": "0"})):
+            gateway = make_gateway(CONFIG, env, authenticator=FlakyAuthenticator())
+            app = create_app(gateway)
             instrument_app(app, {})  # as handlers/gateway.py does: the Lambda request-id middleware
             started[name] = UvicornThread(app).start()
         yield started
     finally:
         for server in started.values():
             server.stop()
+
+
+def direct_routes_installed(app: Any) -> bool:
+    """Whether the app's built middleware stack holds the direct dispatcher."""
+    node = app.middleware_stack
+    while node is not None and not isinstance(node, DirectRoutes):
+        node = getattr(node, "app", None)
+    return node is not None
+
+
+def test_the_setting_reads_like_a_switch() -> None:
+    assert direct_routes_on({}) and direct_routes_on({"LLM_GATEWAY_DIRECT_ROUTES": "1"})
+    for off in ("0", "off", "False", " no "):
+        assert not direct_routes_on({"LLM_GATEWAY_DIRECT_ROUTES": off})
 
 
 def _normalised(value: Any) -> Any:
@@ -183,7 +198,7 @@ def test_the_openai_sdk_through_the_direct_route(servers: dict[str, UvicornThrea
 def test_lambda_request_ids_reach_the_request_log(servers: dict[str, UvicornThread]) -> None:
     seen: list[str | None] = []
 
-    def sink(ctx: RequestContext, status: int) -> None:
+    def sink(ctx: RequestContext, status: int, fields: Mapping[str, Any]) -> None:
         if ctx.request_id == "req-lambda-ids":  # not the tail of an earlier test's stream
             seen.append(log_context.get().get("correlation_id"))
 

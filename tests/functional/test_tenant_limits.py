@@ -14,7 +14,15 @@ from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.gateway import openai_config, running_gateway
 from tests.support.openai_schema import assert_completion, assert_error
 from tests.support.sse import check_stream, parse_sse_text
-from tests.support.tenants import ManualClock, aws_clients, key_store, make_key, priced_config, spend_store
+from tests.support.tenants import (
+    ManualClock,
+    aws_clients,
+    key_store,
+    make_key,
+    priced_config,
+    spend_store,
+    usage_records,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -174,7 +182,7 @@ def test_spend_is_price_table_times_upstream_usage(
         _flush(gw)
     expected = (1000 * 2.5 + 200 * 1.25 + 345 * 10.0) / 1_000_000
     spend = spend_store(moto_endpoint, dynamodb_tables)
-    records = spend.usage_records(key_id, clock() - 60, clock() + 60)
+    records = usage_records(spend, key_id, clock() - 60, clock() + 60)
     assert len(records) == 2
     for record in records:
         assert record["cost_usd"] == pytest.approx(expected)
@@ -247,5 +255,5 @@ def test_a_fallback_is_priced_as_the_model_that_answered(
         answer = _post(gw.base_url, master_key, {"model": "a", "messages": HELLO, "num_retries": 0})
         assert answer.status_code == 200 and answer.headers["x-llm-gateway-model-group"] == "b"
         _flush(gw)
-    (record,) = spend_store(moto_endpoint, dynamodb_tables).usage_records("master", clock() - 60, clock() + 60)
+    (record,) = usage_records(spend_store(moto_endpoint, dynamodb_tables), "master", clock() - 60, clock() + 60)
     assert (record["model"], record["cost_usd"]) == ("b", pytest.approx(0.003))

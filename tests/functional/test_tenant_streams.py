@@ -18,7 +18,16 @@ from llm_gateway.tables.memory import MemoryTable
 from llm_gateway.tenants.layer import TenantLayer
 from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
-from tests.support.tenants import ManualClock, aws_clients, key_store, make_key, priced_config, spend_store
+from tests.support.tenants import (
+    ManualClock,
+    aws_clients,
+    key_store,
+    make_key,
+    priced_config,
+    query_usage,
+    spend_store,
+    usage_records,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +62,7 @@ def test_a_stream_the_client_leaves_is_billed_for_what_was_produced(
         records: list[dict[str, Any]] = []
         while not records and time.monotonic() < deadline:
             time.sleep(0.1)
-            records = store.usage_records(key_id, clock() - 60, clock() + 60)
+            records = usage_records(store, key_id, clock() - 60, clock() + 60)
     assert len(records) == 1
     record = records[0]
     assert record["status"] == "aborted"
@@ -102,7 +111,7 @@ async def test_cache_hits_and_replays_cost_nothing_and_use_no_tokens(note: str, 
         pass
     await gateway.tenants.flush_usage()
     assert ctx.notes["cost_usd"] == 0.0
-    records = await gateway.tenants.spend.usage_records("key_x", clock() - 1, clock() + 1)
+    records = await query_usage(gateway.tenants.spend, "key_x", clock() - 1, clock() + 1)
     flag = "cache_hit" if note == "cache" else "replayed"
     assert [(r[flag], r["cost_usd"], r["prompt_tokens"]) for r in records] == [(True, 0.0, 100)] * 2
     window = await state.get("rl#key#key_x", str(int(clock() // 60) * 60))

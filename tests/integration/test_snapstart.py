@@ -30,9 +30,9 @@ from llm_gateway.api.snapstart_hooks import (
     connection_pool,
     install_snapstart_hooks,
 )
-from llm_gateway.api.uvicorn_protocol import GatewayHttpProtocol
 from llm_gateway.gateway import Gateway
 from llm_gateway.secrets import SecretResolver
+from llm_gateway.transport.http import HttpxTransport
 from tests.support.fake_http import FakeHTTPServer, FakeRequest, Responder
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import MASTER_KEY, make_gateway
@@ -132,8 +132,9 @@ class Environment:
         return found
 
 
-@pytest.fixture
-def environment(upstream: CountingUpstream) -> Iterator[Environment]:
+@pytest.fixture(params=["pool", "httpx"])
+def environment(upstream: CountingUpstream, request: pytest.FixtureRequest) -> Iterator[Environment]:
+    """The gateway on either upstream transport (``server.upstream_http``)."""
     secret_loads: list[str] = []
 
     async def vault(name: str) -> str:
@@ -142,12 +143,16 @@ def environment(upstream: CountingUpstream) -> Iterator[Environment]:
 
     secrets = SecretResolver(env={}, ttl=3600)
     secrets.register("vault", vault)
-    config = {"models": [{"name": "gpt-test", "provider": "openai", "model": "fake", "api_base": upstream.v1}]}
+    config: dict[str, Any] = {
+        "models": [{"name": "gpt-test", "provider": "openai", "model": "fake", "api_base": upstream.v1}],
+        "server": {"upstream_http": request.param},
+    }
     config["models"][0]["api_key"] = "vault:openai-key"
     gateway = make_gateway(config, secrets=secrets)
     app = create_app(gateway)
     assert install_snapstart_hooks(app, {BEFORE_CHECKPOINT_ENV: BEFORE, AFTER_RESTORE_ENV: AFTER})
-    server = UvicornThread(app, http=GatewayHttpProtocol).start()
+    server = UvicornThread(app).start()
+    assert isinstance(gateway.transport, HttpxTransport) == (request.param == "httpx")
     http = httpx.Client(base_url=server.base_url, headers={"authorization": f"Bearer {MASTER_KEY}"}, timeout=30)
     try:
         yield Environment(gateway, server, http, secret_loads)

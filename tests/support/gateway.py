@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from llm_gateway.api.app import create_app
-from llm_gateway.api.uvicorn_protocol import GatewayHttpProtocol
 from llm_gateway.config import GatewayConfig, parse_config
 from llm_gateway.gateway import Gateway, GatewayOptions
 from tests.support.servers import UvicornThread
@@ -31,7 +30,7 @@ def running_gateway(
 ) -> Iterator[UvicornThread]:
     """The whole app under uvicorn on a free port; ``.base_url`` is what clients point at."""
     gateway = make_gateway(config, env, **options)
-    server = UvicornThread(create_app(gateway), http=GatewayHttpProtocol).start()
+    server = UvicornThread(create_app(gateway), http="httptools").start()
     server.gateway = gateway  # type: ignore[attr-defined]
     try:
         yield server

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import inspect
 from collections.abc import Awaitable
@@ -84,6 +85,19 @@ def key_store(endpoint: str, tables: dict[str, str]) -> Any:
 def spend_store(endpoint: str, tables: dict[str, str]) -> Any:
     """The usage table's store on moto, for synchronous tests."""
     return Blocking(SpendStore(DynamoTable(fixed_client(dynamodb_client(endpoint)), tables["LLM_GATEWAY_USAGE_TABLE"])))
+
+
+async def query_usage(spend: SpendStore, key_id: str, since: float, until: float) -> list[dict[str, Any]]:
+    """The usage records of ``key_id`` written between ``since`` and ``until`` (epoch seconds)."""
+    lo = dt.datetime.fromtimestamp(since, tz=dt.UTC).isoformat(timespec="milliseconds")
+    hi = dt.datetime.fromtimestamp(until, tz=dt.UTC).isoformat(timespec="milliseconds") + "~"
+    return await spend.table.query(f"usage#{key_id}", lo, hi)
+
+
+def usage_records(spend: SpendStore | Blocking, key_id: str, since: float, until: float) -> list[dict[str, Any]]:
+    """:func:`query_usage` for synchronous tests."""
+    store: SpendStore = spend.store if isinstance(spend, Blocking) else spend
+    return run_sync(query_usage(store, key_id, since, until))
 
 
 def make_key(store: KeyStore | Blocking, *, now: float, owner: str = "alice", **settings: Any) -> tuple[str, str]:

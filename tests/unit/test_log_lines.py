@@ -89,63 +89,27 @@ class _Stream:
         self.flushes += 1
 
 
-def _access_lines(handler: logging.StreamHandler[Any], take_standard_path: bool) -> tuple[list[str], int]:
-    """Access lines written by log_request through the handler configure_logging installs, either on the
-    direct path or (a pass-through filter on the access logger) through logging's records."""
+def test_the_access_line_through_the_handler_configure_logging_installs(
+    plain_logging: logging.StreamHandler[Any],
+) -> None:
     from llm_gateway.core.context import Principal, RequestContext
-    from llm_gateway.observability import access_log, log_request
+    from llm_gateway.observability import request_ended
 
     stream = _Stream()
-    previous = handler.setStream(stream)  # type: ignore[arg-type]
-    always = logging.Filter()
-    if take_standard_path:
-        access_log.addFilter(always)
+    previous = plain_logging.setStream(stream)  # type: ignore[arg-type]
     token = log_context.set({"correlation_id": "apigw-7"})
     try:
         ctx = RequestContext(request_id="req_1", principal=Principal(key_id="k1"), deadline=1e9, monotonic=lambda: 5.0)
         ctx.started = 4.0
         ctx.model_group = "modèle"
         ctx.notes.update({"cache": "off", "route": ["d1=ok"]})
-        log_request(ctx, 200)
-        log_request(ctx, 429)
+        request_ended(ctx, 200)()
     finally:
         log_context.reset(token)
-        access_log.removeFilter(always)
-        handler.setStream(previous)  # type: ignore[arg-type]
-    return stream.parts, stream.flushes
-
-
-def test_the_access_line_is_written_directly_with_the_same_bytes_as_through_logging(
-    plain_logging: logging.StreamHandler[Any],
-) -> None:
-    direct, direct_flushes = _access_lines(plain_logging, take_standard_path=False)
-    standard, standard_flushes = _access_lines(plain_logging, take_standard_path=True)
-    assert direct == standard
-    assert direct_flushes == standard_flushes  # one per line (and one when the stream is swapped back)
-    first = json.loads(direct[0])
+        plain_logging.setStream(previous)  # type: ignore[arg-type]
+    (line,) = stream.parts
+    assert stream.flushes == 2  # after the line, and when the stream is swapped back
+    first = json.loads(line)
     assert first["logger"] == "llm_gateway.access" and first["correlation_id"] == "apigw-7"
     assert first["status"] == 200 and first["latency_ms"] == 1000.0 and first["model"] == "modèle"
-    assert direct[0].endswith("}\n") and direct[0].isascii()
-
-
-def test_a_handler_added_to_the_access_logger_still_receives_its_records(
-    plain_logging: logging.StreamHandler[Any],
-) -> None:
-    from llm_gateway.core.context import Principal, RequestContext
-    from llm_gateway.observability import access_log, log_request
-
-    class Collect(logging.Handler):
-        def __init__(self) -> None:
-            super().__init__()
-            self.records: list[logging.LogRecord] = []
-
-        def emit(self, record: logging.LogRecord) -> None:
-            self.records.append(record)
-
-    collect = Collect()
-    access_log.addHandler(collect)
-    try:
-        log_request(RequestContext(request_id="req_2", principal=Principal(key_id="k"), deadline=1e9), 200)
-    finally:
-        access_log.removeHandler(collect)
-    assert [r.fields["request_id"] for r in collect.records] == ["req_2"]  # type: ignore[attr-defined]
+    assert first["route"] == ["d1=ok"] and line.endswith("}\n") and line.isascii()

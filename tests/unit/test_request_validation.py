@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from llm_gateway.errors import InvalidRequestError
-from llm_gateway.schemas.validation import parse_chat_request
+from llm_gateway.schemas.validation import ChatRequest, parse_json_body, validate_chat_request
 from tests.support.openai_schema import assert_request
 
 USER = {"role": "user", "content": "hi"}
@@ -72,6 +72,11 @@ FULL_REQUEST: dict[str, Any] = {
     "fallbacks": ["other"],
     "context_window_fallback_dict": {"gpt-test": "gpt-big"},
 }
+
+
+def parse_chat_request(raw: bytes) -> ChatRequest:
+    """The body as the chat route reads it: JSON first, then the request model."""
+    return validate_chat_request(parse_json_body(raw))
 
 
 def test_every_openai_field_and_extension_is_accepted() -> None:

@@ -16,7 +16,6 @@ from llm_gateway.api.context import lambda_seconds_left, new_context
 from llm_gateway.config import ConfigError, DeploymentConfig
 from llm_gateway.core.tokens import estimate_prompt_tokens
 from llm_gateway.errors import (
-    ContextLengthExceededError,
     InvalidRequestError,
     UpstreamConnectionError,
     UpstreamStatusError,
@@ -58,7 +57,6 @@ def test_what_counts_against_a_deployment() -> None:
 
 
 def test_context_length_errors_are_recognised_by_code() -> None:
-    assert is_context_length_error(ContextLengthExceededError("too long"))
     assert is_context_length_error(
         UpstreamStatusError("x", upstream_status=400, status_code=400, code="context_length_exceeded")
     )

@@ -142,7 +142,7 @@ async def fetch(transport: httpx.AsyncBaseTransport, url: str, body: bytes = b"x
 
 @pytest.fixture
 async def pool() -> UpstreamPool:
-    transport = make_transport(ServerConfig())
+    transport = make_transport(ServerConfig(), {})
     assert isinstance(transport, UpstreamPool)
     yield transport  # type: ignore[misc]
     await transport.aclose()

@@ -8,9 +8,14 @@ from llm_gateway.config import parse_config
 from llm_gateway.core.deployments import build_deployments
 from llm_gateway.providers.base import ProviderCall
 from llm_gateway.providers.openai_compat.errors import map_openai_error, parse_retry_after
-from llm_gateway.schemas.validation import parse_chat_request
+from llm_gateway.schemas.validation import ChatRequest, parse_json_body, validate_chat_request
 
 SECRET = "sk-upstream-secret-0123456789abcdef"
+
+
+def parse_chat_request(raw: bytes) -> ChatRequest:
+    """The body as the chat route reads it: JSON first, then the request model."""
+    return validate_chat_request(parse_json_body(raw))
 
 
 def call() -> ProviderCall:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -64,30 +64,51 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     return error_response(InvalidRequestError("Invalid request parameters."), _request_id(request))
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(internal_error(), _request_id(request))
+def _unexpected_error_handler(
+    services: Callable[[], ApiServices],
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        ctx = getattr(request.state, "ctx", None)
+        if ctx is not None:  # its access line and metrics (ServerErrors) too
+            services().afterwards.run(request_ended(ctx, 500))
+        return error_response(internal_error(), _request_id(request))
+
+    return on_unexpected
 
 
 def fastapi_telemetry(find_spec: Callable[[str], object | None] = importlib.util.find_spec) -> dict[str, Any]:
     """FastAPI's keyword arguments for its native OpenTelemetry (FastAPI 0.16x on), on only where it can
     report something.
 
-    FastAPI checks on every request whether an OpenTelemetry provider has been configured (3 to 4% of the
-    direct route's own CPU). Only an OpenTelemetry SDK can configure one (the ADOT Lambda layer brings
+    FastAPI checks on every request whether an OpenTelemetry provider has been configured. Only an
+    OpenTelemetry SDK can configure one (the ADOT Lambda layer brings
     it), so without the SDK installed the checks are switched off; with it, FastAPI's defaults apply."""
     if find_spec("fastapi.telemetry") is None or find_spec("opentelemetry.sdk") is not None:
         return {}
     return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
-def create_app(gateway: Gateway | None = None, *, settle_heap: bool = False, direct_routes: bool = True) -> FastAPI:
+DIRECT_ROUTES_ENV = "LLM_GATEWAY_DIRECT_ROUTES"
+"""``0`` (or ``off``, ``false``): FastAPI routes chat completions like every other path."""
+
+
+def direct_routes_on(env: Mapping[str, str]) -> bool:
+    return (env.get(DIRECT_ROUTES_ENV) or "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def create_app(
+    gateway: Gateway | None = None, *, settle_heap: bool = False, direct_routes: bool | None = None
+) -> FastAPI:
     """Build the ASGI app. With no ``gateway``, one is built from the environment on first use.
 
     ``settle_heap``: the process serves this app for life (see :mod:`llm_gateway.heap`).
-    ``direct_routes``: chat completions skip FastAPI's per-request routing
-    (:mod:`llm_gateway.api.direct`); off, FastAPI routes them like every other path (tests compare both)."""
+    ``direct_routes``: chat completions skip FastAPI's per-request routing (:mod:`llm_gateway.api.direct`,
+    docs/decisions/0003-direct-routes.md); off, FastAPI routes them like every other path. Default: on,
+    unless the gateway's environment sets ``LLM_GATEWAY_DIRECT_ROUTES=0``."""
     gateway = gateway or Gateway(GatewayOptions())
+    if direct_routes is None:
+        direct_routes = direct_routes_on(gateway.env)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -125,7 +146,7 @@ def create_app(gateway: Gateway | None = None, *, settle_heap: bool = False, dir
     app.add_exception_handler(GatewayError, _gateway_error_handler(services))
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(Exception, _on_unexpected)
+    app.add_exception_handler(Exception, _unexpected_error_handler(services))
     _install_openapi(app)
     app.state.direct_routes = {
         ("POST", "/v1/chat/completions"): chat_endpoint,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping
 from typing import Protocol
@@ -22,11 +21,6 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
         return None
     api_key = headers.get("api-key") or headers.get("x-api-key")
     return api_key.strip() if api_key and api_key.strip() else None
-
-
-def key_fingerprint(token: str) -> str:
-    """A stable, non-reversible id for a key (safe to log and to scope caches by)."""
-    return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 class Authenticator(Protocol):

@@ -1,10 +1,10 @@
 """Direct dispatch for the hot routes: the endpoint is called without FastAPI's per-request routing.
 
 For every request FastAPI matches the path against each route, opens two exit stacks, solves the
-endpoint's dependencies and wraps the call in a second exception handler; for ``POST
-/v1/chat/completions`` that costs about as much CPU as the gateway's own request handling (validation,
-layers, router). The hot endpoints take only the ``Request`` and return a finished ``Response``, so none
-of that machinery does anything for them.
+endpoint's dependencies and wraps the call in a second exception handler. The hot endpoints take only
+the ``Request`` and return a finished ``Response``, so none of that machinery does anything for them
+(what skipping it saves, and what it costs: docs/decisions/0003-direct-routes.md; the library's path is
+``LLM_GATEWAY_DIRECT_ROUTES=0``).
 
 :func:`install_direct_routes` puts a small dispatcher at the bottom of the app's middleware stack, right
 inside FastAPI's ``ExceptionMiddleware``: everything above it runs for these routes as for any other
@@ -76,13 +76,3 @@ def _insert_below_exception_middleware(stack: ASGIApp, endpoints: Mapping[tuple[
         if node is None:
             return False
     return False
-
-
-def direct_routes_installed(app: FastAPI) -> bool:
-    """Whether the app's built stack dispatches direct routes (for tests and diagnostics)."""
-    node: Any = app.middleware_stack
-    for _ in range(64):
-        if node is None or isinstance(node, DirectRoutes):
-            break
-        node = getattr(node, "app", None)
-    return isinstance(node, DirectRoutes)

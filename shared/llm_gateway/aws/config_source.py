@@ -6,7 +6,7 @@ the function before it serves anything, with a message naming the parameter and 
 
 from __future__ import annotations
 
-from llm_gateway.aws.secrets import AwsClientFactory, read_ssm_parameter
+from llm_gateway.aws.secrets import AwsClientFactory, read_ssm_parameter, ssm_provider
 from llm_gateway.config import ConfigError, GatewayConfig, load_config_text
 from llm_gateway.secrets import SecretError
 
@@ -20,7 +20,7 @@ def is_ssm_source(source: str | None) -> bool:
 def load_ssm_config(source: str, clients: AwsClientFactory) -> GatewayConfig:
     name = source.removeprefix(SSM_PREFIX)
     try:
-        text = read_ssm_parameter(clients, name)
+        text = read_ssm_parameter(ssm_provider(clients), name)
     except SecretError as exc:
         raise ConfigError(f"cannot load the config: {exc}") from None
     return load_config_text(text, source=f"config in SSM parameter {name}")

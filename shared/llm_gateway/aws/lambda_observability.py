@@ -7,15 +7,16 @@ Under Mangum they are the ``aws.event`` / ``aws.context`` entries of the ASGI sc
 ``function_request_id``) for every log line of the request, streamed ones included.
 
 ``LLM_GATEWAY_OBSERVABILITY=powertools`` (set by template.yaml) switches logs to Powertools' JSON format
-and emits EMF metrics per request (:mod:`llm_gateway.aws.powertools`); without it nothing of Powertools is
-imported, so local runs and tests pay nothing.
+(:mod:`llm_gateway.aws.powertools`); without it, and outside Lambda, nothing of Powertools is imported, so
+local runs and tests pay nothing. EMF metrics (Powertools' ``Metrics``) are the gateway's to switch on
+when it is built (``tenants.telemetry.metrics``: by default inside Lambda or with Powertools on).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from llm_gateway.observability import log_context
@@ -90,16 +91,10 @@ class LambdaContextMiddleware:
             log_context.reset(token)
 
 
-def _known_models(app: Any) -> Collection[str]:
-    gateway = getattr(app.state, "gateway", None)
-    config = getattr(gateway, "config", None)
-    return frozenset(config.group_names()) if config is not None else frozenset()
-
-
 def instrument_app(app: Any, env: Mapping[str, str]) -> None:
     """Add the request-id middleware and, when ``LLM_GATEWAY_OBSERVABILITY=powertools``, Powertools."""
     app.add_middleware(LambdaContextMiddleware)
     if (env.get(OBSERVABILITY_ENV) or "").strip().lower() == "powertools":
-        from llm_gateway.aws.powertools import use_powertools
+        from llm_gateway.aws.powertools import use_powertools_logs
 
-        use_powertools(env, known_models=lambda: _known_models(app))
+        use_powertools_logs(env)

@@ -2,9 +2,9 @@
 
 python -m llm_gateway.local.serve --host 127.0.0.1 --port 8000 [--workers N]   (run from handlers/)
 
-``--workers N`` serves from N processes, each listening on the port itself (:mod:`llm_gateway.api.workers`),
-as a server with N cores would run it. They share the embedded DynamoDB, so keys, limits, spend, the
-cache and the routing state are the same whichever worker a request reaches.
+``--workers N`` serves from N processes (uvicorn's ``--workers``), as a server with N cores would run it.
+They share the embedded DynamoDB, so keys, limits, spend, the cache and the routing state are the same
+whichever worker a request reaches.
 """
 
 from __future__ import annotations
@@ -22,21 +22,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--app", default="gateway:app", help="ASGI app to serve (module:attribute)")
     parser.add_argument("--no-access-log", action="store_true", help="the gateway logs each request itself")
     parser.add_argument("--log-level", default="info", help="uvicorn's log level")
-    parser.add_argument(
-        "--workers", type=int, default=1, help="processes serving the port (SO_REUSEPORT, Linux); default 1"
-    )
+    parser.add_argument("--workers", type=int, default=1, help="processes serving the port (uvicorn's); default 1")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
-    if args.workers > 1:
-        from llm_gateway.api.workers import reuse_port_supported
-
-        if not reuse_port_supported():
-            parser.error("--workers above 1 needs SO_REUSEPORT (Linux); run one process per port instead")
 
     import uvicorn
 
-    from llm_gateway.api.uvicorn_protocol import PROTOCOL
     from llm_gateway.local.dynamodb import local_dynamodb_env
 
     additions, embedded = local_dynamodb_env()
@@ -47,22 +39,15 @@ def main(argv: list[str] | None = None) -> None:
     # as handlers/run.sh: nothing reads the client's address, so X-Forwarded-For is not parsed
     options: dict[str, Any] = {
         "access_log": not args.no_access_log,
-        "http": PROTOCOL,
+        "http": "httptools",
         "proxy_headers": False,
         "log_level": args.log_level,
     }
-    status = 0
     try:
-        if args.workers == 1:
-            uvicorn.run(args.app, host=args.host, port=args.port, **options)
-        else:
-            from llm_gateway.api.workers import serve
-
-            status = serve(args.app, host=args.host, port=args.port, workers=args.workers, options=options)
+        uvicorn.run(args.app, host=args.host, port=args.port, workers=args.workers, **options)
     finally:
         if embedded is not None:
             embedded.stop()
-    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from llm_gateway.errors import (
     UpstreamConnectionError,
     UpstreamTimeoutError,
 )
-from llm_gateway.timeouts import within
 from llm_gateway.transport.http import send_upstream
 
 if TYPE_CHECKING:
@@ -83,8 +82,6 @@ class ProviderCall:
 class ProviderDeps:
     """What providers are built with; one set per process, injected (tests swap any of it)."""
 
-    http: httpx.AsyncClient
-    """The shared client (same pool as ``transport``), for anything beyond plain provider calls."""
     transport: httpx.AsyncBaseTransport
     """The pooled transport provider calls go through (see :func:`llm_gateway.transport.http.send_upstream`)."""
     secrets: SecretResolver
@@ -96,7 +93,6 @@ class ProviderDeps:
     """Downloads http(s) media URLs for providers that need bytes (see ``providers/fetch``)."""
     thinking: ThinkingStore | None = None
     """Where Claude's thinking blocks wait for a tool loop's next request (see ``providers/thinking``)."""
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class ChatProvider(ABC):
@@ -193,7 +189,7 @@ class HTTPChatProvider(ChatProvider):
         """One call, bounded as a whole by the attempt's deadline: httpx's timeouts are per read, so an
         upstream trickling a byte at a time would otherwise hold the request for ever."""
         try:
-            async with within(self._attempt_seconds(call)):
+            async with asyncio.timeout(self._attempt_seconds(call)):
                 return await self._complete(call)
         except TimeoutError:
             raise self._deadline_error(call) from None

@@ -47,7 +47,6 @@ from llm_gateway.routing.plan import RoutePlan, make_plan
 from llm_gateway.routing.retry import Backoff, counts_against_deployment, is_context_length_error, is_retryable
 from llm_gateway.schemas.validation import ChatRequest
 from llm_gateway.secrets import SecretError, SecretResolver
-from llm_gateway.timeouts import within
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
@@ -163,7 +162,7 @@ class Router(ChatHandler):
         ctx.model_group = deployment.group
         started = self.monotonic()
         try:
-            async with within(call.timeout):
+            async with asyncio.timeout(call.timeout):
                 result = await attempt(deployment, call)
         except TimeoutError:
             # The request's own deadline, not the deployment's fault: noted, not counted against it.

@@ -63,11 +63,6 @@ def parse_json_body(raw: bytes) -> Any:
         ) from None
 
 
-def parse_chat_request(raw: bytes) -> ChatRequest:
-    data = parse_json_body(raw)
-    return validate_chat_request(data)
-
-
 def validate_chat_request(data: Any) -> ChatRequest:
     if not isinstance(data, dict):
         raise InvalidRequestError(

@@ -1,13 +1,11 @@
-"""CloudWatch metrics in Embedded Metric Format: one JSON line on stdout per request, which CloudWatch
-Logs turns into metrics (no API calls, no latency). See
-https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+"""The figures of a request as CloudWatch metrics, and when they are written.
 
-Dimensions stay few (service and model, plus service alone for the totals the alarms read) so the metric
-count stays bounded; the key id and request id are plain properties of the line, searchable with Logs
-Insights. Off by default outside Lambda, so local
-runs print nothing extra, and off when ``LLM_GATEWAY_OBSERVABILITY=powertools`` (Powertools' request
-sink writes the EMF document then; :func:`request_metrics` gives it these figures). Metric names match
-that sink's: Requests, ServerErrors, ClientErrors, Latency, TimeToFirstToken, PromptTokens...
+Powertools' ``Metrics`` writes them, one Embedded Metric Format document on stdout per request, which
+CloudWatch Logs turns into metrics (no API calls, no latency): see :mod:`llm_gateway.aws.powertools`.
+Dimensions stay few (service and model, plus service alone for the totals the alarms and the dashboard
+read) so the metric count stays bounded; the key id and request id are metadata of the document,
+searchable with Logs Insights. On by default inside Lambda and with ``LLM_GATEWAY_OBSERVABILITY=powertools``,
+off elsewhere, so local runs print nothing extra (``tenants.telemetry.metrics`` decides otherwise).
 """
 
 from __future__ import annotations
@@ -16,18 +14,13 @@ import sys
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-import orjson
-
 from llm_gateway.aws.environment import on_lambda
-from llm_gateway.core.context import RequestContext
 from llm_gateway.routing.metrics import UNITS as ROUTE_UNITS
 from llm_gateway.routing.metrics import route_metrics
+from llm_gateway.tenants.config import Telemetry
 
 MetricsSink = Callable[[str], None]
-
-SERVICE_DIMENSION_SET = ["service"]
-"""A second dimension set on every document: the totals over all models, for alarms and the dashboard's
-figures (CloudWatch cannot add up metrics of different dimension values in an alarm's math)."""
+"""Where EMF documents go, one JSON line each (default: stdout)."""
 
 UNITS = {
     "Requests": "Count",
@@ -50,17 +43,32 @@ UNITS = {
 }
 
 
-def stdout_sink(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
 def metrics_enabled(setting: bool | None, env: Mapping[str, str]) -> bool:
     if setting is not None:
         return setting
     if (env.get("LLM_GATEWAY_OBSERVABILITY") or "").strip().lower() == "powertools":
-        return False  # the Powertools request sink writes the EMF documents; one per request is enough
+        return True
     return on_lambda(env)
+
+
+def install_request_metrics(
+    settings: Telemetry,
+    env: Mapping[str, str],
+    known_models: Callable[[], Collection[str]],
+    write: MetricsSink | None = None,
+) -> None:
+    """Register the EMF request sink when metrics are on (``write``: where documents go, default stdout;
+    given, metrics are on); when they are off, take away one registered before."""
+    if write is not None or metrics_enabled(settings.metrics, env):
+        from llm_gateway.aws.powertools import install_emf_metrics
+
+        install_emf_metrics(
+            env, namespace=settings.namespace, known_models=known_models, figures=request_figures, write=write
+        )
+    elif "llm_gateway.aws.powertools" in sys.modules:  # never imported: nothing was registered
+        from llm_gateway.aws.powertools import replace_emf_metrics
+
+        replace_emf_metrics(None)
 
 
 def request_metrics(fields: Mapping[str, Any]) -> dict[str, float]:
@@ -100,89 +108,6 @@ def request_metrics(fields: Mapping[str, Any]) -> dict[str, float]:
     return values
 
 
-# what the Powertools request sink (llm_gateway.aws.powertools) already writes itself
-POWERTOOLS_METRICS = frozenset(
-    {
-        "Requests",
-        "ServerErrors",
-        "ClientErrors",
-        "Latency",
-        "TimeToFirstToken",
-        "PromptTokens",
-        "CompletionTokens",
-        "StreamsAborted",
-        "StreamErrors",
-    }
-)
-
-
-def extra_request_metrics(ctx: RequestContext, status: int) -> list[tuple[str, str, float]]:
-    """``(name, unit, value)`` for the figures this feature adds (cost, cache hits, limits, guardrails,
-    retries, fallbacks), for a metrics writer that writes the common ones itself."""
-    from llm_gateway.observability import request_fields
-
-    values = request_metrics(request_fields(ctx, status))
-    return [(name, UNITS.get(name, "None"), value) for name, value in values.items() if name not in POWERTOOLS_METRICS]
-
-
-def emf_line(
-    namespace: str,
-    dimensions: Mapping[str, str],
-    values: Mapping[str, float],
-    properties: Mapping[str, Any],
-    now_ms: int,
-) -> str:
-    document: dict[str, Any] = {
-        "_aws": {
-            "Timestamp": now_ms,
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": namespace,
-                    "Dimensions": [list(dimensions), SERVICE_DIMENSION_SET],  # per model, and the service's totals
-                    "Metrics": [{"Name": name, "Unit": UNITS.get(name, "None")} for name in values],
-                }
-            ],
-        },
-        **{k: v for k, v in properties.items() if v is not None},
-        **dimensions,
-        **values,
-    }
-    return orjson.dumps(document).decode()
-
-
-class MetricsWriter:
-    def __init__(
-        self,
-        namespace: str,
-        sink: MetricsSink,
-        clock: Callable[[], float],
-        known_models: Callable[[], Collection[str]],
-        service: str = "llm-gateway",
-    ) -> None:
-        self.namespace = namespace
-        self.sink = sink
-        self.clock = clock
-        self.known_models = known_models
-        self.service = service
-
-    def _model(self, ctx: RequestContext) -> str:
-        """Only configured model names become dimension values, so clients cannot mint metrics at will."""
-        if ctx.model_group is None:
-            return "none"
-        return ctx.model_group if ctx.model_group in self.known_models() else "other"
-
-    def emit(self, ctx: RequestContext, status: int) -> None:
-        self.emit_job(ctx, status)()
-
-    def emit_job(self, ctx: RequestContext, status: int) -> Callable[[], None]:
-        """The request's metrics line as a job to run now or later; its latency and timestamp are taken now."""
-        ended, at = ctx.monotonic(), self.clock()
-        return lambda: self._emit(ctx, status, ended, at)
-
-    def _emit(self, ctx: RequestContext, status: int, ended: float, at: float) -> None:
-        from llm_gateway.observability import request_fields
-
-        values = request_metrics(request_fields(ctx, status, ended))
-        dimensions = {"service": self.service, "model": self._model(ctx)}
-        properties = {"request_id": ctx.request_id, "key_id": ctx.principal.key_id, "deployment": ctx.deployment_id}
-        self.sink(emf_line(self.namespace, dimensions, values, properties, int(at * 1000)))
+def request_figures(fields: Mapping[str, Any]) -> list[tuple[str, str, float]]:
+    """:func:`request_metrics` as ``(name, unit, value)``, what the EMF writer adds to a document."""
+    return [(name, UNITS.get(name, "None"), value) for name, value in request_metrics(fields).items()]

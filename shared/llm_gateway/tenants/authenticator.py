@@ -149,6 +149,3 @@ class KeyAuthenticator:
             while len(self._cache) > MAX_CACHED_KEYS:
                 self._cache.popitem(last=False)
         return record
-
-    def forget(self) -> None:
-        self._cache.clear()

@@ -42,7 +42,9 @@ class Telemetry(_Section):
         default=False, description="Put prompt and answer text in the request log. Off: never logged."
     )
     metrics: bool | None = Field(
-        default=None, description="EMF metrics on stdout. Default: on inside Lambda, off elsewhere."
+        default=None,
+        description="EMF metrics on stdout (Powertools' Metrics). Default: on inside Lambda or with "
+        "LLM_GATEWAY_OBSERVABILITY=powertools, off elsewhere.",
     )
     namespace: str = Field(default="LlmGateway", min_length=1)
 

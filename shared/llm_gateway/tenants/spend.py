@@ -152,11 +152,6 @@ class SpendStore:
         )
         await self.table.put(item)  # last: the running spend matters more than the detail record
 
-    async def usage_records(self, key_id: str, since: float, until: float) -> list[dict[str, Any]]:
-        lo = dt.datetime.fromtimestamp(since, tz=dt.UTC).isoformat(timespec="milliseconds")
-        hi = dt.datetime.fromtimestamp(until, tz=dt.UTC).isoformat(timespec="milliseconds") + "~"
-        return await self.table.query(f"usage#{key_id}", lo, hi)
-
     async def report(self, key_ids: list[str] | None, first_day: str, last_day: str) -> list[dict[str, Any]]:
         """Per key and model sums over the days ``first_day..last_day``: one Query per key; ``None`` scans the
         table for every key's sums (only when no key list is at hand: it reads every usage record too)."""

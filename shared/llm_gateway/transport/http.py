@@ -1,22 +1,44 @@
-"""Upstream HTTP: one pooled transport and one ``httpx.AsyncClient`` over it per process, both injectable.
+"""Upstream HTTP: the transport provider calls go through, chosen by ``server.upstream_http``.
 
-Provider calls go straight to the transport (:func:`send_upstream`): the gateway uses none of the
-client's cookie jar, auth flows, redirects or event hooks, and skipping them saves about a third of the
-CPU an upstream call costs. The client (same transport, same pool) serves everything else.
+- ``pool`` (the default): :class:`~llm_gateway.transport.pool.UpstreamPool`, the gateway's own HTTP/1.1
+  keep-alive pool (docs/decisions/0001-upstream-pool.md says why, and what it does not do).
+- ``httpx``: :class:`HttpxTransport`, httpx's client as it comes. It reads the proxy variables
+  (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) and ``SSL_CERT_FILE`` from the
+  environment. The pool cannot talk through a proxy, so a proxy variable set selects httpx whatever the
+  setting says.
+
+Both are ``httpx.AsyncBaseTransport``; :func:`send_upstream` hands the pool a request without building an
+``httpx.Request`` first, and builds one for any other transport (httpx's, or a test's ``MockTransport``).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import httpx
+import httpx
 
+if TYPE_CHECKING:
     from llm_gateway.config import ServerConfig
 
+log = logging.getLogger("llm_gateway.transport")
 
-def make_transport(server: ServerConfig) -> httpx.AsyncBaseTransport:
-    """The process's upstream pool (see :mod:`llm_gateway.transport.pool`), sized from the config."""
+PROXY_VARIABLES = ("https_proxy", "http_proxy", "all_proxy")
+"""The variables (in either case) through which httpx sends requests to a proxy."""
+
+
+def proxy_configured(env: Mapping[str, str]) -> bool:
+    return any(value.strip() for name, value in env.items() if name.lower() in PROXY_VARIABLES)
+
+
+def make_transport(server: ServerConfig, env: Mapping[str, str]) -> httpx.AsyncBaseTransport:
+    """The process's upstream transport, sized from the config."""
+    if server.upstream_http == "httpx" or proxy_configured(env):
+        if server.upstream_http == "pool":
+            log.info("a proxy is set in the environment: upstream calls go through httpx's client")
+        return HttpxTransport(server)
     from llm_gateway.transport.pool import UpstreamPool
 
     return UpstreamPool(
@@ -26,21 +48,40 @@ def make_transport(server: ServerConfig) -> httpx.AsyncBaseTransport:
     )
 
 
-def make_http_client(server: ServerConfig, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    import httpx
+class HttpxTransport(httpx.AsyncBaseTransport):
+    """httpx's own client as a transport: its pool (httpcore), proxies and certificates from the environment.
 
-    return httpx.AsyncClient(
-        transport=transport if transport is not None else make_transport(server),
-        timeout=httpx.Timeout(
-            connect=server.connect_timeout,
-            read=server.read_timeout,
-            write=server.write_timeout,
-            pool=server.pool_timeout,
-        ),
-        follow_redirects=False,
-        trust_env=False,
-        headers={"user-agent": "llm-gateway"},
-    )
+    Requests arrive built (with their timeouts in ``extensions``); the client adds nothing to them (no
+    base URL, default headers, auth or cookies), follows no redirect, and picks the proxy for each URL."""
+
+    def __init__(self, server: ServerConfig) -> None:
+        self.server = server
+        self.client = self._new_client()
+
+    def _new_client(self) -> httpx.AsyncClient:
+        server = self.server
+        return httpx.AsyncClient(
+            limits=httpx.Limits(
+                max_connections=server.max_connections,
+                max_keepalive_connections=server.max_keepalive_connections,
+                keepalive_expiry=server.keepalive_expiry,
+            ),
+            follow_redirects=False,
+            trust_env=True,
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),  # a jar that keeps no cookie
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.client.send(request, stream=True)
+
+    async def close_idle_connections(self) -> None:
+        """Close the pooled connections and go on with a new client (before a SnapStart snapshot and after a
+        restore, when no request is in flight): a closed ``AsyncClient`` cannot be opened again."""
+        closing, self.client = self.client, self._new_client()
+        await closing.aclose()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
 
 
 async def send_upstream(
@@ -53,8 +94,6 @@ async def send_upstream(
     timeout: httpx.Timeout,
 ) -> httpx.Response:
     """Send one request and return the response with its body still unread (the caller closes it)."""
-    import httpx
-
     from llm_gateway.transport.pool import UpstreamPool
 
     headers = {"user-agent": "llm-gateway", "accept-encoding": "identity", **headers}

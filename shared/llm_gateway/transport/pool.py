@@ -1,10 +1,10 @@
 """The upstream transport: a lean HTTP/1.1 keep-alive pool on asyncio protocols and httptools' parser.
 
-Profiling the gateway at 32 concurrent requests put httpx's default transport (httpcore's pool and h11)
-at about 45% of the CPU a request costs: httpcore re-scans every connection for every waiting request on
-each state change, and h11 parses in pure Python. This pool does one job: send a request whose body is
-already in memory and hand back the response as it arrives. Responses are parsed by llhttp (through
-httptools, which uvicorn already ships with); connections are kept per origin, most recently used first.
+It does one job: send a request whose body is already in memory and hand back the response as it
+arrives. Responses are parsed by llhttp (through httptools, which uvicorn already ships with);
+connections are kept per origin, most recently used first. HTTP/1.1 only, no proxy: httpx's own client
+is ``server.upstream_http: httpx`` away, and is used whenever a proxy is set (:mod:`llm_gateway.transport.http`).
+Why it exists, what it saves and what it costs: docs/decisions/0001-upstream-pool.md.
 
 It implements ``httpx.AsyncBaseTransport``, so providers, ``httpx.AsyncClient`` and tests (which inject
 ``httpx.MockTransport``) see ordinary ``httpx.Response`` objects and httpx's exception classes.
@@ -345,7 +345,8 @@ class UpstreamPool(httpx.AsyncBaseTransport):
         self._idle_count = 0
         self._open = 0
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
-        self._targets: dict[str, tuple[Origin, bytes, bytes]] = {}
+        self._targets: dict[str, tuple[Origin, str, str]] = {}
+        """Each upstream URL's origin, request target and Host value (a handful of URLs in practice)."""
         self._closed = False
 
     @property
@@ -378,21 +379,22 @@ class UpstreamPool(httpx.AsyncBaseTransport):
         if target is None:
             target = self._target(url)
         origin, path, host = target
-        lines = [method.encode(), b" ", path or b"/", b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
+        lines = [f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n"]
         for name, value in headers.items():
-            line = _HEADER_LINES.get((name, value))
-            lines.append(line if line is not None else _header_line(name, value))
-        lines.append(b"Content-Length: %d\r\n\r\n" % len(content))
-        head = b"".join(lines)
+            if "\r" in value or "\n" in value or "\r" in name or "\n" in name or ":" in name or not name:
+                raise httpx.LocalProtocolError(f"invalid header {name!r}")
+            lines.append(f"{name}: {value}\r\n")
+        lines.append(f"Content-Length: {len(content)}\r\n\r\n")
+        head = "".join(lines).encode()
         return await self._send(origin, head, content, head_only=method == "HEAD", timeouts=timeouts, request=None)
 
-    def _target(self, url: str) -> tuple[Origin, bytes, bytes]:
+    def _target(self, url: str) -> tuple[Origin, str, str]:
         parsed = httpx.URL(url)
         scheme = parsed.scheme
         if scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
         origin = (scheme, parsed.host, parsed.port or (443 if scheme == "https" else 80))
-        target = origin, parsed.raw_path, parsed.netloc
+        target = origin, parsed.raw_path.decode("ascii") or "/", parsed.netloc.decode("ascii")
         if len(self._targets) >= 1024:  # a handful of upstream URLs in practice; never unbounded
             self._targets.clear()
         self._targets[url] = target
@@ -594,18 +596,3 @@ def _request_head(method: bytes, target: bytes, headers: list[tuple[bytes, bytes
 def _check_header(name: bytes, value: bytes) -> None:
     if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name or b":" in name or not name:
         raise httpx.LocalProtocolError(f"invalid header {name!r}")
-
-
-_HEADER_LINES: dict[tuple[str, str], bytes] = {}
-"""Encoded, checked ``name: value\r\n`` lines: an upstream's headers (its key, content type, version
-headers) repeat on every call."""
-
-
-def _header_line(name: str, value: str) -> bytes:
-    encoded_name, encoded_value = name.encode(), value.encode()
-    _check_header(encoded_name, encoded_value)
-    line = b"%s: %s\r\n" % (encoded_name, encoded_value)
-    if len(_HEADER_LINES) >= 4096:  # bounded: per-request values (request ids, say) must not grow it for ever
-        _HEADER_LINES.clear()
-    _HEADER_LINES[(name, value)] = line
-    return line

@@ -5,14 +5,21 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from llm_gateway.aws.lambda_observability import LambdaContextMiddleware, lambda_request_ids
-from llm_gateway.aws.powertools import EmfRequestMetrics, FlattenRequestFields, powertools_formatter, use_powertools
+from llm_gateway.aws.powertools import (
+    EmfRequestMetrics,
+    FlattenRequestFields,
+    install_emf_metrics,
+    powertools_formatter,
+)
 from llm_gateway.core.context import Principal, RequestContext
-from llm_gateway.observability import log_context, log_request
+from llm_gateway.observability import log_context, request_ended, request_fields
+from llm_gateway.telemetry.metrics import request_figures
 
 API_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
 
@@ -100,30 +107,38 @@ def _emf(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
 def test_one_emf_document_per_request_with_bounded_model_dimension(
     capsys: pytest.CaptureFixture[str], isolated_observability: None
 ) -> None:
-    sink = use_powertools({"POWERTOOLS_METRICS_NAMESPACE": "Test"}, known_models=lambda: {"gpt-x"})
-    log_request(_context(model_group="gpt-x", usage={"prompt_tokens": 3, "completion_tokens": 5}), 200)
+    sink = install_emf_metrics(
+        {"POWERTOOLS_METRICS_NAMESPACE": "Test"},
+        namespace="Ns",
+        known_models=lambda: {"gpt-x"},
+        figures=request_figures,
+    )
+    request_ended(_context(model_group="gpt-x", usage={"prompt_tokens": 3, "completion_tokens": 5}), 200)()
     document = _emf(capsys)
     assert document["model"] == "gpt-x" and document["service"] == "llm-gateway"
     assert document["Requests"] == [1.0] and document["Latency"] == [250.0]
     assert document["PromptTokens"] == [3.0] and document["CompletionTokens"] == [5.0]
     assert document["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Test"
 
-    sink(_context(model_group="made-up-by-a-client"), 404)
+    ctx = _context(model_group="made-up-by-a-client")
+    sink(ctx, 404, request_fields(ctx, 404))
     document = _emf(capsys)
     assert document["model"] == "other" and document["ClientErrors"] == [1.0]
     assert "made-up-by-a-client" not in json.dumps(document)
 
-    sink(_context(model_group="gpt-x", notes={"stream_status": "client_disconnected"}), 200)
+    ctx = _context(model_group="gpt-x", notes={"stream_status": "client_disconnected"})
+    sink(ctx, 200, request_fields(ctx, 200))
     assert _emf(capsys)["StreamsAborted"] == [1.0]
-    sink(_context(notes={"stream_status": "error"}), 502)
+    ctx = _context(notes={"stream_status": "error"})
+    sink(ctx, 502, request_fields(ctx, 502))
     document = _emf(capsys)
     assert document["model"] == "none" and document["ServerErrors"] == [1.0] and document["StreamErrors"] == [1.0]
 
 
 def test_installing_twice_keeps_one_sink(capsys: pytest.CaptureFixture[str], isolated_observability: None) -> None:
-    use_powertools({}, known_models=frozenset)
-    use_powertools({}, known_models=frozenset)
-    log_request(_context(), 200)
+    install_emf_metrics({}, namespace="Ns", known_models=frozenset, figures=request_figures)
+    install_emf_metrics({}, namespace="Ns", known_models=frozenset, figures=request_figures)
+    request_ended(_context(), 200)()
     _emf(capsys)
 
 
@@ -132,12 +147,12 @@ def test_a_failing_sink_never_fails_the_request(isolated_observability: None) ->
 
     calls = []
 
-    def broken(ctx: RequestContext, status: int) -> None:
+    def broken(ctx: RequestContext, status: int, fields: Mapping[str, Any]) -> None:
         calls.append(status)
         raise RuntimeError("metrics backend down")
 
     add_request_sink(broken)
-    log_request(_context(), 200)
+    request_ended(_context(), 200)()
     assert calls == [200]
 
 
@@ -147,5 +162,8 @@ def test_emf_sink_tolerates_a_gateway_that_is_not_ready(capsys: pytest.CaptureFi
     def not_ready() -> frozenset[str]:
         raise AttributeError("config")
 
-    EmfRequestMetrics(Metrics(namespace="Test", service="s"), not_ready)(_context(model_group="x"), 200)
+    ctx = _context(model_group="x")
+    EmfRequestMetrics(Metrics(namespace="Test", service="s"), not_ready, request_figures)(
+        ctx, 200, request_fields(ctx, 200)
+    )
     assert _emf(capsys)["model"] == "other"

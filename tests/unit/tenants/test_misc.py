@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from aws_lambda_powertools.metrics import Metrics
 
 from llm_gateway.config import ConfigError, parse_config
-from llm_gateway.telemetry.metrics import emf_line, metrics_enabled, request_metrics
+from llm_gateway.telemetry.metrics import metrics_enabled, request_figures, request_metrics
 from llm_gateway.tenants.config import Price
 from llm_gateway.tenants.pricing import PriceTable, Tokens
 from llm_gateway.tenants.records import new_key, successor
@@ -50,16 +52,14 @@ def test_keys_store_only_a_hash_and_rotation_keeps_the_id() -> None:
     assert record.revoked(NOW).refusal(NOW) == "This API key has been revoked."
 
 
-def test_emf_document() -> None:
+def test_request_figures_and_when_metrics_are_written() -> None:
     fields = {"status": 429, "latency_ms": 12.5, "cost_usd": 0.01, "cache": "hit", "fallbacks": ["b"], "model": "m"}
     values = request_metrics(fields)
     assert values["RateLimited"] == 1 and values["CacheHits"] == 1 and values["Fallbacks"] == 1
-    document = json.loads(emf_line("NS", {"service": "s", "model": "m"}, values, {"key_id": "k"}, 1000))
-    directive = document["_aws"]["CloudWatchMetrics"][0]
-    assert directive["Namespace"] == "NS" and directive["Dimensions"] == [["service", "model"], ["service"]]
-    assert {m["Name"] for m in directive["Metrics"]} == set(values)
-    assert document["Latency"] == 12.5 and document["key_id"] == "k" and document["model"] == "m"
+    assert values["Latency"] == 12.5 and values["ClientErrors"] == 1
     assert metrics_enabled(None, {"AWS_LAMBDA_FUNCTION_NAME": "f"}) and not metrics_enabled(None, {})
+    assert metrics_enabled(None, {"LLM_GATEWAY_OBSERVABILITY": "powertools"})
+    assert not metrics_enabled(False, {"AWS_LAMBDA_FUNCTION_NAME": "f"})
 
 
 @pytest.mark.parametrize(
@@ -77,38 +77,46 @@ def test_config_errors_are_loud(section: dict[str, object], message: str) -> Non
         parse_config({"models": [{"name": "m", "provider": "mock", "model": "x"}], **section})
 
 
-def test_metrics_dimension_takes_only_configured_models() -> None:
-    from llm_gateway.core.context import Principal, RequestContext
-    from llm_gateway.telemetry.metrics import MetricsWriter
+def _emf_documents(ctxs: list[Any], status: int, known: set[str]) -> list[dict[str, Any]]:
+    from llm_gateway.aws.powertools import EmfRequestMetrics
+    from llm_gateway.observability import request_fields
 
     lines: list[str] = []
-    writer = MetricsWriter("NS", lines.append, lambda: NOW, known_models=lambda: ["gpt-4o"])
+    sink = EmfRequestMetrics(Metrics(namespace="Test", service="s"), lambda: known, request_figures, lines.append)
+    for ctx in ctxs:
+        sink(ctx, status, request_fields(ctx, status))
+    return [json.loads(line) for line in lines]
+
+
+def test_metrics_dimension_takes_only_configured_models() -> None:
+    from llm_gateway.core.context import Principal, RequestContext
+
+    ctxs = []
     for model in ("gpt-4o", "made-up-by-a-client", None):
         ctx = RequestContext(request_id="r", principal=Principal(key_id="k"), deadline=1e12)
         ctx.model_group = model
         ctx.notes["error_code"] = "insufficient_quota"
-        writer.emit(ctx, 429)
-    documents = [json.loads(line) for line in lines]
+        ctxs.append(ctx)
+    documents = _emf_documents(ctxs, 429, {"gpt-4o"})
     assert [d["model"] for d in documents] == ["gpt-4o", "other", "none"]
-    assert all(d["BudgetExceeded"] == 1 and d["ClientErrors"] == 1 and "RateLimited" not in d for d in documents)
-    assert not metrics_enabled(None, {"AWS_LAMBDA_FUNCTION_NAME": "f", "LLM_GATEWAY_OBSERVABILITY": "powertools"})
+    assert all(d["BudgetExceeded"] == [1.0] and d["ClientErrors"] == [1.0] for d in documents)
+    assert not any("RateLimited" in d for d in documents)
 
 
-def test_the_powertools_sink_carries_this_features_figures(capsys: pytest.CaptureFixture[str]) -> None:
-    from aws_lambda_powertools.metrics import Metrics
-
-    from llm_gateway.aws.powertools import EmfRequestMetrics
+def test_one_emf_document_per_request_with_this_features_figures() -> None:
     from llm_gateway.core.context import Principal, RequestContext
 
     ctx = RequestContext(request_id="r", principal=Principal(key_id="key_1"), deadline=1e12)
     ctx.model_group = "gpt-4o"
     ctx.notes.update(cost_usd=0.0125, cache="hit", retries=1, fallbacks=0, guardrails="deny_list:passed")
-    EmfRequestMetrics(Metrics(namespace="Test", service="s"), lambda: {"gpt-4o"})(ctx, 200)
-    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
-    document = json.loads(line)
+    (document,) = _emf_documents([ctx], 200, {"gpt-4o"})
     assert document["CostUSD"] == [0.0125] and document["CacheHits"] == [1.0] and document["Retries"] == [1.0]
-    assert document["Requests"] == [1.0]  # written once, by the sink itself
-    names = {m["Name"] for m in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert document["Requests"] == [1.0] and document["key_id"] == "key_1" and document["request_id"] == "r"
+    directive = document["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "Test"
+    # per model, and the service alone: the totals over all models that the alarms read
+    assert [sorted(dimensions) for dimensions in directive["Dimensions"]] == [["model", "service"], ["service"]]
+    names = {m["Name"] for m in directive["Metrics"]}
     assert {"CostUSD", "CacheHits", "Retries", "Fallbacks", "Requests", "Latency"} <= names
 
 

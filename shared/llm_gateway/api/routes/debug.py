@@ -39,8 +39,8 @@ def _open_fds() -> int | None:
         return None
 
 
-def _pooled_connections(transport: Any) -> int | None:
-    count = getattr(transport, "connection_count", None)  # the gateway's UpstreamPool; None for another transport
+def _pooled_connections(transport: Any, figure: str = "connection_count") -> int | None:
+    count = getattr(transport, figure, None)  # the gateway's UpstreamPool; None for another transport
     return count if isinstance(count, int) else None
 
 
@@ -53,6 +53,7 @@ def runtime_figures(transport: Any = None) -> dict[str, Any]:
         "open_fds": _open_fds(),
         "rss_bytes": _rss_bytes(),
         "upstream_connections": _pooled_connections(transport),
+        "upstream_idle_connections": _pooled_connections(transport, "idle_connection_count"),
         "gc_objects": len(gc.get_objects()),
     }
 

@@ -103,7 +103,7 @@ def test_upstream_request_headers() -> None:
     from llm_gateway.providers.base import ProviderDeps
     from tests.unit.providers.anthropic.helpers import make_call
 
-    deps = ProviderDeps(http=None, transport=None, secrets=None, server=ServerConfig())  # type: ignore[arg-type]
+    deps = ProviderDeps(transport=None, secrets=None, server=ServerConfig())  # type: ignore[arg-type]
     provider = AnthropicProvider(deps)
     extra = {"anthropic_beta": "files-api-2025-04-14", "headers": {"X-Proxy-Team": "search"}}
     call = make_call({"model": "claude", "messages": [{"role": "user", "content": "hi"}]}, extra)

@@ -18,7 +18,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 16
 
 def provider_with(client: Any) -> BedrockProvider:
     deps = ProviderDeps(
-        http=None,  # type: ignore[arg-type]
         transport=None,  # type: ignore[arg-type]
         secrets=None,  # type: ignore[arg-type]
         server=ServerConfig(),
