@@ -17,6 +17,7 @@ from llm_gateway.telemetry.metrics import MetricsSink, MetricsWriter, metrics_en
 
 if TYPE_CHECKING:
     from llm_gateway.core.context import RequestContext
+    from llm_gateway.schemas.embeddings import EmbeddingRequest
     from llm_gateway.schemas.validation import ChatRequest
 
 
@@ -58,6 +59,15 @@ class TelemetryLayer(Layer):
             self._emit(ctx, 200)
 
         return watch_stream(opened, on_end=on_end)
+
+    async def embed(self, request: EmbeddingRequest, ctx: RequestContext) -> dict[str, Any]:
+        try:
+            response = await self.inner.embed(request, ctx)
+        except BaseException as exc:
+            self._emit(ctx, _status(exc, ctx))
+            raise
+        self._emit(ctx, 200)
+        return response
 
 
 def telemetry_layer(

@@ -1,5 +1,6 @@
 """OpenAI-compatible upstreams: the request body passes through nearly untouched; answers are checked and
-held to OpenAI's exact shape (:mod:`.normalise`), fields this gateway does not know left as they are."""
+held to OpenAI's exact shape (:mod:`.normalise`), fields this gateway does not know left as they are.
+Embeddings go to ``{api_base}/embeddings`` (:mod:`.embeddings`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic import Field
 from llm_gateway.config import DeploymentConfig
 from llm_gateway.errors import GatewayError
 from llm_gateway.providers.base import HTTPChatProvider, ProviderCall, StreamMapper, UpstreamHTTPRequest
+from llm_gateway.providers.openai_compat.embeddings import parse_embeddings
 from llm_gateway.providers.openai_compat.errors import map_openai_error
 from llm_gateway.providers.openai_compat.stream import OpenAIStreamMapper, check_completion
 from llm_gateway.providers.options import ProviderOptions, read_options
@@ -24,6 +26,7 @@ class OpenAIOptions(ProviderOptions):
 
 class OpenAICompatProvider(HTTPChatProvider):
     name: ClassVar[str] = "openai"
+    serves_embeddings: ClassVar[bool] = True
 
     @classmethod
     def validate_deployment(cls, deployment: DeploymentConfig) -> None:
@@ -32,14 +35,22 @@ class OpenAICompatProvider(HTTPChatProvider):
         if not base.startswith(("http://", "https://")):
             raise ValueError(f"api_base {base!r} must start with http:// or https://")
 
-    def build_request(self, call: ProviderCall) -> UpstreamHTTPRequest:
-        base = (call.deployment.api_base or DEFAULT_API_BASE).rstrip("/")
+    @staticmethod
+    def _base(call: ProviderCall) -> str:
+        return (call.deployment.api_base or DEFAULT_API_BASE).rstrip("/")
+
+    @staticmethod
+    def _headers(call: ProviderCall) -> dict[str, str]:
         headers: dict[str, str] = {}
         if call.api_key:
             headers["authorization"] = f"Bearer {call.api_key}"
         extra_headers = call.deployment.config.extra_fields.get("headers")
         if isinstance(extra_headers, dict):
             headers.update({str(k): str(v) for k, v in extra_headers.items()})
+        return headers
+
+    def build_request(self, call: ProviderCall) -> UpstreamHTTPRequest:
+        base, headers = self._base(call), self._headers(call)
         body = call.body
         if call.stream and call.want_usage and call.deployment.config.stream_usage:
             options = dict(body.get("stream_options") or {})
@@ -56,3 +67,9 @@ class OpenAICompatProvider(HTTPChatProvider):
 
     def map_error(self, call: ProviderCall, status: int, headers: Mapping[str, str], body: bytes) -> GatewayError:
         return map_openai_error(call, status, headers, body)
+
+    async def embed(self, call: ProviderCall) -> dict[str, Any]:
+        upstream = UpstreamHTTPRequest(
+            url=f"{self._base(call)}/embeddings", json=call.body, headers=self._headers(call)
+        )
+        return parse_embeddings(call, await self.within_attempt(call, self.send_json(call, upstream)))
