@@ -57,6 +57,7 @@ def embedding_models(up: dict[str, Any]) -> list[dict[str, Any]]:
         {"name": "mock-embed", "provider": "mock", "model": "mock-embed-1", "embedding_dimensions": 64, **embeddings},
         {"name": "openai-embed", "model": "text-embedding-3-small", **openai_upstream},
         {"name": "ada", "model": "text-embedding-ada-002", **openai_upstream},
+        {"name": "floats-only", "model": "text-embedding-3-small", "embedding_encoding": "float", **openai_upstream},
         {"name": "titan", "model": TITAN, "embedding_concurrency": 3, **bedrock},
         {"name": "cohere", "model": COHERE, **bedrock},
         {"name": "cohere-v3", "model": COHERE_V3, "input_type": "search_query", **bedrock},
@@ -174,6 +175,12 @@ def test_openai_compatible_upstreams_get_the_body_as_sent(client: openai.OpenAI,
     with pytest.raises(openai.BadRequestError) as refused:
         client.embeddings.create(model="ada", input="x", dimensions=64)
     assert "does not support specifying dimensions" in refused.value.message
+
+
+def test_an_upstream_without_base64_is_asked_for_floats(client: openai.OpenAI, upstreams: dict[str, Any]) -> None:
+    answer = client.embeddings.create(model="floats-only", input="plain floats please")  # the SDK asks base64
+    assert upstreams["openai"].bodies()[-1]["encoding_format"] == "float"
+    assert answer.data[0].embedding == expected("openai-embed", "plain floats please")
 
 
 def test_titan_gets_one_text_per_call_run_together_in_order(upstreams: dict[str, Any], http: httpx.Client) -> None:

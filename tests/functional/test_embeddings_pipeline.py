@@ -113,6 +113,19 @@ def test_cache_entries_are_scoped_to_the_key(
     assert len(openai_upstream.requests) == 2
 
 
+def test_an_idempotent_replay_is_the_same_answer(openai_upstream: FakeOpenAIEmbeddings) -> None:
+    config = {"models": [openai_model(openai_upstream)], "idempotency": {"enabled": True}}
+    with running_gateway(config) as gw:
+        body = {"model": "embed", "input": ["once", "only"], "encoding_format": "base64"}
+        first = post(gw.base_url, body, **{"idempotency-key": "embed-1"})
+        again = post(gw.base_url, body, **{"idempotency-key": "embed-1"})
+        changed = post(gw.base_url, {**body, "input": "other"}, **{"idempotency-key": "embed-1"})
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json() and assert_embeddings(again.json())
+    assert changed.status_code == 422
+    assert len(openai_upstream.requests) == 1
+
+
 # --- keys, limits, budgets and spend ---------------------------------------------------------------------
 
 

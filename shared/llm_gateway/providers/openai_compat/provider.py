@@ -5,7 +5,7 @@ Embeddings go to ``{api_base}/embeddings`` (:mod:`.embeddings`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -22,6 +22,11 @@ DEFAULT_API_BASE = "https://api.openai.com/v1"
 
 class OpenAIOptions(ProviderOptions):
     headers: dict[str, str] = Field(default_factory=dict, description="Extra headers for every upstream request.")
+    embedding_encoding: Literal["float", "base64"] | None = Field(
+        default=None,
+        description="Embeddings: ask the upstream for this encoding whatever the client asked (for servers "
+        "without base64); the gateway encodes the answer as the client asked. Default: the client's.",
+    )
 
 
 class OpenAICompatProvider(HTTPChatProvider):
@@ -69,7 +74,9 @@ class OpenAICompatProvider(HTTPChatProvider):
         return map_openai_error(call, status, headers, body)
 
     async def embed(self, call: ProviderCall) -> dict[str, Any]:
-        upstream = UpstreamHTTPRequest(
-            url=f"{self._base(call)}/embeddings", json=call.body, headers=self._headers(call)
-        )
+        body = call.body
+        encoding = call.deployment.config.extra_fields.get("embedding_encoding")
+        if encoding is not None:
+            body = {**body, "encoding_format": encoding}
+        upstream = UpstreamHTTPRequest(url=f"{self._base(call)}/embeddings", json=body, headers=self._headers(call))
         return parse_embeddings(call, await self.within_attempt(call, self.send_json(call, upstream)))
