@@ -21,7 +21,6 @@ from llm_gateway.cache.keys import cache_key, embeddings_cache_key, scope_for
 from llm_gateway.cache.metrics import CacheMetrics
 from llm_gateway.cache.store import CacheEntry, CacheStore, EntryTooLarge, error_code
 from llm_gateway.core.context import RequestContext
-from llm_gateway.embeddings.response import is_complete as has_every_vector
 from llm_gateway.schemas.validation import ChatRequest
 
 if TYPE_CHECKING:
@@ -99,6 +98,8 @@ class ResponseCache:
         self, decision: CacheDecision, answer: dict[str, Any], ctx: RequestContext, *, inputs: int, model_group: str
     ) -> bool:
         """Store an embeddings answer that has one vector per input, in order."""
+        from llm_gateway.embeddings.response import is_complete as has_every_vector  # not at cold start
+
         if not has_every_vector(answer, inputs):
             self.metrics.incr("not_stored.incomplete")
             return False

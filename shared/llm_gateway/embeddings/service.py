@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 from llm_gateway.core.context import RequestContext
 from llm_gateway.core.pipeline import ChatHandler
 from llm_gateway.core.service import set_routing_headers
-from llm_gateway.embeddings.response import for_client, usage
 
 if TYPE_CHECKING:
     from llm_gateway.schemas.embeddings import EmbeddingRequest
@@ -18,6 +17,8 @@ class EmbeddingsService:
         self.pipeline = pipeline
 
     async def embed(self, request: EmbeddingRequest, ctx: RequestContext) -> dict[str, Any]:
+        from llm_gateway.embeddings.response import for_client, usage  # on first use, not at cold start
+
         answer = await self.pipeline.embed(request, ctx)
         if not isinstance(answer.get("usage"), dict):
             # the upstream counts no tokens (Gemini): the gateway's estimate, said to be one

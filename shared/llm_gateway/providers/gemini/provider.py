@@ -26,7 +26,6 @@ from urllib.parse import quote
 from pydantic import Field
 
 from llm_gateway.config import DeploymentConfig
-from llm_gateway.embeddings.response import embedding_list
 from llm_gateway.errors import GatewayError
 from llm_gateway.providers.base import (
     HTTPChatProvider,
@@ -35,8 +34,6 @@ from llm_gateway.providers.base import (
     StreamMapper,
     UpstreamHTTPRequest,
 )
-from llm_gateway.providers.embeddings import batches, check_dimensions, check_extra_fields, gather_bounded, texts_of
-from llm_gateway.providers.gemini.embeddings import MAX_BATCH, NO_DIMENSIONS, embed_request, read_embeddings
 from llm_gateway.providers.gemini.errors import map_gemini_error
 from llm_gateway.providers.gemini.request import build_body
 from llm_gateway.providers.gemini.response import parse_completion
@@ -111,6 +108,17 @@ class GeminiProvider(HTTPChatProvider):
         )
 
     async def embed(self, call: ProviderCall) -> dict[str, Any]:
+        # on first use, not at cold start
+        from llm_gateway.embeddings.response import embedding_list
+        from llm_gateway.providers.embeddings import (
+            batches,
+            check_dimensions,
+            check_extra_fields,
+            gather_bounded,
+            texts_of,
+        )
+        from llm_gateway.providers.gemini.embeddings import MAX_BATCH, NO_DIMENSIONS, embed_request, read_embeddings
+
         check_extra_fields(call, self.name)
         texts = texts_of(call, self.name)
         options = self._options(call)

@@ -17,12 +17,8 @@ import orjson
 from llm_gateway.embeddings.vectors import as_float32
 from llm_gateway.providers.mock.answers import count_tokens
 
-DEFAULT_DIMENSIONS = 1536
 
-
-def mock_vector(
-    model: str, item: str | tuple[int, ...], dimensions: int, full: int = DEFAULT_DIMENSIONS
-) -> list[float]:
+def mock_vector(model: str, item: str | tuple[int, ...], dimensions: int, full: int) -> list[float]:
     """The vector of ``item``: the first ``dimensions`` of its ``full``-dimension vector, unit length."""
     seed = orjson.dumps([model, item if isinstance(item, str) else list(item)])
     words = array("I")

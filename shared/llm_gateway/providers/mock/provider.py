@@ -17,12 +17,12 @@ import orjson
 from pydantic import Field
 
 from llm_gateway.config import DeploymentConfig
-from llm_gateway.embeddings.response import embedding_list
 from llm_gateway.errors import InvalidRequestError
 from llm_gateway.providers.base import ChatProvider, ProviderCall
 from llm_gateway.providers.mock.answers import MockAnswer, MockChoice, answer
-from llm_gateway.providers.mock.embeddings import DEFAULT_DIMENSIONS, mock_tokens, mock_vector
 from llm_gateway.providers.options import ProviderOptions, read_options
+
+DEFAULT_EMBEDDING_DIMENSIONS = 1536
 
 
 def _completion_id(call: ProviderCall) -> str:
@@ -42,7 +42,9 @@ class MockOptions(ProviderOptions):
     chunk_delay_ms: float = Field(default=0, ge=0, description="Pause between streamed chunks.")
     latency_ms: float = Field(default=0, ge=0, description="Pause before answering.")
     mock_response: str | None = Field(default=None, description="A fixed reply instead of the echo.")
-    embedding_dimensions: int = Field(default=DEFAULT_DIMENSIONS, ge=1, le=8192, description="Embedding length.")
+    embedding_dimensions: int = Field(
+        default=DEFAULT_EMBEDDING_DIMENSIONS, ge=1, le=8192, description="Embedding length."
+    )
 
 
 class MockProvider(ChatProvider):
@@ -109,11 +111,14 @@ class MockProvider(ChatProvider):
         }
 
     async def embed(self, call: ProviderCall) -> dict[str, Any]:
+        from llm_gateway.embeddings.response import embedding_list  # on first use: not at cold start
+        from llm_gateway.providers.mock.embeddings import mock_tokens, mock_vector
+
         latency = self._option(call, "latency_ms")
         if latency:
             await asyncio.sleep(latency / 1000)
         request = call.embedding
-        full = int(self._option(call, "embedding_dimensions", DEFAULT_DIMENSIONS))
+        full = int(self._option(call, "embedding_dimensions", DEFAULT_EMBEDDING_DIMENSIONS))
         dimensions = request.dimensions or full
         if dimensions > full:
             raise InvalidRequestError(

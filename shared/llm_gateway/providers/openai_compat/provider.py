@@ -12,7 +12,6 @@ from pydantic import Field
 from llm_gateway.config import DeploymentConfig
 from llm_gateway.errors import GatewayError
 from llm_gateway.providers.base import HTTPChatProvider, ProviderCall, StreamMapper, UpstreamHTTPRequest
-from llm_gateway.providers.openai_compat.embeddings import parse_embeddings
 from llm_gateway.providers.openai_compat.errors import map_openai_error
 from llm_gateway.providers.openai_compat.stream import OpenAIStreamMapper, check_completion
 from llm_gateway.providers.options import ProviderOptions, read_options
@@ -74,6 +73,8 @@ class OpenAICompatProvider(HTTPChatProvider):
         return map_openai_error(call, status, headers, body)
 
     async def embed(self, call: ProviderCall) -> dict[str, Any]:
+        from llm_gateway.providers.openai_compat.embeddings import parse_embeddings  # not at cold start
+
         body = call.body
         encoding = call.deployment.config.extra_fields.get("embedding_encoding")
         if encoding is not None:
