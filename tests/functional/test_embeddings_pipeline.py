@@ -260,3 +260,24 @@ def test_langchain_openai_embeddings(openai_upstream: FakeOpenAIEmbeddings) -> N
     assert len(documents) == 2 and len(documents[0]) == 1536
     assert query == documents[1]
     assert openai_upstream.answered[1] == documents[1]
+
+
+def test_llama_index_openai_like_embeddings_on_bedrock(bedrock_upstream: FakeBedrockEmbeddings) -> None:
+    openai_like = pytest.importorskip("llama_index.embeddings.openai_like")
+    titan = {
+        "name": "titan",
+        "provider": "bedrock",
+        "model": "amazon.titan-embed-text-v2:0",
+        "region": "us-east-1",
+        "endpoint_url": bedrock_upstream.base_url,
+        **EMBEDDINGS,
+    }
+    with running_gateway({"models": [titan]}) as gw:
+        embeddings = openai_like.OpenAILikeEmbedding(
+            model_name="titan", api_base=gw.base_url + "/v1", api_key=MASTER_KEY, dimensions=256, max_retries=0
+        )
+        documents = embeddings.get_text_embedding_batch(["first passage", "second passage", "third"])
+        query = embeddings.get_query_embedding("second passage")
+    assert [len(vector) for vector in documents] == [256, 256, 256]
+    assert query == documents[1]
+    assert {body["inputText"] for body in bedrock_upstream.bodies()} == {"first passage", "second passage", "third"}
