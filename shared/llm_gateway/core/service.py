@@ -27,22 +27,19 @@ class ChatService:
         self.pipeline = pipeline
         self.server = server
 
-    def _routing_headers(self, ctx: RequestContext) -> None:
-        set_routing_headers(ctx)
-
     async def complete(self, request: ChatRequest, ctx: RequestContext) -> dict[str, Any]:
         response = await self.pipeline.complete(request, ctx)
         usage = response.get("usage")
         if isinstance(usage, dict):
             ctx.usage = usage
-        self._routing_headers(ctx)
+        set_routing_headers(ctx)
         return response
 
     async def stream(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[bytes]:
         """Open the stream (a failure before the first chunk raises, so the client gets a real HTTP
         status) and return the SSE body."""
         opened = await self.pipeline.open_stream(request, ctx)
-        self._routing_headers(ctx)
+        set_routing_headers(ctx)
         return sse_stream(
             opened,
             ctx,
