@@ -49,8 +49,8 @@ def _check_group(name: str, groups: ModelGroups, ctx: RequestContext, param: str
         )
 
 
-def _check_serves(name: str, groups: ModelGroups, endpoint: Endpoint | None, param: str) -> None:
-    if endpoint is not None and endpoint not in groups.endpoints(name):
+def _check_serves(name: str, groups: ModelGroups, endpoint: Endpoint, param: str) -> None:
+    if endpoint not in groups.endpoints(name):
         raise InvalidRequestError(
             f"Invalid '{param}': the model '{name}' does not serve {endpoint}.", param=param, code="model_not_supported"
         )
@@ -74,11 +74,13 @@ def _fallbacks(
             status_code=403,
         )
     groups.get(requested)  # 404 for an unknown model
-    _check_serves(requested, groups, endpoint, "model")
+    if endpoint is not None:
+        _check_serves(requested, groups, endpoint, "model")
     if given is not None:
         for index, name in enumerate(given):
             _check_group(name, groups, ctx, f"fallbacks[{index}]")
-            _check_serves(name, groups, endpoint, f"fallbacks[{index}]")
+            if endpoint is not None:
+                _check_serves(name, groups, endpoint, f"fallbacks[{index}]")
         chain = list(given)
     else:
         chain = [
