@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from llm_gateway.core.afterwards import Afterwards
     from llm_gateway.core.deployments import ModelGroups
     from llm_gateway.core.service import ChatService
+    from llm_gateway.embeddings.service import EmbeddingsService
     from llm_gateway.providers.base import Deployment
     from llm_gateway.providers.fetch import MediaFetcher
     from llm_gateway.providers.registry import ProviderPool
@@ -104,6 +105,8 @@ class Gateway:
     providers: ProviderPool
     router: Router
     service: ChatService
+    embeddings: EmbeddingsService
+    """``/v1/embeddings`` over the same pipeline (its layers' ``embed``)."""
     authenticator: Authenticator
     transport: httpx.AsyncBaseTransport
     secrets: SecretResolver
@@ -269,6 +272,7 @@ class Gateway:
         from llm_gateway.api.disconnect import watches_disconnects
         from llm_gateway.core.attempts import ProviderAttempts
         from llm_gateway.core.service import ChatService
+        from llm_gateway.embeddings.service import EmbeddingsService
         from llm_gateway.routing.factory import build_router
 
         config, runtime = self.config, self.runtime
@@ -290,24 +294,27 @@ class Gateway:
         pipeline, request_layers = _stack(self.router, self._request_layers(routing_state))
         self.layers = [*request_layers, "router", *attempt_layers, "provider"]
         self.service = ChatService(pipeline, config.server)
+        self.embeddings = EmbeddingsService(pipeline)
         self.watches_disconnects = watches_disconnects(config.server, self.env)
 
     def _api(self) -> ApiServices:
-        from llm_gateway.api.services import ApiServices, ChatApi, DebugApi, ModelsApi, SpendApi
+        from llm_gateway.api.services import ApiServices, ChatApi, DebugApi, EmbeddingsApi, ModelsApi, SpendApi
 
         config, runtime, authenticator = self.config, self.runtime, self.authenticator
+        chat = ChatApi(
+            authenticator=authenticator,
+            service=self.service,
+            afterwards=self.afterwards,
+            server=config.server,
+            request_limits=config.request_limits,
+            deadline_margin=config.router.deadline_margin,
+            watches_disconnects=self.watches_disconnects,
+            clock=runtime.clock,
+            monotonic=runtime.monotonic,
+        )
         return ApiServices(
-            chat=ChatApi(
-                authenticator=authenticator,
-                service=self.service,
-                afterwards=self.afterwards,
-                server=config.server,
-                request_limits=config.request_limits,
-                deadline_margin=config.router.deadline_margin,
-                watches_disconnects=self.watches_disconnects,
-                clock=runtime.clock,
-                monotonic=runtime.monotonic,
-            ),
+            chat=chat,
+            embeddings=EmbeddingsApi(shared=chat, service=self.embeddings, groups=self.groups),
             models=ModelsApi(authenticator=authenticator, groups=self.groups, created=self.started_at),
             spend=SpendApi(
                 authenticator=authenticator,

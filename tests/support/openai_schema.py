@@ -14,24 +14,24 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "openai-chat
 
 
 @functools.cache
-def _document() -> dict[str, Any]:
-    return json.loads(SCHEMA_PATH.read_text())
-
-
-@functools.cache
-def _validator(name: str) -> jsonschema.protocols.Validator:
-    doc = _document()
+def _validator(path: Path, name: str) -> jsonschema.protocols.Validator:
+    doc = json.loads(path.read_text())
     schema = {"$schema": doc.get("$schema"), "$defs": doc["$defs"], "$ref": f"#/$defs/{name}"}
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)  # type: ignore[no-any-return]
 
 
-def _check(name: str, obj: Any) -> Any:
-    errors = sorted(_validator(name).iter_errors(obj), key=lambda e: list(e.path))
+def check_against(path: Path, name: str, obj: Any) -> Any:
+    """``obj`` if it is a valid ``name`` of the schema document at ``path``, else an AssertionError."""
+    errors = sorted(_validator(path, name).iter_errors(obj), key=lambda e: list(e.path))
     if errors:
         details = "; ".join(f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors[:5])
         raise AssertionError(f"not a valid {name}: {details}\n{json.dumps(obj)[:2000]}")
     return obj
+
+
+def _check(name: str, obj: Any) -> Any:
+    return check_against(SCHEMA_PATH, name, obj)
 
 
 def assert_completion(obj: Any) -> Any:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from llm_gateway.core.afterwards import Afterwards
     from llm_gateway.core.deployments import ModelGroups
     from llm_gateway.core.service import ChatService
+    from llm_gateway.embeddings.service import EmbeddingsService
     from llm_gateway.request_limits import RequestLimits
     from llm_gateway.tenants.keystore import KeyStore
     from llm_gateway.tenants.spend import SpendStore
@@ -32,6 +33,18 @@ class ChatApi:
     watches_disconnects: bool
     clock: Callable[[], float]
     monotonic: Callable[[], float]
+
+
+@dataclass(frozen=True)
+class EmbeddingsApi:
+    """``POST /v1/embeddings``."""
+
+    shared: ChatApi
+    """What it shares with chat completions: the authenticator, the body and request limits, deadlines,
+    disconnect watching and the after-response work (its ``service`` is chat's, unused here)."""
+    service: EmbeddingsService
+    groups: ModelGroups
+    """Which model groups serve embeddings (a request for one that does not is a 400)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,7 @@ class DebugApi:
 @dataclass(frozen=True)
 class ApiServices:
     chat: ChatApi
+    embeddings: EmbeddingsApi
     models: ModelsApi
     spend: SpendApi
     debug: DebugApi

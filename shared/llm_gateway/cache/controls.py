@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -19,6 +19,9 @@ from llm_gateway.cache.config import CacheConfig
 from llm_gateway.errors import InvalidRequestError
 from llm_gateway.schemas.request import CacheControls
 from llm_gateway.schemas.validation import ChatRequest
+
+if TYPE_CHECKING:
+    from llm_gateway.schemas.embeddings import EmbeddingRequest
 
 _NUMERIC = {"max-age": "s-maxage", "s-maxage": "s-maxage", "ttl": "ttl"}
 _FLAGS = ("no-cache", "no-store")
@@ -88,7 +91,9 @@ def _merged(header: CacheControls | None, body: CacheControls | None) -> CacheCo
     return CacheControls.model_validate(values, by_name=True)
 
 
-def resolve_policy(config: CacheConfig, request: ChatRequest, headers: Mapping[str, str]) -> CachePolicy | None:
+def resolve_policy(
+    config: CacheConfig, request: ChatRequest | EmbeddingRequest, headers: Mapping[str, str]
+) -> CachePolicy | None:
     """The request's cache policy, or ``None`` when the cache stays out of it (a bypass)."""
     caching = request.parsed.caching
     if caching is False or config.mode == "off":

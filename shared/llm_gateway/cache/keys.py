@@ -11,16 +11,24 @@ that came from a fallback model group is not stored: see :mod:`.layer`.)
 
 A value given as ``null`` at the top level counts as not given, and a whole-number float equals the
 integer (``temperature: 1.0`` and ``1`` are one key).
+
+An embeddings request has a key of its own kind (``"endpoint": "embeddings"`` in what is hashed, so it
+never meets a chat key): its input as a list (``"a"`` and ``["a"]`` get the same vectors), its
+``dimensions`` and any other field the upstream sees, but not ``encoding_format`` (the entry holds
+floats; base64 is encoded on the way out) nor ``user``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from llm_gateway.schemas.validation import ChatRequest
+
+if TYPE_CHECKING:
+    from llm_gateway.schemas.embeddings import EmbeddingRequest
 
 KEY_VERSION = 1
 
@@ -74,4 +82,19 @@ KEYED_EXTENSION_FIELDS = ("drop_params",)
 def cache_key(request: ChatRequest, scope: str) -> str:
     extensions = {name: request.body[name] for name in KEYED_EXTENSION_FIELDS if request.body.get(name) is not None}
     material = {"v": KEY_VERSION, "scope": scope, "request": canonical_request(request), "gateway": extensions}
+    return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+EMBEDDINGS_NOT_KEYED = frozenset({"input", "encoding_format", "user"})
+
+
+def embeddings_cache_key(request: EmbeddingRequest, scope: str) -> str:
+    fields = {
+        name: _canonical(value)
+        for name, value in request.upstream_body().items()
+        if name not in EMBEDDINGS_NOT_KEYED and value is not None
+    }
+    fields["input"] = request.input.as_json()
+    extensions = {name: request.body[name] for name in KEYED_EXTENSION_FIELDS if request.body.get(name) is not None}
+    material = {"v": KEY_VERSION, "endpoint": "embeddings", "scope": scope, "request": fields, "gateway": extensions}
     return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()

@@ -3,13 +3,14 @@
 Response headers: ``x-llm-gateway-cache: hit | miss | bypass`` (bypass: the cache was not read for this
 request) and, on a hit, ``age`` (seconds since the answer was stored). The request log gets
 ``cache`` (the same status) and, on a hit, the original usage with ``cache=hit`` so spend tracking can
-charge it as zero upstream cost.
+charge it as zero upstream cost. Embeddings requests are cached under the same controls and scopes,
+with keys of their own (:func:`~llm_gateway.cache.keys.embeddings_cache_key`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -24,6 +25,9 @@ from llm_gateway.errors import GatewayError
 from llm_gateway.ids import random_hex
 from llm_gateway.schemas.validation import ChatRequest
 
+if TYPE_CHECKING:
+    from llm_gateway.schemas.embeddings import EmbeddingRequest
+
 STATUS_HEADER = "x-llm-gateway-cache"
 
 
@@ -34,7 +38,7 @@ class CacheLayer(Layer):
         self.model_known = model_known
         self.flight = SingleFlight(cache, cache.config.single_flight) if cache.config.single_flight.enabled else None
 
-    def _decide(self, request: ChatRequest, ctx: RequestContext) -> CacheDecision | None:
+    def _decide(self, request: ChatRequest | EmbeddingRequest, ctx: RequestContext) -> CacheDecision | None:
         # A hit skips the router, so check here what it would have refused (unknown model, key not allowed).
         if not self.model_known(request.model) or not ctx.principal.may_use(request.model):
             return None
@@ -68,7 +72,9 @@ class CacheLayer(Layer):
                 code="cache_miss",
             )
 
-    async def _look(self, request: ChatRequest, ctx: RequestContext) -> tuple[CacheDecision | None, CacheEntry | None]:
+    async def _look(
+        self, request: ChatRequest | EmbeddingRequest, ctx: RequestContext
+    ) -> tuple[CacheDecision | None, CacheEntry | None]:
         """The request's cache decision (``None``: bypass, already marked) and the entry found, if any."""
         decision = self._decide(request, ctx)
         if decision is None:
@@ -93,14 +99,53 @@ class CacheLayer(Layer):
                 await self.cache.save(decision, completion, ctx, expected_choices=request.n, model_group=request.model)
             return completion
 
+        return await self._fetch_once(decision, ctx, fetch, self._hit)
+
+    async def _fetch_once(
+        self,
+        decision: CacheDecision,
+        ctx: RequestContext,
+        fetch: Callable[[], Awaitable[dict[str, Any]]],
+        hit: Callable[[CacheEntry, RequestContext], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """A miss: fetch (through single flight when on), or share what an identical request fetched."""
+        policy = decision.policy
         if self.flight is None or not (policy.read and policy.store):
             completion = await fetch()
         else:
             completion, shared = await self.flight.run(decision, ctx, fetch)
             if shared is not None:
-                return self._hit(shared, ctx)
+                return hit(shared, ctx)
         self._status(ctx, "miss" if policy.read else "bypass")
         return completion
+
+    async def embed(self, request: EmbeddingRequest, ctx: RequestContext) -> dict[str, Any]:
+        decision, entry = await self._look(request, ctx)
+        if decision is None:
+            return await self.inner.embed(request, ctx)
+        if entry is not None:
+            return self._embeddings_hit(entry, ctx)
+        policy = decision.policy
+        self._refuse_if_only_cached(policy, ctx)
+
+        async def fetch() -> dict[str, Any]:
+            answer = await self.inner.embed(request, ctx)
+            if policy.store:
+                await self.cache.save_embeddings(
+                    decision, answer, ctx, inputs=len(request.input), model_group=request.model
+                )
+            return answer
+
+        return await self._fetch_once(decision, ctx, fetch, self._embeddings_hit)
+
+    def _embeddings_hit(self, entry: CacheEntry, ctx: RequestContext) -> dict[str, Any]:
+        """The stored answer (never altered downstream: the service encodes into a new object)."""
+        age = entry.age(self.cache.clock())
+        self._status(ctx, "hit")
+        ctx.set_header("age", str(age))
+        ctx.note("cache_age", age)
+        ctx.usage = entry.completion.get("usage")
+        return entry.completion
 
     async def open_stream(self, request: ChatRequest, ctx: RequestContext) -> OpenedStream:
         decision, entry = await self._look(request, ctx)

@@ -12,16 +12,19 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_gateway.cache.answers import is_complete
 from llm_gateway.cache.config import CacheConfig
 from llm_gateway.cache.controls import CachePolicy, resolve_policy
-from llm_gateway.cache.keys import cache_key, scope_for
+from llm_gateway.cache.keys import cache_key, embeddings_cache_key, scope_for
 from llm_gateway.cache.metrics import CacheMetrics
 from llm_gateway.cache.store import CacheEntry, CacheStore, EntryTooLarge, error_code
 from llm_gateway.core.context import RequestContext
 from llm_gateway.schemas.validation import ChatRequest
+
+if TYPE_CHECKING:
+    from llm_gateway.schemas.embeddings import EmbeddingRequest
 
 log = logging.getLogger("llm_gateway.cache")
 T = TypeVar("T")
@@ -54,12 +57,13 @@ class ResponseCache:
         self._failures = 0
         self._skip_until = 0.0
 
-    def decide(self, request: ChatRequest, ctx: RequestContext) -> CacheDecision | None:
+    def decide(self, request: ChatRequest | EmbeddingRequest, ctx: RequestContext) -> CacheDecision | None:
         policy = resolve_policy(self.config, request, ctx.headers)
         if policy is None:
             return None
         scope = scope_for(ctx.principal.key_id, policy.namespace, self._shared)
-        return CacheDecision(policy, cache_key(request, scope))
+        key = cache_key(request, scope) if isinstance(request, ChatRequest) else embeddings_cache_key(request, scope)
+        return CacheDecision(policy, key)
 
     async def lookup(
         self, decision: CacheDecision, ctx: RequestContext, *, consistent: bool = False
@@ -88,6 +92,22 @@ class ResponseCache:
         if not is_complete(completion, expected_choices):
             self.metrics.incr("not_stored.incomplete")
             return False
+        return await self._store(decision, completion, ctx, model_group=model_group)
+
+    async def save_embeddings(
+        self, decision: CacheDecision, answer: dict[str, Any], ctx: RequestContext, *, inputs: int, model_group: str
+    ) -> bool:
+        """Store an embeddings answer that has one vector per input, in order."""
+        from llm_gateway.embeddings.response import is_complete as has_every_vector  # not at cold start
+
+        if not has_every_vector(answer, inputs):
+            self.metrics.incr("not_stored.incomplete")
+            return False
+        return await self._store(decision, answer, ctx, model_group=model_group)
+
+    async def _store(
+        self, decision: CacheDecision, completion: dict[str, Any], ctx: RequestContext, *, model_group: str
+    ) -> bool:
         if ctx.model_group is not None and ctx.model_group != model_group:
             # a fallback group answered: storing it under the requested group's key would serve one
             # model's answer as another's (and fallbacks are the caller's own choice, not in the key)

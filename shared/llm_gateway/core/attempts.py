@@ -28,6 +28,10 @@ class AttemptHandler(ABC):
     def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
         """``chat.completion.chunk`` dicts; raises a ``GatewayError`` on failure, before or during the stream."""
 
+    async def embed(self, call: ProviderCall) -> dict[str, Any]:
+        """A ``CreateEmbeddingResponse`` dict (vectors as floats) for an embeddings call."""
+        raise NotImplementedError(f"{type(self).__name__} does not serve embeddings")
+
 
 class AttemptLayer(AttemptHandler):
     """A pass-through attempt layer; subclasses override what they need."""
@@ -41,6 +45,9 @@ class AttemptLayer(AttemptHandler):
     def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
         return self.inner.stream(call)
 
+    async def embed(self, call: ProviderCall) -> dict[str, Any]:
+        return await self.inner.embed(call)
+
 
 class ProviderAttempts(AttemptHandler):
     """The innermost attempt handler: the call goes to its deployment's provider."""
@@ -53,3 +60,6 @@ class ProviderAttempts(AttemptHandler):
 
     def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
         return self.providers.get(call.deployment.provider).stream(call)
+
+    async def embed(self, call: ProviderCall) -> dict[str, Any]:
+        return await self.providers.get(call.deployment.provider).embed(call)

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RESPONSE_HEADERS: Mapping[str, str] = {
-    "x-llm-gateway-model-group": "chat service: the model group that answered",
-    "x-llm-gateway-deployment": "chat service: the deployment that answered",
-    "x-llm-gateway-attempts": "chat service: upstream attempts made",
+    "x-llm-gateway-model-group": "chat / embeddings service: the model group that answered",
+    "x-llm-gateway-deployment": "chat / embeddings service: the deployment that answered",
+    "x-llm-gateway-attempts": "chat / embeddings service: upstream attempts made",
     "x-llm-gateway-fallback": "router: why a fallback group answered",
     "x-llm-gateway-requested-model": "router: the model the client asked for, when a fallback answered",
     "x-llm-gateway-cache": "cache: hit, miss, bypass, refresh...",
@@ -62,7 +62,7 @@ NOTES: Mapping[str, str] = {
     "rate_limited": "limits and spend: key or model, the scope that refused",
     "usage_backlog": "limits and spend: usage writes queued when the queue was full",
     "usage_dropped": "limits and spend: the usage record could not be queued",
-    "usage_estimated": "limits and spend / streaming: tokens counted by the gateway, not reported upstream",
+    "usage_estimated": "limits and spend / streaming / embeddings: tokens counted by the gateway, not the upstream",
     "cost_usd": "limits and spend: the request's cost",
     "price": "limits and spend: missing when no price is configured",
     "total_tokens": "limits and spend: prompt + completion tokens",

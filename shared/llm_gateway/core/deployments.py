@@ -29,9 +29,15 @@ def validate_deployments(entries: Iterable[DeploymentConfig]) -> list[str]:
     problems = []
     for index, entry in enumerate(entries):
         try:
-            provider_class(entry.provider).validate_deployment(entry)
+            provider = provider_class(entry.provider)
+            provider.validate_deployment(entry)
         except ValueError as exc:
             problems.append(f"models[{index}] ({entry.name}): {exc}")
+            continue
+        if "embeddings" in entry.endpoints and not provider.serves_embeddings:
+            problems.append(
+                f"models[{index}] ({entry.name}): endpoints: the {entry.provider} provider does not serve embeddings"
+            )
     return problems
 
 
@@ -51,6 +57,10 @@ class ModelGroups:
         """The APIs some deployment of group ``name`` serves, in a fixed order (``[]``: no such group)."""
         served = {endpoint for deployment in self._groups.get(name, []) for endpoint in deployment.config.endpoints}
         return [endpoint for endpoint in get_args(Endpoint) if endpoint in served]
+
+    def serving(self, name: str, endpoint: Endpoint) -> list[Deployment]:
+        """The deployments of group ``name`` that serve ``endpoint`` (404 for an unknown group)."""
+        return [deployment for deployment in self.get(name) if endpoint in deployment.config.endpoints]
 
     def get(self, name: str) -> list[Deployment]:
         try:

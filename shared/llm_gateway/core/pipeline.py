@@ -5,6 +5,10 @@ refusal), change the request, or watch the answer go by. Streams travel as :clas
 first chunk has already arrived (so failures before it are still ordinary HTTP errors that layers can
 retry or fall back on), and the rest is an async iterator of OpenAI chunk dicts.
 
+The same layers serve ``/v1/embeddings`` through :meth:`ChatHandler.embed`: each feature says, beside
+what it does for a chat request, what it does for an embeddings request (one pipeline, one order; see
+``docs/architecture.md``).
+
 The layers and their order are written once, in the composition root (``Gateway._request_layers`` in
 :mod:`llm_gateway.gateway`); below the router, each attempt goes through the attempt layers of
 :mod:`llm_gateway.core.attempts`.
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from llm_gateway.core.context import RequestContext
     from llm_gateway.providers.base import Deployment
+    from llm_gateway.schemas.embeddings import EmbeddingRequest
     from llm_gateway.schemas.validation import ChatRequest
 
 StreamEnd = Literal["complete", "error", "aborted"]
@@ -49,6 +54,10 @@ class ChatHandler(ABC):
     async def open_stream(self, request: ChatRequest, ctx: RequestContext) -> OpenedStream:
         """A stream with its first chunk in hand; raise a ``GatewayError`` if it cannot start."""
 
+    async def embed(self, request: EmbeddingRequest, ctx: RequestContext) -> dict[str, Any]:
+        """A ``CreateEmbeddingResponse`` dict, vectors as lists of floats (the service encodes them)."""
+        raise NotImplementedError(f"{type(self).__name__} does not serve embeddings")
+
 
 class Layer(ChatHandler):
     """A pass-through layer; subclasses override what they need."""
@@ -61,6 +70,9 @@ class Layer(ChatHandler):
 
     async def open_stream(self, request: ChatRequest, ctx: RequestContext) -> OpenedStream:
         return await self.inner.open_stream(request, ctx)
+
+    async def embed(self, request: EmbeddingRequest, ctx: RequestContext) -> dict[str, Any]:
+        return await self.inner.embed(request, ctx)
 
 
 ChunkHook = Callable[[dict[str, Any]], None]

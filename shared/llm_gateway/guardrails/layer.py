@@ -5,6 +5,10 @@ guardrails, then the names in the request's ``guardrails`` field. A request cann
 off. An unknown name is a 400 (``param: guardrails``). What each guardrail did is reported in the
 ``x-llm-gateway-guardrails`` response header, e.g. ``pii_redaction:redacted=2, deny_list:passed``, on
 refusals too.
+
+An embeddings request's texts go through the same input checks, each as one user message (a redaction
+rewrites the text that is embedded). Token arrays cannot be read, so a request that selects a
+guardrail must send text; there is no output to check.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from llm_gateway.guardrails.config import (
 if TYPE_CHECKING:
     from llm_gateway.aws.clients import AwsClientFactory
     from llm_gateway.core.context import RequestContext
+    from llm_gateway.schemas.embeddings import EmbeddingRequest
     from llm_gateway.schemas.validation import ChatRequest
 
 HEADER = "x-llm-gateway-guardrails"
@@ -67,7 +72,7 @@ class GuardrailLayer(Layer):
             self._built[name] = guardrail
         return guardrail
 
-    def selected(self, request: ChatRequest, ctx: RequestContext) -> list[Guardrail]:
+    def selected(self, request: ChatRequest | EmbeddingRequest, ctx: RequestContext) -> list[Guardrail]:
         names = [*self.config.defaults, *ctx.principal.guardrails, *(request.parsed.guardrails or [])]
         unknown = [n for n in dict.fromkeys(names) if n not in self.specs]
         if unknown:
@@ -126,6 +131,31 @@ class GuardrailLayer(Layer):
         reports: list[str] = []
         request = await self._before(request, ctx, guardrails, reports)
         return await self.inner.open_stream(request, ctx)
+
+    async def embed(self, request: EmbeddingRequest, ctx: RequestContext) -> dict[str, Any]:
+        guardrails = self.selected(request, ctx)
+        if not guardrails:
+            return await self.inner.embed(request, ctx)
+        texts = request.input.texts
+        if texts is None:
+            raise InvalidRequestError(
+                "This request's guardrails check text, and token-array input cannot be checked: send the input "
+                "as a string or a list of strings.",
+                param="input",
+                code="unsupported_content",
+            )
+        # each text as a user message: every input guardrail reads (and may rewrite) it as it reads a prompt
+        view: dict[str, Any] = {"model": request.model, "messages": [{"role": "user", "content": t} for t in texts]}
+        try:
+            await self._check(guardrails, lambda guardrail: guardrail.check_input(view, ctx), ctx, [])
+        except GatewayError as refusal:
+            if refusal.param == "messages":
+                refusal.param = "input"
+            raise
+        checked = [str(message["content"]) for message in view["messages"]]
+        if checked != list(texts):
+            request = request.with_texts(checked)
+        return await self.inner.embed(request, ctx)
 
 
 def _report(ctx: RequestContext, reports: list[str], refusal: GatewayError | None = None) -> None:

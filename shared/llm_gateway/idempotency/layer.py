@@ -9,6 +9,8 @@ A request carrying ``Idempotency-Key`` claims that key for its caller (``ctx.pri
 - key still running: 409 with ``Retry-After``;
 - key used with a different body: 422.
 
+Embeddings requests are held to the same contract (their answer is stored and replayed whole).
+
 If the state table is unreachable, keys are held in process memory for a while (each instance then
 protects only its own duplicates) and requests are still served.
 """
@@ -20,8 +22,8 @@ import logging
 import re
 import uuid
 import zlib
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -33,6 +35,9 @@ from llm_gateway.idempotency.store import IdempotencyRecord, IdempotencyStore, r
 from llm_gateway.schemas.validation import ChatRequest
 from llm_gateway.tables.base import Table, TableUnavailable
 from llm_gateway.tables.memory import MemoryTable
+
+if TYPE_CHECKING:
+    from llm_gateway.schemas.embeddings import EmbeddingRequest
 
 log = logging.getLogger("llm_gateway.idempotency")
 
@@ -87,19 +92,32 @@ class IdempotencyLayer(Layer):
     # -- the layer -------------------------------------------------------------------------------------
 
     async def complete(self, request: ChatRequest, ctx: RequestContext) -> dict[str, Any]:
+        return await self._once(request, ctx, lambda: self.inner.complete(request, ctx), "complete")
+
+    async def embed(self, request: EmbeddingRequest, ctx: RequestContext) -> dict[str, Any]:
+        return await self._once(request, ctx, lambda: self.inner.embed(request, ctx), "embeddings")
+
+    async def _once(
+        self,
+        request: ChatRequest | EmbeddingRequest,
+        ctx: RequestContext,
+        run: Callable[[], Awaitable[dict[str, Any]]],
+        kind: str,
+    ) -> dict[str, Any]:
+        """A whole (non-stream) answer: run once per key, stored, replayed for the same body."""
         claim, stored = await self._claim(request, ctx)
         if claim is None:
             if stored is None:
-                return await self.inner.complete(request, ctx)
+                return await run()
             self._replayed(ctx, stored)
             result: dict[str, Any] = orjson.loads(zlib.decompress(stored.payload or b""))
             return result
         try:
-            result = await self.inner.complete(request, ctx)
+            result = await run()
         except BaseException:
             await self._call("release", claim.key, claim.owner)
             raise
-        await self._finish(claim, ctx, "complete", result)
+        await self._finish(claim, ctx, kind, result)
         return result
 
     async def open_stream(self, request: ChatRequest, ctx: RequestContext) -> OpenedStream:
@@ -126,7 +144,9 @@ class IdempotencyLayer(Layer):
 
     # -- steps -------------------------------------------------------------------------------------------
 
-    async def _claim(self, request: ChatRequest, ctx: RequestContext) -> tuple[_Claim | None, IdempotencyRecord | None]:
+    async def _claim(
+        self, request: ChatRequest | EmbeddingRequest, ctx: RequestContext
+    ) -> tuple[_Claim | None, IdempotencyRecord | None]:
         """``(claim, None)`` to run the request; ``(None, record)`` to replay; ``(None, None)`` without a key."""
         given = ctx.headers.get(HEADER)
         if given is None:

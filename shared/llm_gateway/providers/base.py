@@ -2,9 +2,10 @@
 
 A provider turns an OpenAI-shaped :class:`ProviderCall` into an OpenAI ``chat.completion`` dict
 (:meth:`ChatProvider.complete`) or an async iterator of ``chat.completion.chunk`` dicts
-(:meth:`ChatProvider.stream`). Failures are raised as :class:`~llm_gateway.errors.GatewayError`
-subclasses, never as httpx/botocore exceptions. Providers hold no per-request state; a stream's state
-lives in a per-stream object (see :class:`StreamMapper`).
+(:meth:`ChatProvider.stream`); one that serves embeddings also turns an embeddings call into a
+``CreateEmbeddingResponse`` dict (:meth:`ChatProvider.embed`). Failures are raised as
+:class:`~llm_gateway.errors.GatewayError` subclasses, never as httpx/botocore exceptions. Providers hold
+no per-request state; a stream's state lives in a per-stream object (see :class:`StreamMapper`).
 
 HTTP providers subclass :class:`HTTPChatProvider` and only describe the translation:
 ``build_request`` (request mapping), ``parse_response`` (response mapping), ``new_stream_mapper``
@@ -16,18 +17,21 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import orjson
 
 from llm_gateway.errors import (
     GatewayError,
+    InvalidRequestError,
     UpstreamConnectionError,
     UpstreamTimeoutError,
 )
 from llm_gateway.transport.http import send_upstream
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import httpx
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
     from llm_gateway.config import DeploymentConfig, ServerConfig
     from llm_gateway.providers.fetch import MediaFetcher
     from llm_gateway.providers.thinking.store import ThinkingStore
+    from llm_gateway.schemas.embeddings import EmbeddingRequest
     from llm_gateway.schemas.validation import ChatRequest
     from llm_gateway.secrets import SecretResolver
 
@@ -59,7 +64,8 @@ class ProviderCall:
     """Everything a provider needs for one attempt."""
 
     deployment: Deployment
-    request: ChatRequest
+    request: ChatRequest | EmbeddingRequest
+    """A chat request for ``complete``/``stream``, an embeddings request for ``embed``."""
     body: dict[str, Any]
     """The OpenAI-format body to send: extensions removed, ``model`` set to the upstream model id."""
     api_key: str | None = field(default=None, repr=False)
@@ -76,6 +82,15 @@ class ProviderCall:
     @property
     def stream(self) -> bool:
         return bool(self.body.get("stream"))
+
+    @property
+    def embedding(self) -> EmbeddingRequest:
+        """The embeddings request of an ``embed`` call."""
+        from llm_gateway.schemas.embeddings import EmbeddingRequest
+
+        if not isinstance(self.request, EmbeddingRequest):
+            raise TypeError("not an embeddings call")
+        return self.request
 
 
 @dataclass
@@ -97,6 +112,8 @@ class ProviderDeps:
 
 class ChatProvider(ABC):
     name: ClassVar[str]
+    serves_embeddings: ClassVar[bool] = False
+    """Whether :meth:`embed` is implemented (a deployment listing ``embeddings`` needs it; checked at start-up)."""
 
     def __init__(self, deps: ProviderDeps) -> None:
         self.deps = deps
@@ -114,6 +131,16 @@ class ChatProvider(ABC):
     def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
         """A streamed completion, as OpenAI ``chat.completion.chunk`` dicts (usage chunk included when
         ``call.want_usage``). Raises a ``GatewayError`` on failure, before or during the stream."""
+
+    async def embed(self, call: ProviderCall) -> dict[str, Any]:
+        """Embeddings for ``call.embedding``, as a ``CreateEmbeddingResponse`` dict with float vectors in
+        input order (see :mod:`llm_gateway.embeddings.response`); ``usage`` left out when the upstream
+        does not count tokens."""
+        raise InvalidRequestError(
+            f"The {self.name} provider does not serve embeddings (model '{call.deployment.group}').",
+            param="model",
+            code="model_not_supported",
+        )
 
     async def aclose(self) -> None:
         """Release what the provider holds (the shared HTTP client is closed by its owner)."""
@@ -195,9 +222,13 @@ class HTTPChatProvider(ChatProvider):
             raise self._deadline_error(call) from None
 
     async def _complete(self, call: ProviderCall) -> dict[str, Any]:
+        return self.parse_response(call, await self.send_json(call, self.build_request(call)))
+
+    async def send_json(self, call: ProviderCall, upstream: UpstreamHTTPRequest) -> Any:
+        """One JSON request to the upstream, its JSON answer decoded (errors mapped by :meth:`map_error`).
+        Not bounded as a whole: callers run it under the attempt's deadline (see :meth:`complete`)."""
         import httpx
 
-        upstream = self.build_request(call)
         limit = self.deps.server.max_upstream_response_bytes
         try:
             response = await send_upstream(
@@ -221,13 +252,20 @@ class HTTPChatProvider(ChatProvider):
         if response.status_code >= 400:
             raise self.map_error(call, response.status_code, response.headers, body)
         try:
-            data = orjson.loads(body)
+            return orjson.loads(body)
         except orjson.JSONDecodeError:
             raise UpstreamConnectionError(
                 f"The upstream for model '{call.deployment.group}' sent a response that is not JSON.",
                 code="upstream_bad_response",
             ) from None
-        return self.parse_response(call, data)
+
+    async def within_attempt(self, call: ProviderCall, work: Awaitable[T]) -> T:
+        """``work`` bounded by the attempt's deadline, as :meth:`complete` is."""
+        try:
+            async with asyncio.timeout(self._attempt_seconds(call)):
+                return await work
+        except TimeoutError:
+            raise self._deadline_error(call) from None
 
     async def _refuse_non_stream(self, call: ProviderCall, response: httpx.Response, deadline: float) -> None:
         """Raise for an error status, or for a JSON body where an event stream was expected."""

@@ -17,6 +17,8 @@ Order of events for one request (see the README's "Reliable routing" section):
 Nothing waits past the request's deadline: an attempt gets only the time left, and a backoff that would
 not leave time for another attempt is not slept. Streams are retried only until their first chunk: once
 :meth:`open_stream` has returned, the answer is committed.
+
+Embeddings (:meth:`embed`) are routed the same way, among the deployments that serve them.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_gateway.core.attempts import AttemptHandler
 from llm_gateway.core.context import RequestContext
@@ -51,6 +53,11 @@ from llm_gateway.secrets import SecretError, SecretResolver
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 AttemptFn = Callable[[Deployment, ProviderCall], Awaitable[T]]
+
+if TYPE_CHECKING:
+    from llm_gateway.schemas.embeddings import EmbeddingRequest
+
+    Routed = ChatRequest | EmbeddingRequest
 
 MIN_ATTEMPT_SECONDS = 0.05
 """A retry needs at least this much time left after its backoff, or it is not started."""
@@ -108,9 +115,12 @@ class Router(ChatHandler):
 
         return watch_stream(opened, on_end=on_end)
 
+    async def embed(self, request: EmbeddingRequest, ctx: RequestContext) -> dict[str, Any]:
+        return await self._route(request, ctx, self._embed_once)
+
     # -- one attempt -----------------------------------------------------------------------------------
 
-    async def build_call(self, deployment: Deployment, request: ChatRequest, ctx: RequestContext) -> ProviderCall:
+    async def build_call(self, deployment: Deployment, request: Routed, ctx: RequestContext) -> ProviderCall:
         remaining = ctx.remaining()
         if remaining <= 0:
             raise UpstreamTimeoutError("The request ran out of time before an upstream answered.")
@@ -139,6 +149,9 @@ class Router(ChatHandler):
     async def _complete_once(self, deployment: Deployment, call: ProviderCall) -> dict[str, Any]:
         return await self.attempts.complete(call)
 
+    async def _embed_once(self, deployment: Deployment, call: ProviderCall) -> dict[str, Any]:
+        return await self.attempts.embed(call)
+
     async def _open_once(self, deployment: Deployment, call: ProviderCall) -> OpenedStream:
         chunks = self.attempts.stream(call)
         try:
@@ -153,9 +166,7 @@ class Router(ChatHandler):
             raise
         return OpenedStream(first=first, rest=chunks, deployment=deployment)
 
-    async def _attempt(
-        self, deployment: Deployment, request: ChatRequest, ctx: RequestContext, attempt: AttemptFn[T]
-    ) -> T:
+    async def _attempt(self, deployment: Deployment, request: Routed, ctx: RequestContext, attempt: AttemptFn[T]) -> T:
         call = await self.build_call(deployment, request, ctx)
         ctx.attempts += 1
         ctx.deployment_id = deployment.id
@@ -194,14 +205,14 @@ class Router(ChatHandler):
     async def _try_group(
         self,
         group: str,
-        request: ChatRequest,
+        request: Routed,
         ctx: RequestContext,
         plan: RoutePlan,
         attempt: AttemptFn[T],
         *,
         has_fallback: bool,
     ) -> T:
-        deployments = self.groups.get(group)
+        deployments = self.groups.get(group) if plan.endpoint is None else self.groups.serving(group, plan.endpoint)
         failed: set[str] = set()
         last: tuple[Deployment, GatewayError] | None = None
         limit = plan.num_retries + 1
@@ -300,7 +311,7 @@ class Router(ChatHandler):
         known = [w for w in windows if isinstance(w, int) and not isinstance(w, bool) and w > 0]
         return min(known) if known else None
 
-    async def _route(self, request: ChatRequest, ctx: RequestContext, attempt: AttemptFn[T]) -> T:
+    async def _route(self, request: Routed, ctx: RequestContext, attempt: AttemptFn[T]) -> T:
         plan = make_plan(request, ctx, self.groups, self.config)
         queue = deque(plan.fallbacks)
         group = plan.requested

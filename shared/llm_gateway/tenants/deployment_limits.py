@@ -3,7 +3,8 @@
 Each attempt is admitted against its deployment's window before the provider is called. A deployment
 over its limit answers like an upstream that said 429 (a retryable ``UpstreamStatusError``), so routing
 can try another deployment of the group; the client sees a 429 only when none is left. After the call,
-the token estimate is replaced by the real usage, in the background.
+the token estimate is replaced by the real usage, in the background. An embeddings call is estimated at
+its input's tokens.
 """
 
 from __future__ import annotations
@@ -54,11 +55,26 @@ class DeploymentLimits(AttemptLayer):
         finally:
             self.settle(decision, usage)
 
-    async def admit(self, call: ProviderCall) -> Decision | None:
+    async def embed(self, call: ProviderCall) -> dict[str, Any]:
+        decision = await self.admit(call, estimate=call.embedding.input.estimated_tokens())
+        if decision is None:
+            return await self.inner.embed(call)
+        usage: dict[str, Any] | None = None
+        try:
+            response = await self.inner.embed(call)
+            usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
+            return response
+        finally:
+            self.settle(decision, usage)
+
+    async def admit(self, call: ProviderCall, *, estimate: int | None = None) -> Decision | None:
+        """The deployment's decision for this attempt (``None``: not limited); ``estimate``: its tokens,
+        by default the chat body's prompt and completion budget."""
         quota = self.quotas.get(call.deployment.id)
         if quota is None:
             return None
-        estimate = request_estimate(call.body, self.services.config.default_max_tokens_estimate)
+        if estimate is None:
+            estimate = request_estimate(call.body, self.services.config.default_max_tokens_estimate)
         decision = await self.services.limiter.admit(f"deployment#{call.deployment.id}", quota, estimate)
         if not decision.admitted:
             what = decision.exceeded or "requests"

@@ -4,6 +4,9 @@ Before the call: at most one budget read and one counter write per limited scope
 all at once. After the answer (or the stream's end, including a client that left mid-stream): the cost
 from the price table, the request's figures in ``ctx.notes`` for the request log, and, in the background,
 the usage record, the running spend and the token settlement of the rate-limit window.
+
+Embeddings go through the same admission and accounting: their estimate is the input's tokens (nothing
+is generated), their cost the prompt tokens at the model's ``input`` price.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from llm_gateway.core.pipeline import ChatHandler, Layer, OpenedStream, StreamEnd, watch_stream
 from llm_gateway.errors import GatewayError, PermissionDeniedError, RateLimitError, ServiceUnavailableError
+from llm_gateway.schemas.validation import ChatRequest
 from llm_gateway.tenants.aio import call_store
 from llm_gateway.tenants.pricing import Tokens
 from llm_gateway.tenants.ratelimit import Decision, Quota, format_reset, ratelimit_headers
@@ -24,8 +28,10 @@ from llm_gateway.tenants.tokens import chunk_text, completion_budget, prompt_tok
 if TYPE_CHECKING:
     from llm_gateway.core.context import RequestContext
     from llm_gateway.core.deployments import ModelGroups
-    from llm_gateway.schemas.validation import ChatRequest
+    from llm_gateway.schemas.embeddings import EmbeddingRequest
     from llm_gateway.tenants.services import TenantServices
+
+    Admitted = ChatRequest | EmbeddingRequest
 
 log = logging.getLogger("llm_gateway.tenants")
 
@@ -54,6 +60,12 @@ class Ticket:
             self._prompt_estimate = prompt_tokens(self.body)
         return self._prompt_estimate
 
+    @classmethod
+    def of(cls, request: Admitted) -> Ticket:
+        if isinstance(request, ChatRequest):
+            return cls(body=request.body)
+        return cls(body=request.body, _prompt_estimate=request.input.estimated_tokens())  # cheap: no messages
+
 
 class TenantLayer(Layer):
     def __init__(self, inner: ChatHandler, services: TenantServices, groups: ModelGroups | None = None) -> None:
@@ -63,7 +75,7 @@ class TenantLayer(Layer):
 
     # -- admission ------------------------------------------------------------------------------
 
-    def _scopes(self, request: ChatRequest, ctx: RequestContext) -> list[tuple[str, Quota]]:
+    def _scopes(self, request: Admitted, ctx: RequestContext) -> list[tuple[str, Quota]]:
         scopes = []
         principal = ctx.principal
         key_quota = Quota(principal.rpm, principal.tpm)
@@ -107,7 +119,7 @@ class TenantLayer(Layer):
             await asyncio.gather(*(self.services.limiter.refund(d) for d in ticket.decisions if d.admitted))
             raise
 
-    async def _admit(self, request: ChatRequest, ctx: RequestContext) -> Ticket | None:
+    async def _admit(self, request: Admitted, ctx: RequestContext) -> Ticket | None:
         if self.groups is not None and request.model not in self.groups:
             return None  # the router answers 404; nothing to count
         if not ctx.principal.may_use(request.model):
@@ -117,13 +129,15 @@ class TenantLayer(Layer):
         jobs = self.services.jobs
         if jobs.pending >= jobs.max_pending and not await jobs.wait_for_room(min(ADMISSION_WAIT, ctx.remaining())):
             ctx.note("usage_backlog", jobs.pending)  # still full: the usage write below may be dropped
-        ticket = Ticket(body=request.body)
+        ticket = Ticket.of(request)
         scopes = self._scopes(request, ctx)
         if not scopes and ctx.principal.budget_usd is None:
             return ticket  # nothing to check: no task, no store call
         limiter = self.services.limiter
-        estimate = ticket.prompt_estimate + completion_budget(
-            request.body, self.services.config.default_max_tokens_estimate
+        estimate = ticket.prompt_estimate + (
+            completion_budget(request.body, self.services.config.default_max_tokens_estimate)
+            if isinstance(request, ChatRequest)
+            else 0  # an embedding generates nothing
         )
         budget = asyncio.ensure_future(self._check_budget(ctx))
         try:
@@ -189,6 +203,19 @@ class TenantLayer(Layer):
 
         return watch_stream(opened, on_chunk=on_chunk, on_end=on_end)
 
+    async def embed(self, request: EmbeddingRequest, ctx: RequestContext) -> dict[str, Any]:
+        ticket = await self._admit(request, ctx)
+        if ticket is None:
+            return await self.inner.embed(request, ctx)
+        try:
+            response = await self.inner.embed(request, ctx)
+        except BaseException as exc:
+            self._account(request, ctx, ticket, _failed_status(exc))
+            raise
+        ticket.usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
+        self._account(request, ctx, ticket, "ok")
+        return response
+
     # -- accounting -----------------------------------------------------------------------------
 
     def _tokens(self, ticket: Ticket, status: str) -> tuple[Tokens, bool]:
@@ -200,14 +227,14 @@ class TenantLayer(Layer):
         completion = text_tokens("".join(ticket.completion_text))
         return Tokens(prompt=ticket.prompt_estimate, completion=completion), True
 
-    def _account(self, request: ChatRequest, ctx: RequestContext, ticket: Ticket, status: str) -> None:
+    def _account(self, request: Admitted, ctx: RequestContext, ticket: Ticket, status: str) -> None:
         """Queue the request's usage record (and its quota settlement) with the gateway's after-response
         work; its latency and timestamp are taken now."""
         ended, now = ctx.monotonic(), self.services.clock()
         self.services.afterwards.run(lambda: self._record(request, ctx, ticket, status, ended=ended, now=now))
 
     def _record(
-        self, request: ChatRequest, ctx: RequestContext, ticket: Ticket, status: str, *, ended: float, now: float
+        self, request: Admitted, ctx: RequestContext, ticket: Ticket, status: str, *, ended: float, now: float
     ) -> None:
         services = self.services
         tokens, estimated = self._tokens(ticket, status)
@@ -230,7 +257,7 @@ class TenantLayer(Layer):
         ctx.note_default("retries", max(0, ctx.attempts - 1))
         ctx.note_default("fallbacks", 1 if ctx.notes.get("fallback") else 0)
         if services.config.telemetry.log_content:  # the operator opted in; the prompt as sent (after guardrails)
-            ctx.note("prompt", request.body.get("messages"))
+            ctx.note("prompt", request.body.get("messages" if isinstance(request, ChatRequest) else "input"))
             ctx.note("answer", "".join(ticket.completion_text))
         parsed = request.parsed
         record = UsageRecord(

@@ -77,3 +77,25 @@ def test_scopes_separate_callers_and_namespaces() -> None:
 def test_key_never_contains_the_secret() -> None:
     digest = key(BASE, "key:sk-abc")
     assert len(digest) == 64 and "sk-abc" not in digest
+
+
+def embeddings_key(body: dict[str, Any], scope: str = "key:a") -> str:
+    from llm_gateway.cache.keys import embeddings_cache_key
+    from llm_gateway.schemas.embeddings import validate_embedding_request
+
+    return embeddings_cache_key(validate_embedding_request({"model": "embed", **body}), scope)
+
+
+def test_an_embeddings_key_is_the_normalised_request() -> None:
+    plain = embeddings_key({"input": "a"})
+    for same in ({"input": ["a"]}, {"input": "a", "encoding_format": "base64"}, {"input": "a", "user": "u"}):
+        assert embeddings_key(same) == plain, same
+    for other in ({"input": "b"}, {"input": ["a", "a"]}, {"input": "a", "dimensions": 8}, {"input": [[1]]}):
+        assert embeddings_key(other) != plain, other
+    assert embeddings_key({"input": "a"}, "key:b") != plain
+    assert embeddings_key({"input": "a", "drop_params": True}) != plain
+
+
+def test_embeddings_and_chat_keys_never_meet() -> None:
+    chat = key({"model": "embed", "messages": [{"role": "user", "content": "a"}]})
+    assert embeddings_key({"input": "a"}) != chat

@@ -8,17 +8,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from llm_gateway.api.auth import bearer_token
-from llm_gateway.api.body import read_body
-from llm_gateway.api.context import new_context, plain_headers
-from llm_gateway.api.disconnect import unless_client_leaves
-from llm_gateway.api.responses import json_response
+from llm_gateway.api.json_route import json_answer, read_json_request
 from llm_gateway.api.services import ChatApi
 from llm_gateway.core.afterwards import Afterwards
 from llm_gateway.core.context import RequestContext
 from llm_gateway.observability import request_ended
-from llm_gateway.request_limits import check_json_depth, check_request_limits
-from llm_gateway.schemas.validation import parse_json_body, validate_chat_request
+from llm_gateway.schemas.validation import validate_chat_request
 
 log = logging.getLogger("llm_gateway.api")
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -61,28 +56,14 @@ async def _logged(body: AsyncIterator[bytes], ctx: RequestContext, afterwards: A
 def chat_endpoint(services: Callable[[], ChatApi]) -> Endpoint:
     async def chat_completions(request: Request) -> Response:
         api = services()
-        headers = plain_headers(request.scope)
-        ctx = new_context(request, api, headers)
-        request.state.ctx = ctx
-        ctx.principal = await api.authenticator.authenticate(bearer_token(headers))
-        raw = await read_body(request, api.server.max_body_bytes, headers)
-        limits = api.request_limits
-        check_json_depth(raw, limits.max_json_depth)
-        data = parse_json_body(raw)
-        check_request_limits(data, limits)
+        ctx, data = await read_json_request(request, api)
         chat = validate_chat_request(data)
         ctx.model_group = chat.model
-        out = {"x-request-id": ctx.request_id}
         if chat.stream:
             body = await api.service.stream(chat, ctx)
-            out.update(SSE_HEADERS)
-            out.update(ctx.response_headers)
+            out = {"x-request-id": ctx.request_id, **SSE_HEADERS, **ctx.response_headers}
             return StreamingResponse(_logged(body, ctx, api.afterwards), media_type="text/event-stream", headers=out)
-        work = api.service.complete(chat, ctx)
-        response = await (unless_client_leaves(request.receive, work) if api.watches_disconnects else work)
-        out.update(ctx.response_headers)
-        api.afterwards.run(request_ended(ctx, 200))
-        return json_response(response, headers=out)
+        return await json_answer(request, api, ctx, api.service.complete(chat, ctx))
 
     return chat_completions
 

@@ -1,20 +1,26 @@
-"""The Bedrock adapter: Converse / ConverseStream through an injected boto3 ``bedrock-runtime`` client."""
+"""The Bedrock adapter: Converse / ConverseStream through an injected boto3 ``bedrock-runtime`` client;
+embeddings through InvokeModel (:mod:`.embeddings`)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
+import orjson
+
 from llm_gateway.config import DeploymentConfig
-from llm_gateway.errors import UpstreamTimeoutError
+from llm_gateway.embeddings.response import bad_answer, embedding_list
+from llm_gateway.errors import GatewayError, InvalidRequestError, UpstreamTimeoutError
 from llm_gateway.providers.base import ChatProvider, ProviderCall, ProviderDeps
+from llm_gateway.providers.bedrock import embeddings as embedding
 from llm_gateway.providers.bedrock.errors import map_exception
 from llm_gateway.providers.bedrock.request import build_converse_args, is_anthropic_model
 from llm_gateway.providers.bedrock.response import map_response
 from llm_gateway.providers.bedrock.settings import BedrockSettings
 from llm_gateway.providers.bedrock.stream import ConverseStreamMapper
 from llm_gateway.providers.bedrock.transport import END, ERROR, EVENT, ThreadRunner
+from llm_gateway.providers.embeddings import batches, check_dimensions, check_extra_fields, gather_bounded, texts_of
 from llm_gateway.providers.thinking.memory import ThinkingMemory
 from llm_gateway.providers.thinking.store import memory_thinking_store
 
@@ -27,6 +33,7 @@ def _without_thinking(body: dict[str, Any]) -> dict[str, Any]:
 
 class BedrockProvider(ChatProvider):
     name: ClassVar[str] = "bedrock"
+    serves_embeddings: ClassVar[bool] = True
 
     def __init__(self, deps: ProviderDeps) -> None:
         super().__init__(deps)
@@ -114,6 +121,61 @@ class BedrockProvider(ChatProvider):
         finally:
             pump.close()
 
+    async def embed(self, call: ProviderCall) -> dict[str, Any]:
+        check_extra_fields(call, self.name)
+        texts = texts_of(call, self.name)
+        settings = self.settings(call)
+        model = call.deployment.model
+        family = settings.family(model)
+        if family is None:  # checked at start-up for deployments that list embeddings
+            raise InvalidRequestError(
+                f"The model '{call.deployment.group}' ({model}) is not a Bedrock embedding model the gateway knows.",
+                param="model",
+                code="model_not_supported",
+            )
+        dimensions = check_dimensions(call, model, embedding.DIMENSIONS[family])
+
+        def invoke(payload: dict[str, Any]) -> Callable[[], Awaitable[tuple[Any, dict[str, str]]]]:
+            def blocking() -> tuple[Any, dict[str, str]]:
+                response = self._client(call, settings).invoke_model(
+                    modelId=model, body=orjson.dumps(payload), contentType="application/json", accept="application/json"
+                )
+                headers = (response.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
+                return response["body"].read(), headers
+
+            async def run() -> tuple[Any, dict[str, str]]:
+                try:
+                    raw, headers = await self._threads.run(blocking)
+                except Exception as exc:
+                    raise _for_input(map_exception(call, exc)) from None
+                try:
+                    return orjson.loads(raw), headers
+                except orjson.JSONDecodeError:
+                    raise bad_answer(call.deployment.group, "not JSON") from None
+
+            return run
+
+        parts: Sequence[Sequence[str]] = batches(texts, embedding.PER_CALL[family])
+        if embedding.is_cohere(family):
+            payloads = [
+                embedding.cohere_body(
+                    part, dimensions=dimensions, input_type=settings.input_type, truncate=settings.truncate
+                )
+                for part in parts
+            ]
+        else:
+            payloads = [
+                embedding.titan_body(part[0], dimensions=dimensions, normalize=settings.normalize) for part in parts
+            ]
+        try:
+            async with asyncio.timeout(self._deadline(call)):
+                answers = await gather_bounded([invoke(p) for p in payloads], settings.embedding_concurrency)
+        except TimeoutError:
+            raise UpstreamTimeoutError(
+                f"The upstream for model '{call.deployment.group}' did not answer in time."
+            ) from None
+        return _embedding_answer(call, family, parts, answers)
+
     @staticmethod
     async def _next(pump: Any, call: ProviderCall, timeout: float) -> tuple[str, Any]:
         try:
@@ -131,3 +193,33 @@ class BedrockProvider(ChatProvider):
 
     async def aclose(self) -> None:
         self._threads.shutdown()
+
+
+def _for_input(error: GatewayError) -> GatewayError:
+    """An embeddings request has no messages: a context-length refusal names its input."""
+    if getattr(error, "param", None) == "messages":
+        error.param = "input"
+    return error
+
+
+def _embedding_answer(
+    call: ProviderCall,
+    family: embedding.Family,
+    parts: Sequence[Sequence[str]],
+    answers: list[tuple[Any, dict[str, str]]],
+) -> dict[str, Any]:
+    group = call.deployment.group
+    vectors: list[list[float]] = []
+    counts: list[int | None] = []
+    for part, (data, headers) in zip(parts, answers, strict=True):
+        if embedding.is_cohere(family):
+            vectors.extend(embedding.read_cohere(data, len(part), group))
+            counts.append(embedding.header_tokens(headers))
+        else:
+            vector, count = embedding.read_titan(data, group)
+            vectors.append(vector)
+            counts.append(count if count is not None else embedding.header_tokens(headers))
+    known = [count for count in counts if count is not None]
+    return embedding_list(
+        vectors, model=call.deployment.model, prompt_tokens=sum(known) if len(known) == len(counts) else None
+    )

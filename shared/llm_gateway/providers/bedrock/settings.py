@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from llm_gateway.config import DeploymentConfig
+from llm_gateway.providers.bedrock.embeddings import Family, family_of
 from llm_gateway.providers.options import ProviderOptions, read_options
 
 
@@ -33,6 +34,18 @@ class BedrockSettings(ProviderOptions):
     additional_model_request_fields: dict[str, Any] = Field(
         default_factory=dict, description="Sent as additionalModelRequestFields on every call."
     )
+    # for embeddings, see .embeddings:
+    embedding_family: Family | None = Field(
+        default=None, description="titan-v2 | titan-v1 | cohere-v4 | cohere-v3; default: from the model id."
+    )
+    normalize: bool | None = Field(default=None, description="Titan: scale vectors to unit length (its default).")
+    input_type: Literal["search_document", "search_query", "classification", "clustering"] = Field(
+        default="search_document", description="Cohere: what the texts are for."
+    )
+    truncate: Literal["NONE", "START", "END", "LEFT", "RIGHT"] | None = Field(
+        default=None, description="Cohere: how an over-long text is cut (v3: START/END, v4: LEFT/RIGHT)."
+    )
+    embedding_concurrency: int = Field(default=8, ge=1, le=64, description="InvokeModel calls at once per request.")
 
     @classmethod
     def of(cls, deployment: DeploymentConfig) -> BedrockSettings:
@@ -45,4 +58,13 @@ class BedrockSettings(ProviderOptions):
             if settings.endpoint_url not in (None, base):
                 raise ValueError("api_base and endpoint_url name different endpoints; keep one")
             settings = settings.model_copy(update={"endpoint_url": base})
+        if "embeddings" in deployment.endpoints and settings.family(deployment.model) is None:
+            raise ValueError(
+                f"the Bedrock model {deployment.model!r} is not one the gateway knows how to embed with; set "
+                "embedding_family (titan-v2, titan-v1, cohere-v4 or cohere-v3)"
+            )
         return settings
+
+    def family(self, model: str) -> Family | None:
+        """The model's embedding request format."""
+        return self.embedding_family or family_of(model)

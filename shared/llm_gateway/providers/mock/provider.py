@@ -1,7 +1,8 @@
 """The ``mock`` provider: answers from :mod:`.answers`, shaped exactly like OpenAI's wire format.
 
 Deployment options: ``mock_response`` (fixed reply text), ``chunk_delay_ms`` (pause between stream
-chunks), ``latency_ms`` (pause before answering). A request may carry ``mock_response`` too.
+chunks), ``latency_ms`` (pause before answering), ``embedding_dimensions`` (the length of its
+embeddings, 1536 unless set). A request may carry ``mock_response`` too. Embeddings: see :mod:`.embeddings`.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import orjson
 from pydantic import Field
 
 from llm_gateway.config import DeploymentConfig
+from llm_gateway.errors import InvalidRequestError
 from llm_gateway.providers.base import ChatProvider, ProviderCall
 from llm_gateway.providers.mock.answers import MockAnswer, MockChoice, answer
 from llm_gateway.providers.options import ProviderOptions, read_options
+
+DEFAULT_EMBEDDING_DIMENSIONS = 1536
 
 
 def _completion_id(call: ProviderCall) -> str:
@@ -38,10 +42,14 @@ class MockOptions(ProviderOptions):
     chunk_delay_ms: float = Field(default=0, ge=0, description="Pause between streamed chunks.")
     latency_ms: float = Field(default=0, ge=0, description="Pause before answering.")
     mock_response: str | None = Field(default=None, description="A fixed reply instead of the echo.")
+    embedding_dimensions: int = Field(
+        default=DEFAULT_EMBEDDING_DIMENSIONS, ge=1, le=8192, description="Embedding length."
+    )
 
 
 class MockProvider(ChatProvider):
     name: ClassVar[str] = "mock"
+    serves_embeddings: ClassVar[bool] = True
 
     @classmethod
     def validate_deployment(cls, deployment: DeploymentConfig) -> None:
@@ -101,6 +109,28 @@ class MockProvider(ChatProvider):
             "usage": self._usage(result),
             "system_fingerprint": "fp_mock",
         }
+
+    async def embed(self, call: ProviderCall) -> dict[str, Any]:
+        from llm_gateway.embeddings.response import embedding_list  # on first use: not at cold start
+        from llm_gateway.providers.mock.embeddings import mock_tokens, mock_vector
+
+        latency = self._option(call, "latency_ms")
+        if latency:
+            await asyncio.sleep(latency / 1000)
+        request = call.embedding
+        full = int(self._option(call, "embedding_dimensions", DEFAULT_EMBEDDING_DIMENSIONS))
+        dimensions = request.dimensions or full
+        if dimensions > full:
+            raise InvalidRequestError(
+                f"Invalid 'dimensions': the model '{call.deployment.group}' makes embeddings of at most {full} "
+                f"dimensions; got {dimensions}.",
+                param="dimensions",
+                code="invalid_value",
+            )
+        items: list[str | tuple[int, ...]] = list(request.input.texts or request.input.tokens or ())
+        model = call.deployment.model
+        vectors = [mock_vector(model, item, dimensions, full) for item in items]
+        return embedding_list(vectors, model=model, prompt_tokens=sum(mock_tokens(item) for item in items))
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
         latency = self._option(call, "latency_ms")
