@@ -53,6 +53,8 @@ class SpendApi:
     keys: KeyStore | None
     afterwards: Afterwards
     clock: Callable[[], float]
+    flush_interval: float = 1.0
+    """``tenants.usage.flush_interval``: how far behind other instances' spend may be."""
 
 
 @dataclass(frozen=True)
