@@ -336,7 +336,7 @@ class Gateway:
                 afterwards=self.afterwards,
                 clock=runtime.clock,
             ),
-            debug=DebugApi(authenticator=authenticator, transport=self.transport),
+            debug=DebugApi(authenticator=authenticator, transport=self.transport, aws=runtime.aws),
             afterwards=self.afterwards,
         )
 

@@ -64,6 +64,8 @@ class DebugApi:
     authenticator: Authenticator
     transport: Any
     """The upstream transport (its pooled connections are reported)."""
+    aws: Any = None
+    """The AWS client factory (the calls its clients made are reported)."""
 
 
 @dataclass(frozen=True)
