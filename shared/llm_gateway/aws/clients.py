@@ -16,7 +16,6 @@ connection from the snapshot). Injected ``overrides`` are handed out as they are
 from __future__ import annotations
 
 import collections
-
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
