@@ -1,5 +1,6 @@
 """moto's DynamoDB server in its own process, for benchmarks: in-process (a thread) its work would
-compete with the gateway's for the GIL and distort the timings."""
+compete with the gateway's for the GIL and distort the timings. It is the gateway's own local server
+(``llm_gateway.local.moto_server``: one call at a time, as DynamoDB applies them)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def moto_server(timeout: float = 30.0) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "llm_gateway.local.moto_server", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -29,7 +30,7 @@ def moto_server(timeout: float = 30.0) -> Iterator[str]:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                httpx.get(endpoint + "/moto-api/", timeout=1)
+                httpx.get(endpoint + "/", timeout=1)
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline:

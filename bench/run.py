@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -136,11 +137,18 @@ class OtherLoad:
         return max(0.0, other / elapsed)
 
 
-def serve(app: str, port: int, env: dict[str, str], workers: int = 1, root: Path = ROOT) -> subprocess.Popen[bytes]:
+def serve(
+    app: str, port: int, env: dict[str, str], workers: int = 1, root: Path = ROOT, tables: bool = False
+) -> subprocess.Popen[bytes]:
     """uvicorn with the flags ``handlers/run.sh`` uses on Lambda, run from ``root``'s ``handlers/``. Several
     workers: ``llm_gateway.local.serve --workers`` (uvicorn's workers), without the embedded DynamoDB, so the
-    stores are in memory as in one."""
-    if workers > 1:
+    stores are in memory as in one. ``tables``: as ``make serve`` runs it, with its embedded DynamoDB (moto in
+    a process of its own) for keys, limits, spend, the cache and routing state."""
+    if tables:
+        command = [sys.executable, "-m", "llm_gateway.local.serve", "--port", str(port), "--app", app]
+        command += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+        env = {k: v for k, v in env.items() if k != "LLM_GATEWAY_EMBEDDED_DYNAMODB"}
+    elif workers > 1:
         command = [sys.executable, "-m", "llm_gateway.local.serve", "--port", str(port), "--app", app]
         command += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
         env = {**env, "LLM_GATEWAY_EMBEDDED_DYNAMODB": "0"}
@@ -165,6 +173,14 @@ def cold_start(repeats: int = 7) -> list[float]:
         )
         times.append(float(out.stdout.strip().splitlines()[-1]))
     return times
+
+
+def dynamodb_calls(port: int) -> Counter[str]:
+    """The DynamoDB calls the gateway on ``port`` has made so far (botocore's event hooks, /debug/runtime)."""
+    figures = httpx.get(
+        f"http://127.0.0.1:{port}/debug/runtime", headers={"authorization": f"Bearer {KEY}"}, timeout=10
+    ).json()
+    return Counter({k: v for k, v in figures["aws_calls"].items() if k.startswith("dynamodb.")})
 
 
 def process_tree(pid: int) -> list[int]:
@@ -239,7 +255,10 @@ def main() -> None:
         "LLM_GATEWAY_MASTER_KEY": KEY,
         "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT / 'handlers'}",
     }
-    gateway = serve("gateway:app", gw_port, env, args.workers)
+    env["LLM_GATEWAY_DEBUG_RUNTIME"] = "1"  # /debug/runtime: the DynamoDB calls each gateway made
+    gateway = serve("gateway:app", gw_port, {**env, "LLM_GATEWAY_EMBEDDED_DYNAMODB": "0"}, args.workers)
+    tables_port = free_port()
+    with_tables = serve("gateway:app", tables_port, env, args.workers, tables=True)
     per_core = serve("gateway:app", cores_port, env, args.per_core_workers) if args.per_core_workers > 1 else None
     floor = serve(
         "bench.floor_proxy:app",
@@ -260,15 +279,18 @@ def main() -> None:
         wait_ready(f"http://127.0.0.1:{up_port}/health")
         wait_ready(f"http://127.0.0.1:{gw_port}/health")
         wait_ready(f"http://127.0.0.1:{floor_port}/health")
+        wait_ready(f"http://127.0.0.1:{tables_port}/health", timeout=60)
         direct, through = up_port, gw_port
         auth = {"authorization": f"Bearer {KEY}"}
         asyncio.run(run_load(through, auth, 200, 8))  # warm every path
+        asyncio.run(run_load(tables_port, auth, 200, 8))
         asyncio.run(run_load(direct, {}, 200, 8))
         asyncio.run(run_load(floor_port, {}, 200, 8))
         if per_core is not None:
             wait_ready(f"http://127.0.0.1:{cores_port}/health")
             asyncio.run(run_load(cores_port, auth, 400, 32))  # 32 connections: every worker gets some
-        other = OtherLoad([upstream.pid, gateway.pid, floor.pid, os.getpid(), *([per_core.pid] if per_core else [])])
+        own = [upstream.pid, gateway.pid, floor.pid, with_tables.pid, os.getpid()]
+        other = OtherLoad([*own, *([per_core.pid] if per_core else [])])
         served = 200
         # c=32: the clients start over one upstream latency, as clients that are not in lockstep do; with a
         # fixed-latency upstream a burst start stays a burst for the whole run, so it is measured apart
@@ -279,19 +301,35 @@ def main() -> None:
         }
         for name, (concurrency, n, spread, rounds) in runs.items():
             # interleave rounds so drift in machine load hits every side alike
-            d, g, f, pc = [], [], [], []
+            d, g, f, pc, t = [], [], [], [], []
             cpu_used = floor_cpu = 0.0
+            seconds = {"gateway": 0.0, "tables": 0.0}
+            calls_before = dynamodb_calls(tables_port)
             for _ in range(rounds):
                 d += asyncio.run(run_load(direct, {}, n // rounds, concurrency, spread))
                 cpu_before = cpu_seconds(floor.pid)
                 f += asyncio.run(run_load(floor_port, {}, n // rounds, concurrency, spread))
                 floor_cpu += cpu_seconds(floor.pid) - cpu_before
-                cpu_before = cpu_seconds(gateway.pid)
+                cpu_before, started = cpu_seconds(gateway.pid), time.perf_counter()
                 g += asyncio.run(run_load(through, auth, n // rounds, concurrency, spread))
+                seconds["gateway"] += time.perf_counter() - started
                 cpu_used += cpu_seconds(gateway.pid) - cpu_before
+                started = time.perf_counter()
+                t += asyncio.run(run_load(tables_port, auth, n // rounds, concurrency, spread))
+                seconds["tables"] += time.perf_counter() - started
                 if per_core is not None and concurrency > 1:
                     pc += asyncio.run(run_load(cores_port, auth, n // rounds, concurrency, spread))
             served += len(g)
+            time.sleep(1.5)  # the last flush window of the tables' gateway
+            calls = dynamodb_calls(tables_port) - calls_before
+            results[name + "_tables"] = {
+                "added_median_ms": (statistics.median(t) - statistics.median(d)) * 1000,
+                "added_p99_ms": (percentile(t, 0.99) - percentile(d, 0.99)) * 1000,
+                "requests_per_second": len(t) / seconds["tables"],
+                "tables_off_requests_per_second": len(g) / seconds["gateway"],
+                "dynamodb_calls_per_request": sum(calls.values()) / len(t),
+                "dynamodb_calls": dict(calls),
+            }
             results[name] = {
                 "direct_median_ms": statistics.median(d) * 1000,
                 "gateway_median_ms": statistics.median(g) * 1000,
@@ -323,7 +361,7 @@ def main() -> None:
         results["rss_mb_after_runs"] = rss_mb(gateway.pid)
         results["requests_served"] = served + args.streams
     finally:
-        processes = [p for p in (gateway, per_core, floor, upstream) if p is not None]
+        processes = [p for p in (gateway, with_tables, per_core, floor, upstream) if p is not None]
         for process in processes:
             process.terminate()
         for process in processes:
@@ -355,6 +393,7 @@ def print_table(r: dict[str, Any]) -> None:
             f"a burst of 32 kept in step by the fixed-latency upstream; floor adds "
             f"{r['c32_burst']['floor_added_median_ms']:.2f} / {r['c32_burst']['floor_added_p99_ms']:.2f} ms",
         ),
+        *tables_rows(r),
         *per_core_rows(r),
         (
             "floor (bare ASGI proxy) added median c=1 / c=32",
@@ -395,6 +434,29 @@ def print_table(r: dict[str, Any]) -> None:
     print(f"{'measure'.ljust(width)} | result | context")
     for a, b, c in rows:
         print(f"{a.ljust(width)} | {b} | {c}")
+
+
+def tables_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Tables on (as ``make serve`` runs it: embedded DynamoDB in a process of its own) beside tables off."""
+    c1, c32 = r["c1_tables"], r["c32_tables"]
+    ratio = c32["requests_per_second"] / c32["tables_off_requests_per_second"]
+    return [
+        (
+            "tables on: c=1 added median / p99",
+            f"{c1['added_median_ms']:.2f} ms / {c1['added_p99_ms']:.2f} ms",
+            f"tables off: {r['c1']['added_median_ms']:.2f} ms / {r['c1']['added_p99_ms']:.2f} ms",
+        ),
+        (
+            "c=32 requests/s: tables on / off",
+            f"{c32['requests_per_second']:.0f} / {c32['tables_off_requests_per_second']:.0f} ({ratio:.2f})",
+            f"tables on, added median / p99 {c32['added_median_ms']:.2f} / {c32['added_p99_ms']:.2f} ms",
+        ),
+        (
+            "DynamoDB calls per request, c=1 / c=32",
+            f"{c1['dynamodb_calls_per_request']:.3f} / {c32['dynamodb_calls_per_request']:.3f}",
+            ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in sorted(c32["dynamodb_calls"].items())) + " at c=32",
+        ),
+    ]
 
 
 def per_core_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -44,12 +44,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _finish_usage_writes() -> None:
-    """Mangum runs the event loop only during a request, so usage writes queued by this one would wait
-    for the next invocation (or be lost with the instance): finish them before returning."""
+    """Mangum runs the event loop only during a request, so usage writes still pending after it (the
+    request flushes its own before its answer; these are what a flush that timed out left) would wait for
+    the next invocation (or be lost with the instance): finish them before returning."""
     gateway = app.state.gateway
     if getattr(gateway, "afterwards", None) is not None:
         gateway.afterwards.flush()  # queued only if server.defer_bookkeeping was turned on
     if getattr(gateway, "tenants", None) is not None:
-        from llm_gateway.tenants.background import finish_in_loop
+        from llm_gateway.tenants.ledger import finish_in_loop
 
-        finish_in_loop(gateway.tenants.jobs)
+        finish_in_loop(gateway.tenants.ledger)

@@ -87,13 +87,12 @@ def fake_openai(fake_openai_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """A real moto DynamoDB HTTP endpoint (boto3 really serialises requests)."""
-    from moto.server import ThreadedMotoServer
+    """A real moto DynamoDB HTTP endpoint (boto3 really serialises requests), applying one call at a time
+    as DynamoDB does (conditional writes are atomic)."""
+    from llm_gateway.local.moto_server import MotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    server = MotoServer().start()
+    yield server.endpoint
     server.stop()
 
 

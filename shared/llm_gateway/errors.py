@@ -121,6 +121,12 @@ class RateLimitError(GatewayError):
     default_code = "rate_limit_exceeded"
 
 
+class GroupLimitError(RateLimitError):
+    """A model group is over its configured rpm/tpm (``tenants.model_limits``). Routing skips the group,
+    as when every deployment of it answered 429, and moves on to the next fallback; with none left, the
+    client gets this 429."""
+
+
 class ServiceUnavailableError(GatewayError):
     status_code = 503
     error_type = "server_error"

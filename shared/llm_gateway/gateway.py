@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from llm_gateway.providers.registry import ProviderPool
     from llm_gateway.routing.router import Router
     from llm_gateway.runtime import Runtime
+    from llm_gateway.schemas.embeddings import EmbeddingRequest
+    from llm_gateway.schemas.validation import ChatRequest
     from llm_gateway.secrets import SecretResolver
     from llm_gateway.tables.base import Table, Tables
     from llm_gateway.telemetry.metrics import MetricsSink
@@ -140,7 +142,7 @@ class Gateway:
             ("guardrails", lambda inner: guardrail_layer(inner, config.guardrails, runtime.aws)),
             # model access, budget, rate limits, then the accounting; outside idempotency: a replay is
             # still a request of its key
-            ("limits_and_spend", lambda inner: tenant_layer(inner, self.tenants, groups)),
+            ("limits_and_spend", lambda inner: tenant_layer(inner, self.tenants, groups, self._reachable)),
             # outside the response cache: a replay never reaches it
             (
                 "idempotency",
@@ -159,12 +161,30 @@ class Gateway:
 
     def _attempt_layers(self, deployments: list[Deployment]) -> list[tuple[str, LayerFactory[AttemptHandler]]]:
         """The layers between the router and the providers (once per attempt), outermost first."""
-        from llm_gateway.tenants.deployment_limits import deployment_limits_layer
+        from llm_gateway.tenants.model_limits import model_limits_layer
 
         return [
-            # a deployment over its rpm/tpm answers like an upstream 429, so the router tries another
-            ("deployment_limits", lambda inner: deployment_limits_layer(inner, self.tenants, deployments)),
+            # every attempt counts against its deployment's and its group's rpm/tpm, whichever group was asked
+            # for: a deployment over its limit answers like an upstream 429 (the router tries another), a group
+            # over its limit is skipped (the router moves on to the next fallback)
+            ("model_limits", lambda inner: model_limits_layer(inner, self.tenants, deployments)),
         ]
+
+    def _reachable(self, request: ChatRequest | EmbeddingRequest) -> list[str]:
+        """The model groups that may answer ``request``: the one asked for, its fallbacks (the request's,
+        else the config's) and the context-window fallbacks (a budget reservation prices the request at
+        the most expensive of them)."""
+        from llm_gateway.schemas.validation import ChatRequest
+
+        router, parsed = self.config.router, request.parsed
+        fallbacks = parsed.fallbacks if parsed.fallbacks is not None else router.fallbacks.get(request.model, [])
+        if not isinstance(request, ChatRequest):
+            return list(dict.fromkeys([request.model, *fallbacks]))  # an embedding has no context window to outgrow
+        windows = [
+            *router.context_window_fallbacks.values(),
+            *(request.parsed.context_window_fallback_dict or {}).values(),
+        ]
+        return list(dict.fromkeys([request.model, *fallbacks, *windows]))
 
     # -- building -------------------------------------------------------------------------------------
 
@@ -244,13 +264,19 @@ class Gateway:
 
     def _build_services(self) -> None:
         """Tenants (keys, limits, spend), the response cache and the authenticator."""
-        from llm_gateway.aws.environment import on_lambda
+        from llm_gateway.aws.environment import frozen_between_requests, on_lambda
         from llm_gateway.cache.factory import build_response_cache
         from llm_gateway.tenants.services import build_authenticator, build_tenant_services
 
         opts, config, runtime = self.options, self.config, self.runtime
         self.tenants = build_tenant_services(
-            config.tenants, runtime.tables, clock=runtime.clock, afterwards=self.afterwards
+            config.tenants,
+            runtime.tables,
+            clock=runtime.clock,
+            afterwards=self.afterwards,
+            # Lambda on demand may freeze the process once an answer is sent: each request's writes go first
+            per_request=frozen_between_requests(self.env),
+            request_timeout=config.server.request_timeout,
         )
         self.cache = build_response_cache(
             config.cache,
@@ -319,11 +345,12 @@ class Gateway:
             spend=SpendApi(
                 authenticator=authenticator,
                 spend=self.tenants.spend,
+                flush_interval=config.tenants.usage.flush_interval,
                 keys=self.tenants.keys,
                 afterwards=self.afterwards,
                 clock=runtime.clock,
             ),
-            debug=DebugApi(authenticator=authenticator, transport=self.transport),
+            debug=DebugApi(authenticator=authenticator, transport=self.transport, aws=runtime.aws),
             afterwards=self.afterwards,
         )
 

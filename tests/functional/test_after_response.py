@@ -7,6 +7,7 @@ Under Lambda it is written before answering, as the process may be frozen right 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -38,8 +39,11 @@ def _access(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
 
 
 def _records(server: UvicornThread, key_id: str = "master") -> list[dict[str, Any]]:
-    spend = server.gateway.tenants.spend  # type: ignore[attr-defined]
-    return list(usage_records(spend, key_id, 0, time.time() + 60))
+    """The usage records in the table, once the ledger has written what it holds."""
+    tenants = server.gateway.tenants  # type: ignore[attr-defined]
+    assert server.loop is not None
+    asyncio.run_coroutine_threadsafe(tenants.ledger.flush(), server.loop).result(timeout=30)
+    return list(usage_records(tenants.spend, key_id, 0, time.time() + 60))
 
 
 def _hold(server: UvicornThread) -> None:
@@ -86,11 +90,12 @@ def test_the_spend_report_counts_requests_answered_a_moment_ago(fake_openai: Fak
 
 def test_a_budget_check_counts_requests_answered_a_moment_ago(fake_openai: FakeOpenAI) -> None:
     keys = MemoryTable()
-    secret, _ = make_key(KeyStore(keys), now=time.time(), budget_usd=0.000001)
+    # room for one request's worst case (its prompt's bytes at $2.5/M, 10 completion tokens at $10/M), not two
+    secret, _ = make_key(KeyStore(keys), now=time.time(), budget_usd=0.00025)
     with running_gateway(priced_config(openai_config(fake_openai.v1)), tables=Tables(keys=keys)) as server:
         _hold(server)
-        assert _ask(server, secret).status_code == 200  # spends past the tiny budget
-        refused = _ask(server, secret)
+        assert _ask(server, secret, max_tokens=10).status_code == 200  # its bookkeeping still waits
+        refused = _ask(server, secret, max_tokens=10)
     assert refused.status_code == 429
     assert assert_error(refused.json())["error"]["code"] == "insufficient_quota"
 

@@ -119,6 +119,7 @@ def test_a_non_stream_client_that_leaves_cancels_the_upstream_call(
         wait_until(lambda: not gateway.gateway.transport.connection_count)  # type: ignore[attr-defined]
         wait_until(lambda: _task_names(gateway) <= {"serve", "lifespan"})
         spend = gateway.gateway.tenants.spend  # type: ignore[attr-defined]
+        wait_until(lambda: usage_records(spend, "master", 0, time.time() + 60))  # the ledger's next flush
         (record,) = usage_records(spend, "master", 0, time.time() + 60)
         assert record["status"] == "aborted" and record["stream"] is False
         # the gateway goes on serving, on a fresh connection

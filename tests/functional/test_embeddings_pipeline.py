@@ -135,7 +135,8 @@ def test_rate_limits_budgets_and_spend_hold_for_embeddings(
     clock = ManualClock(now=1_764_000_000.0 + 5)
     keys = key_store(moto_endpoint, dynamodb_tables)
     limited, _ = make_key(keys, now=clock(), owner="limited", rpm=2)
-    budgeted, budgeted_id = make_key(keys, now=clock(), owner="budgeted", budget_usd=0.001)
+    # the budget holds one request's worst case (79 bytes of input: at most 79 tokens, $0.0079), not two
+    budgeted, budgeted_id = make_key(keys, now=clock(), owner="budgeted", budget_usd=0.008)
     config = {
         "models": [openai_model(openai_upstream)],
         "tenants": {"prices": {"embed": {"input": 100.0, "output": 0.0}}},  # USD per million input tokens
@@ -151,13 +152,13 @@ def test_rate_limits_budgets_and_spend_hold_for_embeddings(
         assert assert_error(refused.json())["error"]["code"] == "rate_limit_exceeded"
         assert refused.headers["x-ratelimit-limit-requests"] == "2" and "retry-after" in refused.headers
 
-        text = " ".join(["word"] * 16)  # the fake counts 16 words + 79 chars // 16 = 20 tokens: $0.002 > budget
+        text = " ".join(["word"] * 16)  # the fake counts 16 words + 79 chars // 16 = 20 tokens: $0.002
         spent = post(gw.base_url, {"model": "embed", "input": text, "user": "end-user-1"}, budgeted)
         assert spent.status_code == 200 and spent.json()["usage"]["prompt_tokens"] == 20
         flush(gw)
         client = openai.OpenAI(base_url=gw.base_url + "/v1", api_key=budgeted, max_retries=0)
         with pytest.raises(openai.RateLimitError) as over:
-            client.embeddings.create(model="embed", input="one more")
+            client.embeddings.create(model="embed", input=text)  # $0.002 spent + $0.0079 at worst > $0.008
         assert over.value.code == "insufficient_quota"
     spend = spend_store(moto_endpoint, dynamodb_tables)
     [record] = usage_records(spend, budgeted_id, clock() - 60, clock() + 60)

@@ -132,31 +132,34 @@ def test_model_limit_from_config_applies_to_every_key(
 def test_budget_is_enforced_across_instances(
     fake_openai: FakeOpenAI, moto_endpoint: str, dynamodb_tables: dict[str, str], clock: ManualClock
 ) -> None:
-    # 1000 prompt + 1000 completion tokens = 0.0025 + 0.01 = $0.0125 a request
-    fake_openai.default = Reply(usage={"prompt_tokens": 1000, "completion_tokens": 1000, "total_tokens": 2000})
+    # 10 prompt + 800 completion tokens = $0.000025 + $0.008 a request; each reserves its worst case first
+    # (its prompt's bytes at $2.5/M and max_tokens 800 at $10/M: about $0.0081), so two fit $0.02, three not
+    fake_openai.default = Reply(usage={"prompt_tokens": 10, "completion_tokens": 800, "total_tokens": 810})
     secret, key_id = make_key(key_store(moto_endpoint, dynamodb_tables), now=clock(), budget_usd=0.02)
     metrics: list[str] = []
     config = priced_config(openai_config(fake_openai.v1))
     options = {"aws_clients": aws_clients(moto_endpoint), "clock": clock, "metrics_sink": metrics.append}
     first = running_gateway(config, env=dynamodb_tables, **options)
     second = running_gateway(config, env=dynamodb_tables, **options)
+    body = {"model": "gpt-test", "messages": HELLO, "max_tokens": 800}
     with first as a, second as b:
-        assert _post(a.base_url, secret, {"model": "gpt-test", "messages": HELLO}).status_code == 200
+        assert _post(a.base_url, secret, body).status_code == 200
         _flush(a)
-        assert _post(b.base_url, secret, {"model": "gpt-test", "messages": HELLO}).status_code == 200
+        assert _post(b.base_url, secret, body).status_code == 200
         _flush(b)
-        refused = _post(a.base_url, secret, {"model": "gpt-test", "messages": HELLO})
+        refused = _post(a.base_url, secret, body)
         assert refused.status_code == 429
         error = assert_error(refused.json())["error"]
         assert error["type"] == "insufficient_quota"
         assert error["code"] == "insufficient_quota"
         client = openai.OpenAI(base_url=b.base_url + "/v1", api_key=secret, max_retries=0)
         with pytest.raises(openai.RateLimitError) as raised:
-            client.chat.completions.create(model="gpt-test", messages=HELLO)  # type: ignore[arg-type]
+            client.chat.completions.create(model="gpt-test", messages=HELLO, max_tokens=800)  # type: ignore[arg-type]
         assert raised.value.code == "insufficient_quota"
     budget_metrics = [json.loads(line) for line in metrics if "BudgetExceeded" in line]
     assert len(budget_metrics) == 2 and all(m["model"] == "gpt-test" for m in budget_metrics)
-    assert spend_store(moto_endpoint, dynamodb_tables).current_spend(key_id, "monthly", clock()) == pytest.approx(0.025)
+    spent = spend_store(moto_endpoint, dynamodb_tables).current_spend(key_id, "monthly", clock())
+    assert spent == pytest.approx(0.01605)
 
 
 def test_spend_is_price_table_times_upstream_usage(

@@ -1,10 +1,11 @@
-"""The local run's DynamoDB: embedded (moto in-process, tables from template.yaml) unless the environment
-names an endpoint or deployed tables; and none of it on the Lambda import path."""
+"""The local run's DynamoDB: embedded (moto in a process of its own, tables from template.yaml) unless the
+environment names an endpoint or deployed tables; and none of it on the Lambda import path."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import boto3
 import httpx
@@ -60,6 +61,40 @@ def test_a_given_endpoint_gets_the_tables_and_no_embedded_server(moto_endpoint: 
 def test_deployed_tables_or_opting_out_change_nothing() -> None:
     assert local_dynamodb_env({"LLM_GATEWAY_CACHE_TABLE": "prod-cache"}) == ({}, None)
     assert local_dynamodb_env({"LLM_GATEWAY_EMBEDDED_DYNAMODB": "0"}) == ({}, None)
+
+
+def test_the_embedded_dynamodb_runs_in_its_own_process_and_ends_with_its_parent() -> None:
+    import os
+    import signal
+    import time
+
+    probe = (
+        "import os, sys, time\n"
+        "from llm_gateway.local.dynamodb import start_embedded_dynamodb\n"
+        f"embedded = start_embedded_dynamodb({str(TEMPLATE)!r}, prefix='probe')\n"
+        "print(os.getpid(), embedded._process.pid, embedded.endpoint, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "shared")}
+    parent = subprocess.Popen([sys.executable, "-c", probe], stdout=subprocess.PIPE, text=True, env=env)
+    assert parent.stdout is not None
+    parent_pid, child_pid, endpoint = parent.stdout.readline().split()
+    assert int(child_pid) != int(parent_pid)
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+    assert "probe-StateTable" in client.list_tables()["TableNames"]
+    parent.send_signal(signal.SIGKILL)  # no clean-up code runs: the child must still go
+    parent.wait(10)
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{child_pid}").exists() and "Z" not in _state(int(child_pid)):
+        assert time.monotonic() < deadline, "the embedded DynamoDB outlived the process that started it"
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
 
 
 def test_embedded_server_is_reusable() -> None:

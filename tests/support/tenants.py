@@ -11,8 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import pytest
+
 from llm_gateway.aws.clients import AwsClients
+from llm_gateway.tables.base import Table
 from llm_gateway.tables.dynamodb import DynamoTable, fixed_client
+from llm_gateway.tables.memory import MemoryTable
 from llm_gateway.tenants.keystore import KeyStore
 from llm_gateway.tenants.records import new_key
 from llm_gateway.tenants.spend import SpendStore
@@ -75,6 +79,19 @@ class Blocking:
             return run_sync(attribute(*args, **kwargs))
 
         return call
+
+
+BACKENDS = ["memory", pytest.param("dynamodb", marks=pytest.mark.slow)]
+"""Parameters of a fixture that gives a test each table in turn (see :func:`backend_table`)."""
+
+
+def backend_table(request: pytest.FixtureRequest, table_env: str) -> Table:
+    """A fresh ``MemoryTable``, or the DynamoDB table ``table_env`` names on moto (created from template.yaml)."""
+    if request.param == "memory":
+        return MemoryTable()
+    endpoint = request.getfixturevalue("moto_endpoint")
+    tables = request.getfixturevalue("dynamodb_tables")
+    return DynamoTable(fixed_client(dynamodb_client(endpoint)), tables[table_env])
 
 
 def key_store(endpoint: str, tables: dict[str, str]) -> Any:

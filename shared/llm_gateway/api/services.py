@@ -66,6 +66,8 @@ class SpendApi:
     keys: KeyStore | None
     afterwards: Afterwards
     clock: Callable[[], float]
+    flush_interval: float = 1.0
+    """``tenants.usage.flush_interval``: how far behind other instances' spend may be."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class DebugApi:
     authenticator: Authenticator
     transport: Any
     """The upstream transport (its pooled connections are reported)."""
+    aws: Any = None
+    """The AWS client factory (the calls its clients made are reported)."""
 
 
 @dataclass(frozen=True)

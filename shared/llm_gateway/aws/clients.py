@@ -15,6 +15,7 @@ connection from the snapshot). Injected ``overrides`` are handed out as they are
 
 from __future__ import annotations
 
+import collections
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -71,6 +72,9 @@ class AwsClients:
         self._lock = threading.Lock()
         self.sessions = 0
         """boto3 sessions created: one per generation (see :meth:`session` and :func:`renew_all`)."""
+        self.calls: collections.Counter[str] = collections.Counter()
+        """AWS calls made through this factory's clients, by ``service.Operation`` (botocore's
+        ``before-call`` event: each attempt of a call counts once)."""
 
     def session(self) -> Any:
         """The process's one boto3 session (its credentials are resolved once, for every client)."""
@@ -134,7 +138,12 @@ class AwsClients:
             max_pool_connections=50,
         )
         session = self._session_locked()  # boto3 sessions are not thread-safe: clients are made under the lock
-        return session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
+        client = session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
+        client.meta.events.register(f"before-call.{client.meta.service_model.endpoint_prefix}", self._count)
+        return client
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls[f"{model.service_model.endpoint_prefix}.{model.name}"] += 1
 
 
 def preset(factory: AwsClientFactory, **settings: Any) -> AwsClientFactory:

@@ -1,4 +1,6 @@
-"""An embedded DynamoDB for local runs: moto's server in this process, tables from ``template.yaml``.
+"""An embedded DynamoDB for local runs: moto's server in a process of its own (so its CPU is not the
+gateway's), one call at a time as DynamoDB applies them (:mod:`.moto_server`), tables from
+``template.yaml``. It stops with the process that started it, even when that one is killed.
 
 :func:`local_dynamodb_env` is the one entry point for any local runner: it returns the environment
 variables that point the gateway's DynamoDB users (cache, routing state, keys, usage) at a table set,
@@ -10,6 +12,10 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +35,17 @@ class EmbeddedDynamoDB:
     endpoint: str
     env: dict[str, str]
     """``AWS_ENDPOINT_URL_DYNAMODB`` and the ``LLM_GATEWAY_*_TABLE`` names."""
-    _server: Any = field(repr=False, default=None)
+    _process: subprocess.Popen[bytes] | None = field(repr=False, default=None)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(10)
+            self._process = None
 
 
 def default_template(env: Mapping[str, str] | None = None) -> Path:
@@ -57,6 +68,37 @@ def _client(endpoint: str, region: str) -> Any:
     )
 
 
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, between fork and exec
+    """Linux: the child gets SIGTERM when the process that started it ends, however it ends."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _wait_until_serving(process: subprocess.Popen[bytes], host: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the embedded DynamoDB exited at start-up (status {process.returncode})")
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the embedded DynamoDB did not start in time") from None
+            time.sleep(0.05)
+
+
 def start_embedded_dynamodb(
     template: str | Path | None = None,
     *,
@@ -64,23 +106,26 @@ def start_embedded_dynamodb(
     host: str = "127.0.0.1",
     port: int = 0,
     region: str = LOCAL_REGION,
+    timeout: float = 30.0,
 ) -> EmbeddedDynamoDB:
-    """Start moto's DynamoDB on ``host:port`` (0 = a free port) and create every table of the template."""
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per DynamoDB call otherwise
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
+    """Start moto's DynamoDB in a process of its own on ``host:port`` (0 = a free port) and create every
+    table of the template."""
+    port = port or _free_port(host)
+    process = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
+        [sys.executable, "-m", "llm_gateway.local.moto_server", "--host", host, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+    )
+    endpoint = f"http://{host}:{port}"
+    embedded = EmbeddedDynamoDB(endpoint=endpoint, env={ENDPOINT_ENVS[0]: endpoint}, _process=process)
     try:
-        bound_host, bound_port = server.get_host_and_port()
-        endpoint = f"http://{bound_host}:{bound_port}"
-        tables = create_tables(_client(endpoint, region), template or default_template(), prefix=prefix)
+        _wait_until_serving(process, host, port, timeout)
+        embedded.env.update(create_tables(_client(endpoint, region), template or default_template(), prefix=prefix))
     except BaseException:
-        server.stop()
+        embedded.stop()
         raise
-    return EmbeddedDynamoDB(endpoint=endpoint, env={ENDPOINT_ENVS[0]: endpoint, **tables}, _server=server)
+    return embedded
 
 
 def _has_credentials(env: Mapping[str, str]) -> bool:

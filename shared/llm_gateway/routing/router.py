@@ -11,7 +11,8 @@ Order of events for one request (see the README's "Reliable routing" section):
    backoff, or the upstream's ``Retry-After`` when retrying the same deployment). Retryable failures:
    408/429/5xx/529, connection errors, timeouts. Anything else goes straight back to the client.
 4. A context-length error switches once to the mapped group. A group whose retries ran out on retryable
-   failures hands over to the next fallback group. When nothing is left, the client gets the last
+   failures hands over to the next fallback group, and so does a group over its configured limits
+   (``GroupLimitError``, from the model-limits attempt layer), at once. When nothing is left, the client gets the last
    upstream error (with ``x-llm-gateway-attempts``).
 
 Nothing waits past the request's deadline: an attempt gets only the time left, and a backoff that would
@@ -36,6 +37,7 @@ from llm_gateway.core.deployments import ModelGroups
 from llm_gateway.core.pipeline import ChatHandler, OpenedStream, StreamEnd, watch_stream
 from llm_gateway.errors import (
     GatewayError,
+    GroupLimitError,
     ServiceUnavailableError,
     UpstreamConnectionError,
     UpstreamTimeoutError,
@@ -246,6 +248,8 @@ class Router(ChatHandler):
                 break
             try:
                 return await self._attempt(choice, request, ctx, attempt)
+            except GroupLimitError as exc:
+                raise _GroupExhausted(exc) from None  # the whole group is over its limit: next fallback
             except GatewayError as exc:
                 if not is_retryable(exc):
                     raise

@@ -76,6 +76,12 @@ class EmbeddingInput:
     def __len__(self) -> int:
         return len(self.texts if self.texts is not None else self.tokens or ())
 
+    def token_bound(self) -> int:
+        """At most this many tokens: a byte of text is never less than a token; token arrays count exactly."""
+        if self.texts is not None:
+            return sum(len(text.encode()) for text in self.texts)
+        return sum(len(tokens) for tokens in self.tokens or ())
+
     def estimated_tokens(self) -> int:
         """About four characters a token for texts (no tokenizer at cold start); token arrays count exactly."""
         if self.texts is not None:

@@ -32,6 +32,18 @@ class TableUnavailable(Exception):
     """The table could not be reached or refused the call."""
 
 
+class BatchIncomplete(TableUnavailable):
+    """A batch write that could not write every item; ``unwritten`` are the ones to try again."""
+
+    def __init__(self, message: str, unwritten: Sequence[Item]) -> None:
+        super().__init__(message)
+        self.unwritten = list(unwritten)
+
+
+BATCH_WRITE_MAX = 25
+"""Items per ``BatchWriteItem`` call (DynamoDB's limit)."""
+
+
 @dataclass(frozen=True)
 class Put:
     """One write of a transaction, applied only if ``condition`` holds (``None``: always)."""
@@ -61,13 +73,20 @@ class Table(ABC):
         *,
         add: Mapping[str, float] | None = None,
         set_values: Mapping[str, Any] | None = None,
+        remove: Sequence[str] = (),
         condition: Condition | None = None,
     ) -> Item:
-        """Add ``add`` to numbers (a missing one counts as 0) and set ``set_values``, creating the item if
-        needed; returns the item as it is now."""
+        """Add ``add`` to numbers (a missing one counts as 0), set ``set_values`` and remove the attributes
+        named in ``remove``, creating the item if needed; returns the item as it is now."""
 
     @abstractmethod
     async def delete(self, pk: str, sk: str, *, condition: Condition | None = None) -> None: ...
+
+    @abstractmethod
+    async def batch_put(self, items: Sequence[Item]) -> None:
+        """Write ``items`` (unconditionally, each replacing any item with its key), in calls of at most
+        :data:`BATCH_WRITE_MAX`. Items the table leaves unprocessed are sent again; what still cannot be
+        written raises :class:`BatchIncomplete` naming them (nothing is dropped silently)."""
 
     @abstractmethod
     async def transact(self, writes: Sequence[Put]) -> None:

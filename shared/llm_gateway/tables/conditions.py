@@ -70,6 +70,17 @@ class _Absent(Condition):
         return f"attribute_not_exists({placeholders.name(self.attribute)})"
 
 
+@dataclass(frozen=True)
+class _Present(Condition):
+    attribute: str
+
+    def holds(self, item: Item | None) -> bool:
+        return item is not None and self.attribute in item
+
+    def render(self, placeholders: Placeholders) -> str:
+        return f"attribute_exists({placeholders.name(self.attribute)})"
+
+
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq,
     "<": operator.lt,
@@ -113,6 +124,11 @@ class _Combined(Condition):
 def absent(attribute: str = "pk") -> Condition:
     """The item lacks ``attribute``; with the default, there is no item at all."""
     return _Absent(attribute)
+
+
+def present(attribute: str) -> Condition:
+    """The item exists and has ``attribute``."""
+    return _Present(attribute)
 
 
 def equals(attribute: str, value: Any) -> Condition:

@@ -5,7 +5,8 @@ slow table never stalls other requests' streams; botocore releases the GIL while
 network. The client comes from the process's AWS client factory on first use (importing boto3 costs
 about 0.3 s, so nothing here imports it before then). One operation per primitive: ``GetItem``,
 ``PutItem``, ``UpdateItem`` (``ReturnValues=ALL_NEW``), ``DeleteItem``, ``TransactWriteItems``,
-``Query``, ``Scan``. A failed condition hands back the item as it was
+``Query``, ``Scan``, and ``BatchWriteItem`` for batches of puts (25 a call, unprocessed items sent
+again with a short backoff). A failed condition hands back the item as it was
 (``ReturnValuesOnConditionCheckFailure=ALL_OLD``). Reads are eventually consistent unless asked.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 
-from llm_gateway.tables.base import ConditionFailed, Put, Table, TableUnavailable
+from llm_gateway.tables.base import BATCH_WRITE_MAX, BatchIncomplete, ConditionFailed, Put, Table, TableUnavailable
 from llm_gateway.tables.conditions import Condition, Item, Placeholders
 
 T = TypeVar("T")
@@ -79,6 +80,12 @@ def _error_code(exc: BaseException) -> str | None:
         code = (response.get("Error") or {}).get("Code")
         return code if isinstance(code, str) else None
     return None
+
+
+BATCH_ATTEMPTS = 5
+"""``BatchWriteItem`` calls per chunk at most: the first and four for what it left unprocessed."""
+BATCH_BACKOFF = 0.05
+"""Seconds before the first resend of unprocessed items; doubled each time."""
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
@@ -199,13 +206,16 @@ class DynamoTable(Table):
         *,
         add: Mapping[str, float] | None = None,
         set_values: Mapping[str, Any] | None = None,
+        remove: Sequence[str] = (),
         condition: Condition | None = None,
     ) -> Item:
         def work(client: Any) -> Item:
             placeholders = Placeholders()
             adds = [f"{placeholders.name(k)} {placeholders.value(v)}" for k, v in (add or {}).items()]
             sets = [f"{placeholders.name(k)} = {placeholders.value(v)}" for k, v in (set_values or {}).items()]
+            removes = [placeholders.name(name) for name in remove]
             clauses = ([f"ADD {', '.join(adds)}"] if adds else []) + ([f"SET {', '.join(sets)}"] if sets else [])
+            clauses += [f"REMOVE {', '.join(removes)}"] if removes else []
             request = {
                 "TableName": self.name,
                 "Key": _key(pk, sk),
@@ -216,8 +226,8 @@ class DynamoTable(Table):
             request.update(self._expression_maps(placeholders))
             return from_attributes(client.update_item(**request).get("Attributes") or {})
 
-        if not add and not set_values:
-            raise ValueError("an update needs something to add or set")
+        if not add and not set_values and not remove:
+            raise ValueError("an update needs something to add, set or remove")
         return await self._run("UpdateItem", work)
 
     async def delete(self, pk: str, sk: str, *, condition: Condition | None = None) -> None:
@@ -228,6 +238,38 @@ class DynamoTable(Table):
             client.delete_item(**request)
 
         await self._run("DeleteItem", work)
+
+    async def batch_put(self, items: Sequence[Item]) -> None:
+        """One ``BatchWriteItem`` per 25 items, one after the other; what DynamoDB leaves unprocessed (it does
+        so under throttling) is sent again, up to :data:`BATCH_ATTEMPTS` calls a chunk, waiting a little
+        longer each time. Whatever is still unwritten (unprocessed, or in a chunk whose call failed, and
+        every chunk after it) raises :class:`BatchIncomplete` with those items."""
+        for start in range(0, len(items), BATCH_WRITE_MAX):
+            chunk = list(items[start : start + BATCH_WRITE_MAX])
+            try:
+                await self._batch_chunk(chunk)
+            except BatchIncomplete as failed:
+                raise BatchIncomplete(str(failed), [*failed.unwritten, *items[start + BATCH_WRITE_MAX :]]) from None
+            except TableUnavailable as failed:
+                raise BatchIncomplete(str(failed), list(items[start:])) from None
+
+    async def _batch_chunk(self, chunk: list[Item]) -> None:
+        requests = [{"PutRequest": {"Item": to_attributes(item)}} for item in chunk]
+        for attempt in range(BATCH_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(BATCH_BACKOFF * 2 ** (attempt - 1))
+            pending = requests
+
+            def work(client: Any, pending: list[dict[str, Any]] = pending) -> list[dict[str, Any]]:
+                answer = client.batch_write_item(RequestItems={self.name: pending})
+                left: list[dict[str, Any]] = (answer.get("UnprocessedItems") or {}).get(self.name) or []
+                return left
+
+            requests = await self._run("BatchWriteItem", work)
+            if not requests:
+                return
+        left = [from_attributes(request["PutRequest"]["Item"]) for request in requests]
+        raise BatchIncomplete(f"BatchWriteItem on {self.name} left {len(left)} items unprocessed", left)
 
     async def transact(self, writes: Sequence[Put]) -> None:
         if len(writes) == 1:  # one conditional PutItem costs half a transaction

@@ -80,6 +80,7 @@ class MemoryTable(Table):
         *,
         add: Mapping[str, float] | None = None,
         set_values: Mapping[str, Any] | None = None,
+        remove: Sequence[str] = (),
         condition: Condition | None = None,
     ) -> Item:
         current = self._current(pk, sk)
@@ -88,6 +89,8 @@ class MemoryTable(Table):
         for name, amount in (add or {}).items():
             item[name] = item.get(name, 0) + amount
         item.update(set_values or {})
+        for name in remove:
+            item.pop(name, None)
         self._store(item)
         return dict(item)
 
@@ -96,6 +99,10 @@ class MemoryTable(Table):
         self._check(condition, current)
         if current is not None:
             self._remove(pk, sk)
+
+    async def batch_put(self, items: Sequence[Item]) -> None:
+        for item in items:
+            self._store(dict(item))
 
     async def transact(self, writes: Sequence[Put]) -> None:
         for write in writes:

@@ -2,5 +2,5 @@
 
 Built once by :func:`llm_gateway.tenants.services.build_tenant_services` and plugged in by the composition
 root as the authenticator (:mod:`.authenticator`), the limits-and-spend layer (:mod:`.layer`) and the
-per-deployment limits attempt layer (:mod:`.deployment_limits`).
+model-group and deployment limits attempt layer (:mod:`.model_limits`).
 """

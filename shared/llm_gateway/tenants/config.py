@@ -28,12 +28,49 @@ class Price(_Section):
 
 class UsageSettings(_Section):
     record_ttl_days: int = Field(default=400, ge=1, description="How long usage records are kept.")
-    write_concurrency: int = Field(default=8, ge=1, le=64, description="Background writes in flight at most.")
+    write_concurrency: int = Field(
+        default=8, ge=1, le=64, description="DynamoDB writes of one flush in flight at most."
+    )
     max_pending_writes: int = Field(
-        default=1_000,
+        default=10_000,
         ge=1,
-        description="Writes queued beyond this are dropped (and counted in the log), so a table slower than "
-        "the request rate cannot grow the process's memory; Lambda, one request at a time, never queues.",
+        description="Usage records held in memory at most: past this, new requests wait (up to 10 s) for a "
+        "flush, so a table slower than the request rate slows admission instead of growing memory.",
+    )
+    flush_interval: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds between the first usage record or sum queued and their flush: records go out "
+        "25 to a BatchWriteItem, each running sum as one UpdateItem ADD per flush. Other instances see a "
+        "request's spend at most this much later (this one sees it at once).",
+    )
+    flush_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        description="Under Lambda on demand (frozen between requests) each request's writes are flushed before "
+        "its answer ends: the longest that flush may add to an invocation (s); what is left goes at the next one.",
+    )
+
+
+class BudgetSettings(_Section):
+    """How budget reservations price a request before its call."""
+
+    hold_seconds: float = Field(
+        default=900.0,
+        ge=60,
+        description="Epoch of a budget hold: a hold its process never settled (the process died) is released "
+        "between one and two epochs later. Kept above server.request_timeout.",
+    )
+    default_completion_tokens: int = Field(
+        default=4096,
+        ge=1,
+        description="Completion tokens reserved for a request that sets neither max_tokens nor max_completion_tokens.",
+    )
+    completion_tokens: dict[str, int] = Field(
+        default_factory=dict,
+        description="The same, per model group or deployment id (the largest of those a request may reach wins).",
     )
 
 
@@ -71,6 +108,7 @@ class TenantsConfig(_Section):
         description="When rate-limit or budget state cannot be read: let requests through (allow) or 503.",
     )
     usage: UsageSettings = Field(default_factory=UsageSettings)
+    budgets: BudgetSettings = Field(default_factory=BudgetSettings)
     telemetry: Telemetry = Field(default_factory=Telemetry)
     default_max_tokens_estimate: int = Field(
         default=256, ge=0, description="Completion tokens assumed before a call when max_tokens is not sent."

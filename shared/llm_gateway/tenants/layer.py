@@ -1,9 +1,13 @@
-"""The limits-and-spend layer: admit a request (model access, budget, rate limits), then account for it.
+"""The limits-and-spend layer: admit a request (model access, budget, the key's rate limits), then
+account for it.
 
-Before the call: at most one budget read and one counter write per limited scope (key, model group),
-all at once. After the answer (or the stream's end, including a client that left mid-stream): the cost
-from the price table, the request's figures in ``ctx.notes`` for the request log, and, in the background,
-the usage record, the running spend and the token settlement of the rate-limit window.
+Before the call, at once: for a key with a budget, one conditional write that reserves the request's
+worst-case cost (:mod:`.budgets`); for a key with rpm/tpm, one conditional counter write. Model groups'
+and deployments' limits apply per attempt (:mod:`.model_limits`). After the answer (or the
+stream's end, including a client that left mid-stream): the cost from the price table, the request's
+figures in ``ctx.notes`` for the request log, and, queued in the ledger (:mod:`.ledger`), the usage
+record, the running spend with the budget hold's settlement, and the token settlement of the
+rate-limit window.
 
 Embeddings go through the same admission and accounting: their estimate is the input's tokens (nothing
 is generated), their cost the prompt tokens at the model's ``input`` price.
@@ -13,17 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llm_gateway.core.pipeline import ChatHandler, Layer, OpenedStream, StreamEnd, watch_stream
 from llm_gateway.errors import GatewayError, PermissionDeniedError, RateLimitError, ServiceUnavailableError
 from llm_gateway.schemas.validation import ChatRequest
-from llm_gateway.tenants.aio import call_store
+from llm_gateway.tenants.budgets import BudgetExhausted, Hold, worst_case_cost
 from llm_gateway.tenants.pricing import Tokens
-from llm_gateway.tenants.ratelimit import Decision, Quota, format_reset, ratelimit_headers
+from llm_gateway.tenants.ratelimit import Decision, Quota, rate_limit_message, ratelimit_headers
 from llm_gateway.tenants.spend import UsageRecord
-from llm_gateway.tenants.tokens import chunk_text, completion_budget, prompt_tokens, text_tokens
+from llm_gateway.tenants.tokens import chunk_text, completion_budget, prompt_bound, prompt_tokens, text_tokens
 
 if TYPE_CHECKING:
     from llm_gateway.core.context import RequestContext
@@ -50,6 +55,8 @@ class Ticket:
     decisions: list[Decision] = field(default_factory=list)
     completion_text: list[str] = field(default_factory=list)
     usage: dict[str, Any] | None = None
+    hold: Hold | None = None
+    """The budget reservation, settled by the accounting."""
     _prompt_estimate: int | None = field(default=None, repr=False)
 
     @property
@@ -67,44 +74,71 @@ class Ticket:
         return cls(body=request.body, _prompt_estimate=request.input.estimated_tokens())  # cheap: no messages
 
 
+Reachable = Callable[["Admitted"], Iterable[str]]
+"""The model groups a request may be answered by (the one asked for, its fallbacks, context-window
+fallbacks): a budget reservation prices the request at the most expensive of them."""
+
+
 class TenantLayer(Layer):
-    def __init__(self, inner: ChatHandler, services: TenantServices, groups: ModelGroups | None = None) -> None:
+    def __init__(
+        self,
+        inner: ChatHandler,
+        services: TenantServices,
+        groups: ModelGroups | None = None,
+        reachable: Reachable | None = None,
+    ) -> None:
         super().__init__(inner)
         self.services = services
         self.groups = groups
+        self.reachable = reachable
 
     # -- admission ------------------------------------------------------------------------------
 
-    def _scopes(self, request: Admitted, ctx: RequestContext) -> list[tuple[str, Quota]]:
-        scopes = []
+    def _scopes(self, ctx: RequestContext) -> list[tuple[str, Quota]]:
         principal = ctx.principal
         key_quota = Quota(principal.rpm, principal.tpm)
-        if key_quota:
-            scopes.append((f"key#{principal.key_id}", key_quota))
-        model_limits = self.services.config.model_limits.get(request.model)
-        if model_limits is not None and (model_quota := Quota(model_limits.rpm, model_limits.tpm)):
-            scopes.append((f"model#{request.model}", model_quota))
-        return scopes
+        return [(key_scope(principal.key_id), key_quota)] if key_quota else []
 
-    async def _check_budget(self, ctx: RequestContext) -> None:
+    def worst_case(self, request: Admitted) -> float:
+        """The most ``request`` can cost: its prompt's upper bound and its completion cap
+        (``max_completion_tokens``/``max_tokens``, else ``tenants.budgets``' ceiling for the model; an
+        embedding generates nothing), at the highest prices among the deployments that may answer it."""
+        settings = self.services.config.budgets
+        names = list(self.reachable(request)) if self.reachable is not None else [request.model]
+        prices, ceilings = [], []
+        for name in names:
+            deployments = self.groups.get(name) if self.groups is not None and name in self.groups else []
+            for deployment in deployments:
+                price = self.services.prices.price_for(deployment.id, name)
+                if price is not None:
+                    prices.append(price)
+                ceilings.append(settings.completion_tokens.get(deployment.id))
+            ceilings.append(settings.completion_tokens.get(name))
+        if not isinstance(request, ChatRequest):
+            return worst_case_cost(prices, request.input.token_bound(), 0)
+        ceiling = max((c for c in ceilings if c is not None), default=settings.default_completion_tokens)
+        completion = completion_budget(request.body, ceiling)
+        return worst_case_cost(prices, prompt_bound(request.body), completion)
+
+    async def _reserve(self, request: Admitted, ctx: RequestContext, ticket: Ticket) -> None:
         principal = ctx.principal
         if principal.budget_usd is None:
             return
-        self.services.afterwards.flush()  # the usage records of requests already answered count
-        spend = self.services.spend
-        spent = await call_store(
-            "spend store",
-            spend.current_spend(principal.key_id, principal.budget_period, self.services.clock()),
-            timeout=self.services.config.store_timeout,
-            blocking=spend.table.blocking,
-        )
-        ctx.note("budget_spent_usd", round(spent, 6))
-        if spent >= principal.budget_usd:
+        worst = self.worst_case(request)
+        services = self.services
+        try:
+            ticket.hold = await services.budgets.reserve(
+                principal.key_id, principal.budget_usd, principal.budget_period, worst, services.clock()
+            )
+        except BudgetExhausted as exhausted:
+            ctx.note("budget_spent_usd", round(exhausted.committed, 6))
             raise InsufficientQuotaError(
                 f"You exceeded your current quota: this key's {principal.budget_period} budget of "
-                f"${principal.budget_usd:.2f} is used up (${spent:.4f} spent). Ask the gateway's operator "
-                "to raise it, or wait for the next period."
-            )
+                f"${principal.budget_usd:.2f} cannot cover this request (${exhausted.committed:.4f} spent or "
+                f"held by requests in progress; this one may cost up to ${worst:.4f}). Ask the gateway's "
+                "operator to raise it, lower max_tokens, or wait for the next period."
+            ) from None
+        ctx.note("budget_spent_usd", round(ticket.hold.committed, 6))
 
     async def _budget_outcome(self, budget: asyncio.Future[None], ticket: Ticket, ctx: RequestContext) -> None:
         if budget.cancelled():
@@ -119,6 +153,12 @@ class TenantLayer(Layer):
             await asyncio.gather(*(self.services.limiter.refund(d) for d in ticket.decisions if d.admitted))
             raise
 
+    def _release(self, ticket: Ticket) -> None:
+        """A request refused after its budget hold was taken: give the hold back."""
+        if ticket.hold is not None:
+            self.services.budgets.settle(ticket.hold, 0.0)
+            ticket.hold = None
+
     async def _admit(self, request: Admitted, ctx: RequestContext) -> Ticket | None:
         if self.groups is not None and request.model not in self.groups:
             return None  # the router answers 404; nothing to count
@@ -126,11 +166,13 @@ class TenantLayer(Layer):
             raise PermissionDeniedError(
                 f"Your key is not allowed to use the model '{request.model}'.", param="model", code="model_not_allowed"
             )
-        jobs = self.services.jobs
-        if jobs.pending >= jobs.max_pending and not await jobs.wait_for_room(min(ADMISSION_WAIT, ctx.remaining())):
-            ctx.note("usage_backlog", jobs.pending)  # still full: the usage write below may be dropped
+        ledger = self.services.ledger
+        if ledger.pending_records >= ledger.max_pending and not await ledger.wait_for_room(
+            min(ADMISSION_WAIT, ctx.remaining())
+        ):
+            ctx.note("usage_backlog", ledger.pending_records)  # the table is behind: records stay queued
         ticket = Ticket.of(request)
-        scopes = self._scopes(request, ctx)
+        scopes = self._scopes(ctx)
         if not scopes and ctx.principal.budget_usd is None:
             return ticket  # nothing to check: no task, no store call
         limiter = self.services.limiter
@@ -139,12 +181,14 @@ class TenantLayer(Layer):
             if isinstance(request, ChatRequest)
             else 0  # an embedding generates nothing
         )
-        budget = asyncio.ensure_future(self._check_budget(ctx))
+        budget = asyncio.ensure_future(self._reserve(request, ctx, ticket))
         try:
             ticket.decisions = await limiter.admit_all(scopes, estimate) if scopes else []
         except ServiceUnavailableError:
             if self.services.config.limits_when_store_down == "refuse":
                 budget.cancel()
+                await asyncio.gather(budget, return_exceptions=True)
+                self._release(ticket)
                 raise
             ctx.note("limits", "store_unavailable")  # let it through: availability over exact limits
         finally:
@@ -156,6 +200,7 @@ class TenantLayer(Layer):
                 ctx.set_header(name, value)
             refused = next((d for d in ticket.decisions if not d.admitted), None)
             if refused is not None:
+                self._release(ticket)
                 ctx.note("rate_limited", refused.scope.split("#", 1)[0])
                 raise _rate_limit_error(refused, ratelimit_headers(refused) if refused is not shown else headers)
         return ticket
@@ -170,6 +215,7 @@ class TenantLayer(Layer):
             response = await self.inner.complete(request, ctx)
         except BaseException as exc:
             self._account(request, ctx, ticket, _failed_status(exc))
+            await self._end_of_request()
             raise
         ticket.usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
         if self.services.config.telemetry.log_content:
@@ -177,6 +223,7 @@ class TenantLayer(Layer):
                 str((choice.get("message") or {}).get("content") or "") for choice in response.get("choices") or []
             ]
         self._account(request, ctx, ticket, "ok")
+        await self._end_of_request()
         return response
 
     async def open_stream(self, request: ChatRequest, ctx: RequestContext) -> OpenedStream:
@@ -187,6 +234,7 @@ class TenantLayer(Layer):
             opened = await self.inner.open_stream(request, ctx)
         except BaseException as exc:
             self._account(request, ctx, ticket, _failed_status(exc))
+            await self._end_of_request()
             raise
 
         def on_chunk(chunk: dict[str, Any]) -> None:
@@ -197,9 +245,10 @@ class TenantLayer(Layer):
             if text:
                 ticket.completion_text.append(text)
 
-        def on_end(outcome: StreamEnd, failure: BaseException | None) -> None:
+        async def on_end(outcome: StreamEnd, failure: BaseException | None) -> None:
             status = {"complete": "ok", "error": "error", "aborted": "aborted"}[outcome]
             self._account(request, ctx, ticket, status)
+            await self._end_of_request()  # before the stream's last bytes, where Lambda may freeze after them
 
         return watch_stream(opened, on_chunk=on_chunk, on_end=on_end)
 
@@ -211,12 +260,22 @@ class TenantLayer(Layer):
             response = await self.inner.embed(request, ctx)
         except BaseException as exc:
             self._account(request, ctx, ticket, _failed_status(exc))
+            await self._end_of_request()
             raise
         ticket.usage = response.get("usage") if isinstance(response.get("usage"), dict) else None
         self._account(request, ctx, ticket, "ok")
+        await self._end_of_request()
         return response
 
     # -- accounting -----------------------------------------------------------------------------
+
+    async def _end_of_request(self) -> None:
+        """Where the process may be frozen once the answer is sent (Lambda on demand): write this request's
+        entries now, bounded by ``tenants.usage.flush_timeout``."""
+        ledger = self.services.ledger
+        if ledger.per_request:
+            self.services.afterwards.flush()
+            await ledger.end_of_request()
 
     def _tokens(self, ticket: Ticket, status: str) -> tuple[Tokens, bool]:
         if ticket.usage:
@@ -285,25 +344,16 @@ class TenantLayer(Layer):
         )
         # tokens served from the gateway's cache (or replayed) never reached an upstream: no quota used
         settled = 0 if no_upstream else tokens.total
-
-        period = ctx.principal.budget_period
-        spend, limiter = services.spend, services.limiter
-        settling = [d for d in ticket.decisions if d.admitted and d.quota.tpm is not None]
-        if not settling and not spend.table.blocking:  # in memory: microseconds, no task needed
-            services.jobs.run_now("usage record", lambda: spend.record(record, budget_period=period))
-            return
-
-        async def write() -> None:
-            for decision in settling:
-                await limiter.settle_tokens(decision, settled)
-            await spend.record(record, budget_period=period)
-
-        if not services.jobs.submit("usage record", write):
-            ctx.note("usage_dropped", True)
+        for decision in ticket.decisions:
+            if decision.admitted and decision.quota.tpm is not None:
+                services.limiter.settle_tokens(decision, settled)
+        hold, ticket.hold = ticket.hold, None
+        settle = None if hold is None else lambda sums: services.budgets.settle(hold, record.cost_usd, sums)
+        services.spend.note(record, budget_period=ctx.principal.budget_period, settle=settle)
 
 
 MAX_TEXT = 256
-ADMISSION_WAIT = 10.0  # seconds a request waits for the usage writer to catch up before going ahead
+ADMISSION_WAIT = 10.0  # seconds a request waits for the ledger to catch up before going ahead
 MAX_METADATA = 16  # OpenAI's own limit on metadata pairs
 
 
@@ -321,18 +371,18 @@ def _bounded(metadata: dict[str, str] | None) -> dict[str, str]:
 
 
 def _rate_limit_error(decision: Decision, headers: dict[str, str]) -> RateLimitError:
-    kind, _, name = decision.scope.partition("#")
-    what = "requests" if decision.exceeded == "requests" else "tokens"
-    limit = decision.quota.rpm if what == "requests" else decision.quota.tpm
-    used = decision.requests_used if what == "requests" else decision.tokens_used
-    unit = "RPM" if what == "requests" else "TPM"
-    owner = f"key {name}" if kind == "key" else f"model {name}"
-    message = (
-        f"Rate limit reached for {what} per min ({unit}) on {owner}: Limit {limit}, Used {int(used)}. "
-        f"Please try again in {format_reset(decision.retry_after)}."
+    name = decision.scope.partition("#")[2]
+    return RateLimitError(
+        rate_limit_message(decision, f"key {name}"), retry_after=decision.retry_after, headers=headers
     )
-    return RateLimitError(message, retry_after=decision.retry_after, headers=headers)
 
 
-def tenant_layer(inner: ChatHandler, services: TenantServices, groups: ModelGroups) -> ChatHandler:
-    return TenantLayer(inner, services, groups)
+def key_scope(key_id: str) -> str:
+    """The rate-limit scope of a key (one function, so a key's scope is built in one place)."""
+    return f"key#{key_id}"
+
+
+def tenant_layer(
+    inner: ChatHandler, services: TenantServices, groups: ModelGroups, reachable: Reachable | None = None
+) -> ChatHandler:
+    return TenantLayer(inner, services, groups, reachable)

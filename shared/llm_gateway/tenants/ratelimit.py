@@ -15,7 +15,8 @@ Window (``tenants.limits_window``):
 - ``fixed``: calendar minutes (``hh:mm:00`` to ``hh:mm:59``); simplest, allows boundary bursts.
 
 The token count uses the request's estimate at admission (prompt plus ``max_tokens``); once the answer
-is known the difference to the real usage is added to the same window.
+is known the difference to the real usage is added to the same window, through the ledger
+(:mod:`.ledger`): one ``UpdateItem ADD`` per window per flush, however many requests it settles.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from llm_gateway.tables.base import ConditionFailed, Table
 from llm_gateway.tables.conditions import Condition, absent, all_of, below
 from llm_gateway.tenants.aio import call_store
+from llm_gateway.tenants.ledger import Ledger
 
 WINDOW_SECONDS = 60
 
@@ -78,9 +80,23 @@ def _wait_until_below(limit: float, previous: float, current: float, elapsed: fl
     return to_end + max(0.0, WINDOW_SECONDS * (1 - limit / current))
 
 
+def counter_key(scope: str, window_start: int) -> tuple[str, str]:
+    """``(pk, sk)`` of a scope's counter for one window (one function, so the scope is built in one place)."""
+    return f"rl#{scope}", str(window_start)
+
+
 class RateLimiter:
-    def __init__(self, table: Table, clock: Callable[[], float], *, sliding: bool = True, timeout: float = 1.0) -> None:
+    def __init__(
+        self,
+        table: Table,
+        clock: Callable[[], float],
+        *,
+        sliding: bool = True,
+        timeout: float = 1.0,
+        ledger: Ledger | None = None,
+    ) -> None:
         self.table = table
+        self.ledger = ledger if ledger is not None else Ledger(per_request=True)
         self.clock = clock
         self.sliding = sliding
         self.timeout = timeout
@@ -97,7 +113,7 @@ class RateLimiter:
             self.reads += 1
             item = await call_store(
                 "rate-limit store",
-                self.table.get(f"rl#{scope}", str(key[1])),
+                self.table.get(*counter_key(scope, key[1])),
                 timeout=self.timeout,
                 blocking=self.table.blocking,
             )
@@ -127,8 +143,7 @@ class RateLimiter:
             item = await call_store(
                 "rate-limit store",
                 self.table.update(
-                    f"rl#{scope}",
-                    str(window_start),
+                    *counter_key(scope, window_start),
                     add={"r": 1, "t": tokens},
                     set_values={"expires_at": window_start + 3 * WINDOW_SECONDS},
                     condition=_under(below),
@@ -165,11 +180,13 @@ class RateLimiter:
     async def refund(self, decision: Decision) -> None:
         await self.adjust(decision, requests=-1, tokens=-decision.tokens_counted)
 
-    async def settle_tokens(self, decision: Decision, actual_tokens: int) -> None:
-        """Replace the admission estimate with the real token count."""
+    def settle_tokens(self, decision: Decision, actual_tokens: int) -> None:
+        """Replace the admission estimate with the real token count (queued in the ledger)."""
         delta = actual_tokens - decision.tokens_counted
         if delta and decision.quota.tpm is not None:
-            await self.adjust(decision, tokens=delta)
+            pk, sk = counter_key(decision.scope, decision.window_start)
+            expiry = {"expires_at": decision.window_start + 3 * WINDOW_SECONDS}
+            self.ledger.add(self.table, pk, sk, {"t": delta}, set_values=expiry)
 
     async def adjust(self, decision: Decision, *, requests: int = 0, tokens: int = 0) -> None:
         increments = {name: value for name, value in (("r", requests), ("t", tokens)) if value}
@@ -177,7 +194,7 @@ class RateLimiter:
             self.writes += 1
             await call_store(
                 "rate-limit store",
-                self.table.update(f"rl#{decision.scope}", str(decision.window_start), add=increments),
+                self.table.update(*counter_key(decision.scope, decision.window_start), add=increments),
                 timeout=self.timeout,
                 blocking=self.table.blocking,
             )
@@ -195,6 +212,18 @@ def format_reset(seconds: float) -> str:
     whole = math.ceil(seconds)
     minutes, secs = divmod(whole, 60)
     return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+def rate_limit_message(decision: Decision, owner: str) -> str:
+    """OpenAI's wording for a refusal; ``owner`` says whose limit it is (``key k``, ``model m``)."""
+    what = "requests" if decision.exceeded == "requests" else "tokens"
+    limit = decision.quota.rpm if what == "requests" else decision.quota.tpm
+    used = decision.requests_used if what == "requests" else decision.tokens_used
+    unit = "RPM" if what == "requests" else "TPM"
+    return (
+        f"Rate limit reached for {what} per min ({unit}) on {owner}: Limit {limit}, Used {int(used)}. "
+        f"Please try again in {format_reset(decision.retry_after)}."
+    )
 
 
 def ratelimit_headers(decision: Decision) -> dict[str, str]:

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 from llm_gateway.core.afterwards import Afterwards
 from llm_gateway.tables.base import Tables
 from llm_gateway.tables.memory import MemoryTable
-from llm_gateway.tenants.background import BackgroundJobs
+from llm_gateway.tenants.budgets import Budgets
 from llm_gateway.tenants.config import TenantsConfig
 from llm_gateway.tenants.keystore import KeyStore
+from llm_gateway.tenants.ledger import Ledger
 from llm_gateway.tenants.pricing import PriceTable
 from llm_gateway.tenants.ratelimit import RateLimiter
 from llm_gateway.tenants.spend import SpendStore
@@ -37,16 +38,19 @@ class TenantServices:
     limiter: RateLimiter
     spend: SpendStore
     prices: PriceTable
-    jobs: BackgroundJobs
+    ledger: Ledger
+    """Usage records, running sums and settlements of answered requests, written in batches."""
+    budgets: Budgets
+    """Budget reservations (a key with a budget holds a request's worst case before its call)."""
     clock: Callable[[], float]
     afterwards: Afterwards = field(default_factory=lambda: Afterwards(enabled=False))
     """Where usage records are queued once a request ends (the gateway's; off: written at once)."""
 
-    async def flush_usage(self, timeout: float | None = None) -> None:
-        """Write every usage record of the requests answered so far: those still queued after their
-        response, then those being written."""
+    async def flush_usage(self, timeout: float | None = None) -> bool:
+        """Write every usage record and sum of the requests answered so far (those whose bookkeeping still
+        waits after their response included); ``True`` when nothing is left pending."""
         self.afterwards.flush()
-        await self.jobs.flush(timeout=timeout)
+        return await self.ledger.flush(timeout=timeout)
 
     async def aclose(self) -> None:
         await self.flush_usage(timeout=5.0)  # Lambda allows a few hundred ms after SIGTERM; locally, bounded
@@ -56,8 +60,17 @@ MEMORY_USAGE_RECORDS = 1_000
 
 
 def build_tenant_services(
-    config: TenantsConfig, tables: Tables, *, clock: Callable[[], float], afterwards: Afterwards
+    config: TenantsConfig,
+    tables: Tables,
+    *,
+    clock: Callable[[], float],
+    afterwards: Afterwards,
+    per_request: bool = False,
+    request_timeout: float = 600.0,
 ) -> TenantServices:
+    """``per_request``: the process may be frozen as soon as an answer is sent (Lambda on demand), so each
+    request's writes are flushed before its answer ends. ``request_timeout`` (the server's) keeps budget
+    holds alive for at least the longest request."""
     state, usage = tables.state, tables.usage
     if state is None:
         if config.model_limits:
@@ -66,13 +79,25 @@ def build_tenant_services(
     if usage is None:
         # No usage table: keep the running sums, and only the latest detail records (bounded memory).
         usage = MemoryTable(capped_prefix="usage#", cap=MEMORY_USAGE_RECORDS)
+    settings = config.usage
+    ledger = Ledger(
+        interval=settings.flush_interval,
+        concurrency=settings.write_concurrency,
+        max_pending=settings.max_pending_writes,
+        per_request=per_request,
+        request_timeout=settings.flush_timeout,
+    )
+    hold_seconds = max(config.budgets.hold_seconds, request_timeout * 1.1)
     return TenantServices(
         config=config,
         keys=KeyStore(tables.keys) if tables.keys is not None else None,
-        limiter=RateLimiter(state, clock, sliding=config.limits_window == "sliding", timeout=config.store_timeout),
-        spend=SpendStore(usage, record_ttl_days=config.usage.record_ttl_days),
+        limiter=RateLimiter(
+            state, clock, sliding=config.limits_window == "sliding", timeout=config.store_timeout, ledger=ledger
+        ),
+        spend=SpendStore(usage, record_ttl_days=settings.record_ttl_days, ledger=ledger),
         prices=PriceTable(config.prices),
-        jobs=BackgroundJobs(concurrency=config.usage.write_concurrency, max_pending=config.usage.max_pending_writes),
+        ledger=ledger,
+        budgets=Budgets(usage, ledger, hold_seconds=hold_seconds, timeout=config.store_timeout),
         clock=clock,
         afterwards=afterwards,
     )

@@ -8,11 +8,11 @@ from llm_gateway.core.pipeline import Layer
 from llm_gateway.guardrails.layer import GuardrailLayer
 from llm_gateway.idempotency.layer import IdempotencyLayer
 from llm_gateway.routing.router import Router
-from llm_gateway.tenants.deployment_limits import DeploymentLimits
 from llm_gateway.tenants.layer import TenantLayer
+from llm_gateway.tenants.model_limits import ModelLimits
 from tests.support.gateway import make_gateway
 
-LAYERS = (GuardrailLayer, TenantLayer, IdempotencyLayer, CacheLayer, Router, DeploymentLimits)
+LAYERS = (GuardrailLayer, TenantLayer, IdempotencyLayer, CacheLayer, Router, ModelLimits)
 
 
 def _subclasses(base: type) -> set[type]:
@@ -47,7 +47,7 @@ def test_embeddings_run_through_the_whole_pipeline() -> None:
         "idempotency",
         "cache",
         "router",
-        "deployment_limits",
+        "model_limits",
         "provider",
     ]
     assert gateway.embeddings.pipeline is gateway.service.pipeline

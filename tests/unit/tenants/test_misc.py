@@ -152,6 +152,7 @@ async def test_a_usage_item_holds_copies_of_the_mappings_and_no_empty_fields() -
         "pk": "spend#k1",
         "sk": "period#monthly#2025-11",
         "cost_usd": 0.5,
+        "committed_nusd": 500_000_000,  # what budget reservations are checked against: the spend, plus holds
         "requests": 1,
         "prompt_tokens": 3,
         "completion_tokens": 4,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,17 +10,12 @@ from llm_gateway.tables.base import ConditionFailed, Put, Table
 from llm_gateway.tables.conditions import Condition, absent, below, equals
 from llm_gateway.tables.dynamodb import DynamoTable, fixed_client
 from llm_gateway.tables.memory import MemoryTable
-from tests.support.tenants import dynamodb_client
+from tests.support.tenants import BACKENDS, backend_table, dynamodb_client
 
 
-@pytest.fixture(params=["memory", pytest.param("dynamodb", marks=pytest.mark.slow)])
-def table(request: pytest.FixtureRequest) -> Iterator[Table]:
-    if request.param == "memory":
-        yield MemoryTable()
-        return
-    endpoint = request.getfixturevalue("moto_endpoint")
-    tables = request.getfixturevalue("dynamodb_tables")
-    yield DynamoTable(fixed_client(dynamodb_client(endpoint)), tables["LLM_GATEWAY_STATE_TABLE"])
+@pytest.fixture(params=BACKENDS)
+def table(request: pytest.FixtureRequest) -> Table:
+    return backend_table(request, "LLM_GATEWAY_STATE_TABLE")
 
 
 def under(**bounds: float) -> Condition:
@@ -92,3 +86,54 @@ async def test_memory_table_caps_detail_records_but_keeps_sums() -> None:
     assert (await table.get("spend#k1", "period#total") or {})["cost_usd"] == 10
     await table.put({"pk": "usage#k1", "sk": "009", "cost": 2})  # replacing an item does not evict another
     assert len(await table.query("usage#k1")) == 3
+
+
+async def test_batch_put_writes_every_item_in_calls_of_25(table: Table) -> None:
+    items = [{"pk": "usage#k", "sk": f"{i:04d}", "n": i, "meta": {"team": "a"}} for i in range(60)]
+    await table.batch_put(items)
+    assert await table.query("usage#k") == items
+
+
+@pytest.mark.slow
+async def test_batch_put_sends_unprocessed_items_again_and_names_what_is_left(
+    moto_endpoint: str, dynamodb_tables: dict[str, str]
+) -> None:
+    from llm_gateway.tables.base import BatchIncomplete
+
+    client = dynamodb_client(moto_endpoint)
+    name = dynamodb_tables["LLM_GATEWAY_USAGE_TABLE"]
+    throttled = {"calls": 0}
+
+    def leave_half(params: dict[str, Any], **_: Any) -> None:
+        throttled["calls"] += 1
+        requests = params["RequestItems"][name]
+        # as DynamoDB under throttling: the last item is left unprocessed, every time
+        nothing = {"DeleteRequest": {"Key": {"pk": {"S": "x"}, "sk": {"S": "x"}}}}
+        params["RequestItems"][name] = requests[:-1] or [nothing]
+        pending.extend(requests[-1:])
+
+    pending: list[dict[str, Any]] = []
+
+    def hand_back(parsed: dict[str, Any], **_: Any) -> None:
+        if pending:
+            parsed["UnprocessedItems"] = {name: list(pending)}
+            pending.clear()
+
+    client.meta.events.register("provide-client-params.dynamodb.BatchWriteItem", leave_half)
+    client.meta.events.register("after-call.dynamodb.BatchWriteItem", hand_back)
+    table = DynamoTable(fixed_client(client), name)
+    items = [{"pk": "usage#k", "sk": f"{i:02d}"} for i in range(8)]
+    with pytest.raises(BatchIncomplete) as failed:
+        await table.batch_put(items)  # 7 written by the first call, then four more tries for the last one
+    assert [i["sk"] for i in await table.query("usage#k")] == [f"{i:02d}" for i in range(7)]
+    assert failed.value.unwritten == [{"pk": "usage#k", "sk": "07"}] and throttled["calls"] == 5
+
+
+async def test_update_removes_attributes_and_checks_presence(table: Table) -> None:
+    from llm_gateway.tables.conditions import present
+
+    await table.update("spend#k", "p", add={"c": 5, "hold_1": 5})
+    with pytest.raises(ConditionFailed):
+        await table.update("spend#k", "p", add={"c": -1}, condition=present("hold_2"))
+    after = await table.update("spend#k", "p", add={"c": -5}, remove=["hold_1"], condition=present("hold_1"))
+    assert after == {"pk": "spend#k", "sk": "p", "c": 0}

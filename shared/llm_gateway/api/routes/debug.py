@@ -44,7 +44,7 @@ def _pooled_connections(transport: Any, figure: str = "connection_count") -> int
     return count if isinstance(count, int) else None
 
 
-def runtime_figures(transport: Any = None) -> dict[str, Any]:
+def runtime_figures(transport: Any = None, aws: Any = None) -> dict[str, Any]:
     current = asyncio.current_task()
     tasks = [t for t in asyncio.all_tasks() if t is not current]
     return {
@@ -55,6 +55,7 @@ def runtime_figures(transport: Any = None) -> dict[str, Any]:
         "upstream_connections": _pooled_connections(transport),
         "upstream_idle_connections": _pooled_connections(transport, "idle_connection_count"),
         "gc_objects": len(gc.get_objects()),
+        "aws_calls": dict(getattr(aws, "calls", None) or {}),  # by service.Operation (botocore's event hook)
     }
 
 
@@ -69,6 +70,6 @@ def routes(services: Callable[[], DebugApi]) -> APIRouter:
             raise PermissionDeniedError("Only the master key may read the runtime figures.")
         if request.query_params.get("gc") == "1":
             gc.collect()
-        return json_response(runtime_figures(api.transport))
+        return json_response(runtime_figures(api.transport, api.aws))
 
     return router

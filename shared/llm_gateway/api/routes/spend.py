@@ -48,7 +48,7 @@ def routes(services: Callable[[], SpendApi]) -> APIRouter:
             if key_id is not None and key_id != principal.key_id:
                 raise PermissionDeniedError("A key can only read its own spend.", param="key_id")
             key_id = principal.key_id
-        api.afterwards.flush()  # usage records of requests already answered
+        api.afterwards.flush()  # the bookkeeping of requests already answered, into the ledger
         try:
             report = await call_store(
                 "spend store",
@@ -66,6 +66,12 @@ def routes(services: Callable[[], SpendApi]) -> APIRouter:
         except ValueError as exc:
             raise InvalidRequestError(f"Invalid spend query: {exc}.", code="invalid_value") from None
         report["key_id"] = key_id
+        # read-your-writes: this instance's answered requests are in the sums, flushed or not; other
+        # instances' reach the table within one flush interval
+        report["freshness"] = {
+            "unflushed_included": api.spend.pending_totals([key_id] if key_id else None),
+            "other_instances_within_seconds": api.flush_interval,
+        }
         return json_response(report)
 
     return router
