@@ -66,6 +66,7 @@ class SingleFlight:
             if self.config.distributed and bound > 0:
                 leading = await self._claim(decision, ctx, owner)
                 if not leading:
+                    metrics.incr("single_flight.remote_wait")
                     entry = await self._await_remote(decision, ctx, bound)
                     if entry is not None:
                         metrics.incr("single_flight.shared_remote")

@@ -81,7 +81,16 @@ async def test_single_flight_across_instances(fake_openai: FakeOpenAI, cache_env
     ):
         asking = asyncio.ensure_future(ask_all([first, second], 3))
         try:
-            await until(lambda: in_flight(first, second) == 6 and fake_openai.chat_requests(), "all six in")
+            # all six in, and the second instance's leader waiting on the first one's lease (not yet
+            # past its cache lookup, it would find the stored answer and share nothing remotely)
+            await until(
+                lambda: (
+                    in_flight(first, second) == 6
+                    and fake_openai.chat_requests()
+                    and sum(_remote_waits(g) for g in (first, second)) == 1
+                ),
+                "all six in, one instance waiting on the other's lease",
+            )
         finally:
             leader_held.set()
         results = await asking
@@ -89,6 +98,10 @@ async def test_single_flight_across_instances(fake_openai: FakeOpenAI, cache_env
     assert len(fake_openai.chat_requests()) == 1  # 5 of 6 upstream calls saved
     assert {content for content, _ in results} == {"one call for all"}
     assert sorted(remote) == [0, 1]  # the other instance's leader waited on the lease and read the table
+
+
+def _remote_waits(gateway: UvicornThread) -> int:
+    return int(gateway.gateway.cache.metrics.get("single_flight.remote_wait"))  # type: ignore[attr-defined]
 
 
 async def test_waiting_is_bounded(fake_openai: FakeOpenAI, cache_env: dict[str, str]) -> None:
