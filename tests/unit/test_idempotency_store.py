@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from llm_gateway.idempotency.store import IdempotencyRecord, IdempotencyStore, record_key
+from llm_gateway.idempotency.store import IdempotencyRecord, IdempotencyStore
+from llm_gateway.scopes import idempotency_pk as record_key
 from llm_gateway.tables.memory import MemoryTable
 from tests.support.routing import moto_state_table
 

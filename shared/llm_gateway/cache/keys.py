@@ -66,15 +66,6 @@ def canonical_request(request: ChatRequest) -> dict[str, Any]:
     }
 
 
-def scope_for(key_id: str, namespace: str | None, shared_namespaces: frozenset[str]) -> str:
-    """Whose entries these are: the caller's key identity, or a shared namespace named in config."""
-    if namespace is not None and namespace in shared_namespaces:
-        return f"shared:{namespace}"
-    if namespace is not None:
-        return f"key:{key_id}/ns:{namespace}"
-    return f"key:{key_id}"
-
-
 # gateway extensions that change what the upstream is sent
 KEYED_EXTENSION_FIELDS = ("drop_params",)
 

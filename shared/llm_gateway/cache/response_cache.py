@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from llm_gateway.cache.answers import is_complete
 from llm_gateway.cache.config import CacheConfig
 from llm_gateway.cache.controls import CachePolicy, resolve_policy
-from llm_gateway.cache.keys import cache_key, embeddings_cache_key, scope_for
+from llm_gateway.cache.keys import cache_key, embeddings_cache_key
 from llm_gateway.cache.metrics import CacheMetrics
 from llm_gateway.cache.store import CacheEntry, CacheStore, EntryTooLarge, error_code
 from llm_gateway.core.context import RequestContext
 from llm_gateway.schemas.validation import ChatRequest
+from llm_gateway.scopes import cache_scope
 
 if TYPE_CHECKING:
     from llm_gateway.schemas.embeddings import EmbeddingRequest
@@ -61,7 +62,7 @@ class ResponseCache:
         policy = resolve_policy(self.config, request, ctx.headers)
         if policy is None:
             return None
-        scope = scope_for(ctx.principal.key_id, policy.namespace, self._shared)
+        scope = cache_scope(ctx.principal.key_id, policy.namespace, self._shared)
         key = cache_key(request, scope) if isinstance(request, ChatRequest) else embeddings_cache_key(request, scope)
         return CacheDecision(policy, key)
 

@@ -95,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--expires", help="30d, 12h, an ISO date, or epoch seconds")
     create.add_argument("--metadata", action="append", default=[], metavar="NAME=VALUE")
     create.add_argument("--guardrails", help="comma-separated guardrails applied to every request")
-    create.add_argument("--key-id", help="choose the id (default: random)")
+    create.add_argument(
+        "--key-id", help="choose the id (default: random): letters, digits, _ - and ., not master or anonymous"
+    )
     listing = keys.add_parser("list", help="list keys (never the secrets)")
     listing.add_argument("--owner")
     listing.add_argument("--all", action="store_true", help="include secrets replaced by a rotation")
@@ -160,6 +162,7 @@ def _table(client: Any, name: str | None, what: str, env_var: str) -> Any:
 
 
 async def _keys(args: argparse.Namespace, client: Any, env: Mapping[str, str], clock: Callable[[], float]) -> Any:
+    from llm_gateway.scopes import InvalidKeyId, check_key_id
     from llm_gateway.tenants.keystore import KeyStore
 
     store = KeyStore(
@@ -172,6 +175,11 @@ async def _keys(args: argparse.Namespace, client: Any, env: Mapping[str, str], c
                 raise CliError(f"{name} must be at least 1")
         if args.budget is not None and args.budget < 0:
             raise CliError("--budget must not be negative")
+        if args.key_id is not None:
+            try:
+                check_key_id(args.key_id)
+            except InvalidKeyId as exc:
+                raise CliError(f"--key-id: {exc}") from None
         secret, record = new_key(
             owner=args.owner,
             now=now,

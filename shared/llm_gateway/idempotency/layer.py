@@ -31,8 +31,9 @@ from llm_gateway.core.context import RequestContext
 from llm_gateway.core.pipeline import ChatHandler, Layer, OpenedStream, StreamEnd, replay, watch_stream
 from llm_gateway.errors import ConflictError, InvalidRequestError, UnprocessableError
 from llm_gateway.idempotency.config import IdempotencyConfig
-from llm_gateway.idempotency.store import IdempotencyRecord, IdempotencyStore, record_key
+from llm_gateway.idempotency.store import IdempotencyRecord, IdempotencyStore
 from llm_gateway.schemas.validation import ChatRequest
+from llm_gateway.scopes import idempotency_pk
 from llm_gateway.tables.base import Table, TableUnavailable
 from llm_gateway.tables.memory import MemoryTable
 
@@ -157,7 +158,7 @@ class IdempotencyLayer(Layer):
                 code="invalid_idempotency_key",
             )
         body_hash = hashlib.sha256(orjson.dumps(request.body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        claim = _Claim(record_key(ctx.principal.key_id, given), uuid.uuid4().hex, body_hash)
+        claim = _Claim(idempotency_pk(ctx.principal.key_id, given), uuid.uuid4().hex, body_hash)
         now = self.clock()
         pending = IdempotencyRecord(
             status="in_progress", body_hash=body_hash, owner=claim.owner, expires_at=now + self.lease_seconds

@@ -10,7 +10,6 @@ Finishing (storing the answer) and releasing (after a failure) are conditional o
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,7 +17,6 @@ from llm_gateway.tables.base import ConditionFailed, Table
 from llm_gateway.tables.conditions import absent, at_most, equals
 
 Status = Literal["in_progress", "completed"]
-KEY_PREFIX = "idem#"
 SORT_KEY = "idem"
 
 
@@ -34,11 +32,6 @@ class IdempotencyRecord:
     """The stored answer: zlib-compressed JSON (a completion, or the list of stream chunks)."""
     model_group: str | None = None
     deployment_id: str | None = None
-
-
-def record_key(caller: str, idempotency_key: str) -> str:
-    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
-    return f"{KEY_PREFIX}{caller}#{digest}"
 
 
 class IdempotencyStore:

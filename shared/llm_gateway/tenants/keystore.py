@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from llm_gateway.scopes import check_key_id
 from llm_gateway.tables.base import ConditionFailed, Put, Table
 from llm_gateway.tables.conditions import Item, absent, equals
 from llm_gateway.tenants.records import KeyRecord, successor
@@ -108,6 +109,7 @@ class KeyStore:
         return record
 
     async def create(self, record: KeyRecord) -> None:
+        check_key_id(record.key_id)
         index = {"pk": DIRECTORY, "sk": record.key_id, "key_hash": record.key_hash, "hashes": [record.key_hash]}
         try:
             await self.table.transact([Put(record_to_item(record), absent()), Put(index, absent())])

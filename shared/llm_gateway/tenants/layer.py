@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from llm_gateway.core.pipeline import ChatHandler, Layer, OpenedStream, StreamEnd, watch_stream
 from llm_gateway.errors import GatewayError, PermissionDeniedError, RateLimitError, ServiceUnavailableError
 from llm_gateway.schemas.validation import ChatRequest
+from llm_gateway.scopes import key_limit_scope
 from llm_gateway.tenants.budgets import BudgetExhausted, Hold, worst_case_cost
 from llm_gateway.tenants.pricing import Tokens
 from llm_gateway.tenants.ratelimit import Decision, Quota, rate_limit_message, ratelimit_headers
@@ -97,7 +98,7 @@ class TenantLayer(Layer):
     def _scopes(self, ctx: RequestContext) -> list[tuple[str, Quota]]:
         principal = ctx.principal
         key_quota = Quota(principal.rpm, principal.tpm)
-        return [(key_scope(principal.key_id), key_quota)] if key_quota else []
+        return [(key_limit_scope(principal.key_id), key_quota)] if key_quota else []
 
     def worst_case(self, request: Admitted) -> float:
         """The most ``request`` can cost: its prompt's upper bound and its completion cap
@@ -375,11 +376,6 @@ def _rate_limit_error(decision: Decision, headers: dict[str, str]) -> RateLimitE
     return RateLimitError(
         rate_limit_message(decision, f"key {name}"), retry_after=decision.retry_after, headers=headers
     )
-
-
-def key_scope(key_id: str) -> str:
-    """The rate-limit scope of a key (one function, so a key's scope is built in one place)."""
-    return f"key#{key_id}"
 
 
 def tenant_layer(

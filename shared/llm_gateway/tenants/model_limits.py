@@ -25,18 +25,11 @@ from llm_gateway.config import ConfigError
 from llm_gateway.core.attempts import AttemptHandler, AttemptLayer
 from llm_gateway.errors import GroupLimitError, UpstreamStatusError
 from llm_gateway.providers.base import Deployment, ProviderCall
+from llm_gateway.scopes import deployment_scope, group_scope
 from llm_gateway.tenants.pricing import Tokens
 from llm_gateway.tenants.ratelimit import Decision, Quota, format_reset, rate_limit_message, ratelimit_headers
 from llm_gateway.tenants.services import TenantServices
 from llm_gateway.tenants.tokens import request_estimate
-
-
-def deployment_scope(deployment_id: str) -> str:
-    return f"deployment#{deployment_id}"
-
-
-def group_scope(group: str) -> str:
-    return f"model#{group}"
 
 
 class ModelLimits(AttemptLayer):

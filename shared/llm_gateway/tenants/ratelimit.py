@@ -26,6 +26,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from llm_gateway.scopes import counter_pk
 from llm_gateway.tables.base import ConditionFailed, Table
 from llm_gateway.tables.conditions import Condition, absent, all_of, below
 from llm_gateway.tenants.aio import call_store
@@ -82,7 +83,7 @@ def _wait_until_below(limit: float, previous: float, current: float, elapsed: fl
 
 def counter_key(scope: str, window_start: int) -> tuple[str, str]:
     """``(pk, sk)`` of a scope's counter for one window (one function, so the scope is built in one place)."""
-    return f"rl#{scope}", str(window_start)
+    return counter_pk(scope), str(window_start)
 
 
 class RateLimiter:

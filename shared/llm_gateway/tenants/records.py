@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from llm_gateway.scopes import check_key_id, reserved
+
 KEY_PREFIX = "sk-lg-"
 DISPLAY_CHARS = 4
 BudgetPeriod = Literal["daily", "weekly", "monthly", "total"]
@@ -60,6 +62,12 @@ class KeyRecord:
 
     def refusal(self, now: float) -> str | None:
         """Why this key may not be used at ``now``, or ``None``."""
+        if reserved(self.key_id):
+            # only a key stored before ids were checked: it would share the gateway's own scopes
+            return (
+                f"This API key's id {self.key_id!r} is reserved for the gateway. "
+                "The operator must create a new key with another id."
+            )
         if self.revoked_at is not None and self.revoked_at <= now:
             return "This API key has been revoked."
         if self.expires_at is not None and self.expires_at <= now:
@@ -106,7 +114,7 @@ def new_key(
     """A fresh secret and its record. The secret is returned once and never kept."""
     secret = new_secret()
     record = KeyRecord(
-        key_id=key_id or new_key_id(),
+        key_id=new_key_id() if key_id is None else check_key_id(key_id),
         key_hash=hash_key(secret),
         prefix=display_prefix(secret),
         owner=owner,

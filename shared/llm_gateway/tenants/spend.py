@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from llm_gateway.scopes import SPEND_PREFIX, key_id_of_spend_pk, part, spend_pk, unescape, usage_pk
 from llm_gateway.tables.base import Table
 from llm_gateway.tenants.ledger import COMMITTED, Ledger, nano
 
@@ -54,16 +55,6 @@ def _period_label(period: str, day_number: int) -> str:
     raise ValueError(f"unknown budget period {period!r} (daily, weekly, monthly, total)")
 
 
-def spend_pk(key_id: str) -> str:
-    """The partition of a key's running sums (one function, so the scope of a key is built in one place)."""
-    return f"spend#{key_id}"
-
-
-def usage_pk(key_id: str) -> str:
-    """The partition of a key's usage records."""
-    return f"usage#{key_id}"
-
-
 def period_key(key_id: str, period: str, now: float) -> tuple[str, str]:
     """``(pk, sk)`` of the key's running spend for the budget ``period`` around ``now``."""
     return spend_pk(key_id), f"period#{period}#{period_label(period, now)}"
@@ -71,7 +62,7 @@ def period_key(key_id: str, period: str, now: float) -> tuple[str, str]:
 
 def day_key(key_id: str, now: float, model: str | None) -> tuple[str, str]:
     """``(pk, sk)`` of the key's sums for the UTC day of ``now`` and ``model``."""
-    return spend_pk(key_id), f"day#{period_label('daily', now)}#{model or '-'}"
+    return spend_pk(key_id), f"day#{period_label('daily', now)}#{part(model) if model else '-'}"
 
 
 def period_days(period: str, now: float) -> tuple[str, str]:
@@ -195,7 +186,7 @@ class SpendStore:
         """Per key and model sums over the days ``first_day..last_day``: one Query per key; ``None`` scans the
         table for every key's sums (only when no key list is at hand: it reads every usage record too)."""
         if key_ids is None:
-            items = [i for i in await self.table.scan(spend_pk("")) if str(i["sk"]).startswith("day#")]
+            items = [i for i in await self.table.scan(SPEND_PREFIX) if str(i["sk"]).startswith("day#")]
         else:
             items = []
             for key_id in key_ids:
@@ -205,8 +196,8 @@ class SpendStore:
         items = [i for i in items if first_day <= str(i["sk"])[4:14] <= last_day]
         rows: dict[tuple[str, str], dict[str, Any]] = {}
         for item in items:
-            key_id = str(item["pk"]).removeprefix(spend_pk(""))
-            model = str(item["sk"]).split("#", 2)[2]
+            key_id = key_id_of_spend_pk(str(item["pk"]))
+            model = unescape(str(item["sk"]).split("#", 2)[2])
             row = rows.setdefault(
                 (key_id, model),
                 {
@@ -229,7 +220,7 @@ class SpendStore:
         """The day/model sums this process has not flushed yet, as items (read-your-writes)."""
         wanted = None if key_ids is None else {spend_pk(key_id) for key_id in key_ids}
         found = []
-        for pk, sk, amounts in self.ledger.pending_sums(self.table, spend_pk("")):
+        for pk, sk, amounts in self.ledger.pending_sums(self.table, SPEND_PREFIX):
             if sk.startswith("day#") and (wanted is None or pk in wanted):
                 found.append({"pk": pk, "sk": sk, **amounts})
         return found

@@ -4,8 +4,9 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.cache.keys import cache_key, canonical_request, scope_for
+from llm_gateway.cache.keys import cache_key, canonical_request
 from llm_gateway.schemas.validation import validate_chat_request
+from llm_gateway.scopes import cache_scope as scope_for
 
 BASE: dict[str, Any] = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
 

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from llm_gateway.providers.thinking.store import ThinkingStore, entry_key, memory_thinking_store
+from llm_gateway.providers.thinking.store import ThinkingStore, memory_thinking_store
+from llm_gateway.scopes import thinking_key as entry_key
 from tests.support.routing import moto_state_table
 
 BLOCKS = [{"type": "thinking", "thinking": "Use the tool. " * 200, "signature": "EqQBsig=="}]

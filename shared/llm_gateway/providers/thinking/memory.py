@@ -25,7 +25,8 @@ from collections.abc import Callable
 from typing import Any
 
 from llm_gateway.providers.base import ProviderCall
-from llm_gateway.providers.thinking.store import Blocks, ThinkingStore, entry_key
+from llm_gateway.providers.thinking.store import Blocks, ThinkingStore
+from llm_gateway.scopes import thinking_key
 
 log = logging.getLogger("llm_gateway.providers.thinking")
 
@@ -75,7 +76,7 @@ class ThinkingMemory:
         call_id = _first_call_id(message)
         if call_id is None or message.get("thinking_blocks"):
             return call
-        blocks = await self.store.get(entry_key(call.caller, call_id), now=self.clock())
+        blocks = await self.store.get(thinking_key(call.caller, call_id), now=self.clock())
         if blocks:
             restored = list(messages)
             restored[position] = {**message, "thinking_blocks": blocks}
@@ -95,7 +96,7 @@ class ThinkingMemory:
             await self.keep(call, call_id, _blocks(blocks))
 
     async def keep(self, call: ProviderCall, call_id: str, blocks: Blocks) -> None:
-        await self.store.put(entry_key(call.caller, call_id), blocks, expires_at=self.clock() + self.ttl)
+        await self.store.put(thinking_key(call.caller, call_id), blocks, expires_at=self.clock() + self.ttl)
 
     def recorder(self, call: ProviderCall) -> StreamRecorder:
         return StreamRecorder(self, call)

@@ -10,19 +10,18 @@ themselves, since DynamoDB deletes expired items only eventually.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import zlib
 from typing import Any
 
 import orjson
 
+from llm_gateway.scopes import THINKING_PREFIX
 from llm_gateway.tables.base import Table, TableUnavailable
 from llm_gateway.tables.memory import MemoryTable
 
 log = logging.getLogger("llm_gateway.providers.thinking")
 
-KEY_PREFIX = "thinking#"
 SORT_KEY = "thinking"
 MAX_ITEM_BYTES = 350_000
 """Compressed; DynamoDB's item limit is 400 KB. Larger thinking is not kept (the turn then drops it)."""
@@ -30,11 +29,6 @@ MEMORY_ENTRIES = 10_000
 """Entries a process keeps without a table (the oldest go first)."""
 
 Blocks = list[dict[str, Any]]
-
-
-def entry_key(caller: str, tool_call_id: str) -> str:
-    digest = hashlib.sha256(orjson.dumps(["v1", caller, tool_call_id])).hexdigest()
-    return KEY_PREFIX + digest
 
 
 class ThinkingStore:
@@ -76,7 +70,7 @@ class ThinkingStore:
 
 def memory_thinking_store() -> ThinkingStore:
     """Per process, bounded."""
-    return ThinkingStore(MemoryTable(capped_prefix=KEY_PREFIX, cap=MEMORY_ENTRIES, name="thinking"))
+    return ThinkingStore(MemoryTable(capped_prefix=THINKING_PREFIX, cap=MEMORY_ENTRIES, name="thinking"))
 
 
 def build_thinking_store(table: Table | None) -> ThinkingStore:
