@@ -94,7 +94,8 @@ class ServerConfig(_Section):
     cancel_on_client_disconnect: bool | None = Field(
         default=None,
         description="Cancel a non-stream request (and its upstream call) when its client disconnects; "
-        "default: on, except under Lambda, which does not pass a client's departure on.",
+        "default: on, except under Lambda, which does not pass a client's departure on. A stream is watched from "
+        "its opening whatever this says.",
     )
     defer_bookkeeping: bool | None = Field(
         default=None,

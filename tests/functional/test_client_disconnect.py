@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 import time
 from typing import Any
 
@@ -97,6 +98,18 @@ def test_disconnect_cancels_the_upstream(
     assert not [r for r in gateway_records if r.exc_info or r.levelno >= logging.ERROR]
 
 
+def _released_and_recorded(gateway: Any, caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
+    """Once an abandoned request is logged and released (no upstream connection, no task left but the
+    server's own), its one usage record (written with the ledger's next flush)."""
+    wait_until(lambda: any(r.name == "llm_gateway.access" for r in caplog.records))
+    wait_until(lambda: not gateway.gateway.transport.connection_count)
+    wait_until(lambda: _task_names(gateway) <= {"serve", "lifespan"})
+    spend = gateway.gateway.tenants.spend
+    wait_until(lambda: usage_records(spend, "master", 0, time.time() + 60))
+    (record,) = usage_records(spend, "master", 0, time.time() + 60)
+    return record
+
+
 NON_STREAM_BODY = b'{"model":"gpt-test","messages":[{"role":"user","content":"take your time"}]}'
 
 
@@ -115,18 +128,59 @@ def test_a_non_stream_client_that_leaves_cancels_the_upstream_call(
         cancel_after = upstream.client_gone_at - left_at  # type: ignore[operator]
         print(f"non-stream disconnect-to-cancel: {cancel_after * 1000:.0f} ms")
         assert upstream.client_gone_at is not None and upstream.outcome != "completed"
-        wait_until(lambda: any(r.name == "llm_gateway.access" for r in caplog.records))
-        wait_until(lambda: not gateway.gateway.transport.connection_count)  # type: ignore[attr-defined]
-        wait_until(lambda: _task_names(gateway) <= {"serve", "lifespan"})
-        spend = gateway.gateway.tenants.spend  # type: ignore[attr-defined]
-        wait_until(lambda: usage_records(spend, "master", 0, time.time() + 60))  # the ledger's next flush
-        (record,) = usage_records(spend, "master", 0, time.time() + 60)
+        record = _released_and_recorded(gateway, caplog)
         assert record["status"] == "aborted" and record["stream"] is False
         # the gateway goes on serving, on a fresh connection
         fake_openai.default = Reply(text="quick")
         with httpx_client(gateway.port) as client:
             answer = client.post("/v1/chat/completions", content=NON_STREAM_BODY)
         assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"] == "quick"
+    access = [r.fields for r in caplog.records if r.name == "llm_gateway.access"]  # type: ignore[attr-defined]
+    assert [(f["status"], f.get("error_code")) for f in access] == [(499, "client_disconnected"), (200, None)]
+    gateway_records = [r for r in caplog.records if r.name.startswith(("llm_gateway", "uvicorn"))]
+    assert not [r for r in gateway_records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+FRONTS = {
+    "serve": {},  # make serve, a container: uvicorn straight
+    "web-adapter": {"AWS_LAMBDA_FUNCTION_NAME": "gateway"},  # run.sh as the Lambda Web Adapter runs it
+    "managed-instances": {
+        "AWS_LAMBDA_FUNCTION_NAME": "gateway",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "lambda-managed-instances",
+    },
+}
+
+
+@pytest.mark.parametrize("front", sorted(FRONTS))
+@pytest.mark.parametrize("held", ["head", "first-chunk"])
+def test_a_stream_abandoned_before_its_first_chunk_cancels_the_upstream_call(
+    fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture, front: str, held: str
+) -> None:
+    release = threading.Event()  # the upstream thinks until released: only the gateway hanging up ends it
+    fake_openai.default = Reply(
+        text="too late", **({"hold": release} if held == "head" else {"hold_first_chunk": release})
+    )
+    caplog.set_level(logging.INFO, logger="llm_gateway")
+    try:
+        with running_gateway(openai_config(fake_openai.v1), env=FRONTS[front]) as gateway:
+            sock = _send_chat(gateway.port)
+            wait_until(fake_openai.chat_requests)  # the upstream call is under way, nothing streamed yet
+            sock.close()
+            wait_until(lambda: fake_openai.chat_requests()[-1].client_gone_at)  # the gateway hung up, unreleased
+            upstream = fake_openai.chat_requests()[-1]
+            assert upstream.outcome != "completed"
+            record = _released_and_recorded(gateway, caplog)
+            # billed as an abandoned stream: the prompt (estimated), nothing generated
+            assert (record["status"], record["stream"]) == ("aborted", True)
+            assert record["completion_tokens"] == 0 and record["prompt_tokens"] > 0
+            # the gateway goes on serving streams, on a fresh connection
+            release.set()
+            fake_openai.default = Reply(text="quick")
+            with httpx_client(gateway.port) as client:
+                answer = client.post("/v1/chat/completions", content=BODY)
+            assert answer.status_code == 200 and "quick" in answer.text and answer.text.endswith("data: [DONE]\n\n")
+    finally:
+        release.set()
     access = [r.fields for r in caplog.records if r.name == "llm_gateway.access"]  # type: ignore[attr-defined]
     assert [(f["status"], f.get("error_code")) for f in access] == [(499, "client_disconnected"), (200, None)]
     gateway_records = [r for r in caplog.records if r.name.startswith(("llm_gateway", "uvicorn"))]

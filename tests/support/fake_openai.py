@@ -37,6 +37,9 @@ class Reply:
     """Behave like servers that ignore ``stream_options.include_usage``."""
     hold: threading.Event | None = None
     """Answer only once the test sets this (a slow upstream without a clock; a minute at most)."""
+    hold_first_chunk: threading.Event | None = None
+    """In a stream, send the head at once but the first chunk only once the test sets this (a minute at
+    most): a reasoning model thinking before its first token."""
     last_waits_for: FirstBeforeLast | None = None
     """In a stream, the last chunk waits until the client has its first content."""
 
@@ -211,6 +214,8 @@ class FakeOpenAI(FakeHTTPServer):
 
     async def _stream(self, reply: Reply, body: dict[str, Any], respond: Responder) -> None:
         await respond.start_stream()
+        if reply.hold_first_chunk is not None:
+            await asyncio.to_thread(reply.hold_first_chunk.wait, 60)
         chunks = stream_chunks(reply, body)
         for number, chunk in enumerate(chunks, 1):
             if reply.chunk_delay:

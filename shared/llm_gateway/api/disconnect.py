@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Awaitable, Mapping
 from typing import TypeVar
 
-from starlette.types import Receive
+from starlette.types import Receive, Scope
 
 from llm_gateway.aws.environment import on_lambda
 from llm_gateway.config import ServerConfig
@@ -43,6 +43,13 @@ def watches_disconnects(server: ServerConfig, env: Mapping[str, str]) -> bool:
     if server.cancel_on_client_disconnect is not None:
         return server.cancel_on_client_disconnect
     return not on_lambda(env)
+
+
+def has_live_client(scope: Scope) -> bool:
+    """Whether a client is connected to this request at all: not under Mangum (a buffered Lambda
+    invocation, whose scope carries the event), where the whole request arrived in the event and no one
+    waits on a connection."""
+    return "aws.event" not in scope
 
 
 WATCH_AFTER = 0.1

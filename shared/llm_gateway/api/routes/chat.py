@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
+from llm_gateway.api.disconnect import has_live_client, unless_client_leaves
 from llm_gateway.api.json_route import json_answer, read_json_request
 from llm_gateway.api.services import ChatApi
 from llm_gateway.core.afterwards import Afterwards
@@ -60,7 +61,11 @@ def chat_endpoint(services: Callable[[], ChatApi]) -> Endpoint:
         chat = validate_chat_request(data)
         ctx.model_group = chat.model
         if chat.stream:
-            body = await api.service.stream(chat, ctx)
+            opening = api.service.stream(chat, ctx)
+            # Until its first chunk a stream writes nothing, so nothing notices a client that leaves:
+            # watched like a non-stream answer (from the first chunk on, Starlette watches it).
+            watched = has_live_client(request.scope)
+            body = await (unless_client_leaves(request.receive, opening) if watched else opening)
             out = {"x-request-id": ctx.request_id, **SSE_HEADERS, **ctx.response_headers}
             return StreamingResponse(_logged(body, ctx, api.afterwards), media_type="text/event-stream", headers=out)
         return await json_answer(request, api, ctx, api.service.complete(chat, ctx))
