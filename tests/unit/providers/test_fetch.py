@@ -6,7 +6,10 @@ path is exercised by allowing 127.0.0.0/8 through the test-only ``allowed_networ
 
 from __future__ import annotations
 
+import gzip
 import ssl
+import tracemalloc
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -253,3 +256,66 @@ async def test_https_to_http_downgrade_is_refused(tls_server: tuple[FakeMediaSer
     fetch = tls_fetcher(context, {"images.example": ["127.0.0.1"]})
     error = await refused(fetch, f"https://images.example:{server.port}/downgrade")
     assert error.code == "media_url_refused"
+
+
+def _gzipped_zeros(size: int, wbits: int = 16 + zlib.MAX_WBITS) -> bytes:
+    """``size`` zero bytes, compressed a megabyte at a time (never held whole): ~1,000 to 1."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    block = bytes(1024 * 1024)
+    return b"".join(packer.compress(block) for _ in range(size // len(block))) + packer.flush()
+
+
+CAP = 1024 * 1024
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_compression_bomb_is_refused_holding_no_more_than_the_cap(
+    media: FakeMediaServer, encoding: str
+) -> None:
+    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+    bomb = _gzipped_zeros(128 * CAP, wbits)  # 128 MiB once inflated, ~128 KB on the wire
+    media.routes["/bomb.png"] = Media(body=bomb, headers={"content-encoding": encoding})
+    fetch = fetcher(max_bytes=CAP)
+    await fetch.fetch(f"http://images.example:{media.port}/cat.png", allowed_types=IMAGE_TYPES)  # a warm client
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        error = await refused(fetch, f"http://images.example:{media.port}/bomb.png")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert error.code == "media_too_large"
+    grown = peak - before
+    print(f"{encoding} bomb: peak {grown / CAP:.2f}x the {CAP} byte cap")
+    assert grown < 3 * CAP  # the decoded pieces up to the cap, one piece over it, the wire's reads
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "deflate", "raw-deflate", "identity"])
+async def test_an_encoded_body_within_the_cap_arrives_decoded(media: FakeMediaServer, encoding: str) -> None:
+    body = PNG + bytes(300_000) + b"end"
+    wire = {
+        "gzip": lambda: gzip.compress(body),
+        "x-gzip": lambda: gzip.compress(body),
+        "deflate": lambda: zlib.compress(body),
+        "raw-deflate": lambda: zlib.compress(body, wbits=-zlib.MAX_WBITS),
+        "identity": lambda: body,
+    }[encoding]()
+    header = "deflate" if encoding == "raw-deflate" else encoding
+    media.routes["/packed.png"] = Media(body=wire, headers={"content-encoding": header}, trickle=7)
+    fetch = fetcher()
+    got = await fetch.fetch(f"http://images.example:{media.port}/packed.png", allowed_types=IMAGE_TYPES)
+    await fetch.aclose()
+    assert got.data == body and got.media_type == "image/png"
+    assert media.requests[-1].headers["accept-encoding"] == "gzip, deflate"
+
+
+async def test_an_encoding_the_gateway_did_not_ask_for_is_refused(media: FakeMediaServer) -> None:
+    media.routes["/brotli.png"] = Media(body=b"\x1b\x00\x00", headers={"content-encoding": "br"})
+    error = await refused(fetcher(), f"http://images.example:{media.port}/brotli.png")
+    assert error.code == "media_fetch_failed" and "br" in error.message
+
+
+async def test_a_corrupt_gzip_body_is_refused(media: FakeMediaServer) -> None:
+    media.routes["/broken.png"] = Media(body=b"\x1f\x8b\x08\x00garbage-not-gzip", headers={"content-encoding": "gzip"})
+    error = await refused(fetcher(), f"http://images.example:{media.port}/broken.png")
+    assert error.code == "media_fetch_failed" and "corrupt" in error.message

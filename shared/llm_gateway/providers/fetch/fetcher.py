@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import zlib
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ from llm_gateway.providers.fetch.addresses import (
     parse_networks,
 )
 from llm_gateway.providers.fetch.config import MediaFetchConfig
+from llm_gateway.providers.fetch.decode import ACCEPT_ENCODING, BodyDecoder, UnsupportedEncoding
 from llm_gateway.providers.fetch.sniff import detect_media_type, normalize_media_type
 
 if TYPE_CHECKING:
@@ -224,7 +226,11 @@ class MediaFetcher:
         request = client.build_request(
             "GET",
             pinned,
-            headers={"host": host_header, "accept": ", ".join(sorted(allowed_types)) or "*/*"},
+            headers={
+                "host": host_header,
+                "accept": ", ".join(sorted(allowed_types)) or "*/*",
+                "accept-encoding": ACCEPT_ENCODING,
+            },
             extensions=extensions,
         )
         return await client.send(request, stream=True)
@@ -251,16 +257,34 @@ def _generic(declared: str | None) -> bool:
 
 
 async def _read_capped(response: httpx.Response, limit: int, param: str | None) -> bytes:
+    """The body, decoded a bounded piece at a time (``decode.py``): never more than ``limit`` plus a piece
+    held, however well it was compressed."""
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit, param)
+    try:
+        decoder = BodyDecoder(response.headers.get("content-encoding"))
+    except UnsupportedEncoding as exc:
+        raise MediaFetchError(
+            f"The media URL answered in a content encoding the gateway did not ask for ({exc}).", param=param
+        ) from None
     parts: list[bytes] = []
     size = 0
-    async for piece in response.aiter_bytes():
-        size += len(piece)
-        if size > limit:
-            raise _too_large(limit, param)
-        parts.append(piece)
+
+    def take(pieces: Iterable[bytes]) -> None:
+        nonlocal size
+        for piece in pieces:
+            size += len(piece)
+            if size > limit:
+                raise _too_large(limit, param)
+            parts.append(piece)
+
+    try:
+        async for raw in response.aiter_raw():
+            take(decoder.feed(raw))
+        take(decoder.finish())
+    except zlib.error:
+        raise MediaFetchError(f"The media URL's {decoder.encoding} body is corrupt.", param=param) from None
     return b"".join(parts)
 
 
