@@ -63,6 +63,12 @@ class DeploymentConfig(BaseModel):
         min_length=1,
         description="The APIs this deployment serves (an embedding model: [embeddings]).",
     )
+    native: tuple[Literal["responses", "messages"], ...] = Field(
+        default=(),
+        description="Bridged APIs whose requests go to this upstream untouched (it serves them itself), "
+        "instead of their chat translation: e.g. [responses] for an OpenAI-compatible server of the "
+        "Responses API.",
+    )
 
     @property
     def extra_fields(self) -> dict[str, Any]:
@@ -105,6 +111,12 @@ class ServerConfig(_Section):
     )
 
 
+class ResponsesConfig(_Section):
+    """``/v1/responses``: how long stored responses are kept (OpenAI keeps them 30 days)."""
+
+    store_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60, le=400 * 24 * 3600)
+
+
 class GatewayConfig(_Section):
     models: list[DeploymentConfig] = Field(min_length=1)
     server: ServerConfig = Field(default_factory=ServerConfig)
@@ -115,6 +127,7 @@ class GatewayConfig(_Section):
     tenants: TenantsConfig = Field(default_factory=TenantsConfig)
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
     request_limits: RequestLimits = Field(default_factory=RequestLimits)
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> GatewayConfig:

@@ -324,7 +324,15 @@ class Gateway:
         self.watches_disconnects = watches_disconnects(config.server, self.env)
 
     def _api(self) -> ApiServices:
-        from llm_gateway.api.services import ApiServices, ChatApi, DebugApi, EmbeddingsApi, ModelsApi, SpendApi
+        from llm_gateway.api.services import (
+            ApiServices,
+            ChatApi,
+            DebugApi,
+            EmbeddingsApi,
+            ModelsApi,
+            ResponsesApi,
+            SpendApi,
+        )
 
         config, runtime, authenticator = self.config, self.runtime, self.authenticator
         chat = ChatApi(
@@ -341,6 +349,12 @@ class Gateway:
         return ApiServices(
             chat=chat,
             embeddings=EmbeddingsApi(shared=chat, service=self.embeddings, groups=self.groups),
+            responses=ResponsesApi(
+                shared=chat,
+                groups=self.groups,
+                table=runtime.tables.responses,
+                store_ttl_seconds=config.responses.store_ttl_seconds,
+            ),
             models=ModelsApi(authenticator=authenticator, groups=self.groups, created=self.started_at),
             spend=SpendApi(
                 authenticator=authenticator,

@@ -17,7 +17,7 @@ from llm_gateway import __version__
 from llm_gateway.api.context import request_id_for
 from llm_gateway.api.direct import install_direct_routes
 from llm_gateway.api.responses import error_response
-from llm_gateway.api.routes import chat, embeddings, health, models, spend
+from llm_gateway.api.routes import chat, embeddings, health, models, responses, spend
 from llm_gateway.api.services import ApiServices
 from llm_gateway.errors import GatewayError, InvalidRequestError, internal_error
 from llm_gateway.gateway import Gateway, GatewayOptions
@@ -137,6 +137,7 @@ def create_app(
     chat_router, chat_endpoint = chat.routes(lambda: services().chat)
     app.include_router(chat_router)
     app.include_router(embeddings.routes(lambda: services().embeddings))
+    app.include_router(responses.routes(lambda: services().responses))
     app.include_router(models.routes(lambda: services().models))
     app.include_router(health.router)
     app.include_router(spend.routes(lambda: services().spend))
@@ -180,6 +181,11 @@ def _install_openapi(app: FastAPI) -> None:
         )
         components.update(embeddings_schema.pop("$defs", {}))
         components["CreateEmbeddingRequest"] = embeddings_schema
+        from llm_gateway.responses.request import CreateResponse
+
+        responses_schema = CreateResponse.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+        components.update(responses_schema.pop("$defs", {}))
+        components["CreateResponse"] = responses_schema
         app.openapi_schema = schema
         return schema
 

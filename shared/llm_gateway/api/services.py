@@ -4,7 +4,7 @@ route module a way to get its own (the gateway is built on first use, so routes 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from llm_gateway.core.service import ChatService
     from llm_gateway.embeddings.service import EmbeddingsService
     from llm_gateway.request_limits import RequestLimits
+    from llm_gateway.responses.service import ResponsesService
+    from llm_gateway.tables.base import Table
     from llm_gateway.tenants.keystore import KeyStore
     from llm_gateway.tenants.spend import SpendStore
 
@@ -45,6 +47,35 @@ class EmbeddingsApi:
     service: EmbeddingsService
     groups: ModelGroups
     """Which model groups serve embeddings (a request for one that does not is a 400)."""
+
+
+@dataclass(frozen=True)
+class ResponsesApi:
+    """``POST /v1/responses``, ``GET`` / ``DELETE /v1/responses/{id}``, ``GET .../input_items``."""
+
+    shared: ChatApi
+    """What it shares with chat completions, its chat service included (the pipeline it bridges onto)."""
+    groups: ModelGroups
+    """Which model groups serve responses (a request for one that does not is a 400)."""
+    table: Table | None
+    """The ResponsesTable (``None``: stored responses are kept in memory)."""
+    store_ttl_seconds: int
+    _built: dict[str, ResponsesService] = field(default_factory=dict, repr=False, compare=False)
+
+    def service(self) -> ResponsesService:
+        """Built on the first ``/v1/responses`` request: chat's cold start never loads it."""
+        built = self._built.get("service")
+        if built is None:
+            from llm_gateway.responses.service import ResponsesService
+            from llm_gateway.responses.store import ResponseStore
+            from llm_gateway.tables.memory import MemoryTable
+
+            table = self.table if self.table is not None else MemoryTable(capped_prefix="resp#", cap=10_000)
+            store = ResponseStore(table, ttl_seconds=self.store_ttl_seconds)
+            built = self._built["service"] = ResponsesService(
+                self.shared.service, store, self.shared.server, self.shared.clock
+            )
+        return built
 
 
 @dataclass(frozen=True)
@@ -85,6 +116,7 @@ class DebugApi:
 class ApiServices:
     chat: ChatApi
     embeddings: EmbeddingsApi
+    responses: ResponsesApi
     models: ModelsApi
     spend: SpendApi
     debug: DebugApi

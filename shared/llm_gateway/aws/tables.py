@@ -22,6 +22,7 @@ TABLE_ENV = {
     "StateTable": "LLM_GATEWAY_STATE_TABLE",
     "KeysTable": "LLM_GATEWAY_KEYS_TABLE",
     "UsageTable": "LLM_GATEWAY_USAGE_TABLE",
+    "ResponsesTable": "LLM_GATEWAY_RESPONSES_TABLE",
 }
 
 
@@ -31,6 +32,7 @@ class TableNames:
     state: str | None = None
     keys: str | None = None
     usage: str | None = None
+    responses: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TableNames:
@@ -39,6 +41,7 @@ class TableNames:
             state=env.get(TABLE_ENV["StateTable"]) or None,
             keys=env.get(TABLE_ENV["KeysTable"]) or None,
             usage=env.get(TABLE_ENV["UsageTable"]) or None,
+            responses=env.get(TABLE_ENV["ResponsesTable"]) or None,
         )
 
 
@@ -50,7 +53,7 @@ def open_tables(env: Mapping[str, str], clients: AwsClientFactory) -> Tables:
     from llm_gateway.tables.base import Tables
 
     names = TableNames.from_env(env)
-    if not any((names.cache, names.state, names.keys, names.usage)):
+    if not any((names.cache, names.state, names.keys, names.usage, names.responses)):
         return Tables()
     from llm_gateway.tables.dynamodb import DynamoTable
 
@@ -60,7 +63,13 @@ def open_tables(env: Mapping[str, str], clients: AwsClientFactory) -> Tables:
     def table(name: str | None) -> DynamoTable | None:
         return DynamoTable(clients, name, region=region, endpoint_url=endpoint_url) if name else None
 
-    return Tables(cache=table(names.cache), state=table(names.state), keys=table(names.keys), usage=table(names.usage))
+    return Tables(
+        cache=table(names.cache),
+        state=table(names.state),
+        keys=table(names.keys),
+        usage=table(names.usage),
+        responses=table(names.responses),
+    )
 
 
 def _cfn_loader() -> Any:

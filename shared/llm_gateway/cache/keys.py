@@ -58,12 +58,16 @@ def _canonical(value: Any) -> Any:
 
 
 def canonical_request(request: ChatRequest) -> dict[str, Any]:
-    """The part of the request that decides the answer."""
-    return {
+    """The part of the request that decides the answer (a bridged request's endpoint too: its entry may
+    hold a native answer, which a chat client must never get)."""
+    canonical = {
         name: _canonical(value)
         for name, value in request.upstream_body().items()
         if name not in TRANSPORT_ONLY_FIELDS and value is not None
     }
+    if request.native is not None:
+        canonical["endpoint"] = request.native.endpoint
+    return canonical
 
 
 # gateway extensions that change what the upstream is sent

@@ -56,10 +56,14 @@ class ProviderAttempts(AttemptHandler):
         self.providers = providers
 
     async def complete(self, call: ProviderCall) -> dict[str, Any]:
-        return await self.providers.get(call.deployment.provider).complete(call)
+        provider = self.providers.get(call.deployment.provider)
+        native = call.native  # a bridged endpoint this deployment serves itself: sent untouched
+        return await (provider.complete(call) if native is None else provider.complete_native(call, native))
 
     def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
-        return self.providers.get(call.deployment.provider).stream(call)
+        provider = self.providers.get(call.deployment.provider)
+        native = call.native
+        return provider.stream(call) if native is None else provider.stream_native(call, native)
 
     async def embed(self, call: ProviderCall) -> dict[str, Any]:
         return await self.providers.get(call.deployment.provider).embed(call)

@@ -38,6 +38,14 @@ def validate_deployments(entries: Iterable[DeploymentConfig]) -> list[str]:
             problems.append(
                 f"models[{index}] ({entry.name}): endpoints: the {entry.provider} provider does not serve embeddings"
             )
+        for endpoint in entry.native:
+            if endpoint not in provider.native_endpoints:
+                problems.append(
+                    f"models[{index}] ({entry.name}): native: the {entry.provider} provider cannot pass "
+                    f"{endpoint} requests through"
+                )
+            elif endpoint not in entry.endpoints:
+                problems.append(f"models[{index}] ({entry.name}): native: {endpoint} is not in its endpoints")
     return problems
 
 

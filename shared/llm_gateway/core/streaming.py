@@ -42,7 +42,7 @@ _CLOSING: set[asyncio.Task[None]] = set()
 garbage-collected half-way)."""
 
 
-class _Chunks:
+class UpstreamChunks:
     """Iterate the upstream with a heartbeat: yields ``None`` when the upstream stayed silent too long.
 
     Each ``anext`` of the upstream runs in its own task, never in the response task. When the client goes
@@ -126,7 +126,7 @@ async def sse_stream(
     on_chunk: Any = None,
 ) -> AsyncIterator[bytes]:
     """The SSE body. ``on_chunk(chunk)`` sees every upstream chunk (for the cache and usage)."""
-    chunks = _Chunks(opened, ctx, heartbeat)
+    chunks = UpstreamChunks(opened, ctx, heartbeat)
     meter = StreamUsageMeter(prompt_tokens)
     chunk: dict[str, Any] | None = opened.first
     try:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from llm_gateway.providers.fetch import MediaFetcher
     from llm_gateway.providers.thinking.store import ThinkingStore
     from llm_gateway.schemas.embeddings import EmbeddingRequest
+    from llm_gateway.schemas.native import NativeRequest
     from llm_gateway.schemas.validation import ChatRequest
     from llm_gateway.secrets import SecretResolver
 
@@ -84,6 +85,14 @@ class ProviderCall:
         return bool(self.body.get("stream"))
 
     @property
+    def native(self) -> NativeRequest | None:
+        """The inbound body to send untouched, when this deployment passes its endpoint through natively."""
+        native = getattr(self.request, "native", None)
+        if native is None or native.endpoint not in self.deployment.config.native:
+            return None
+        return native  # type: ignore[no-any-return]
+
+    @property
     def embedding(self) -> EmbeddingRequest:
         """The embeddings request of an ``embed`` call."""
         from llm_gateway.schemas.embeddings import EmbeddingRequest
@@ -114,6 +123,9 @@ class ChatProvider(ABC):
     name: ClassVar[str]
     serves_embeddings: ClassVar[bool] = False
     """Whether :meth:`embed` is implemented (a deployment listing ``embeddings`` needs it; checked at start-up)."""
+    native_endpoints: ClassVar[frozenset[str]] = frozenset()
+    """Bridged APIs this provider can pass through untouched (:meth:`complete_native`, :meth:`stream_native`;
+    a deployment's ``native`` may only list these, checked at start-up)."""
 
     def __init__(self, deps: ProviderDeps) -> None:
         self.deps = deps
@@ -141,6 +153,18 @@ class ChatProvider(ABC):
             param="model",
             code="model_not_supported",
         )
+
+    async def complete_native(self, call: ProviderCall, native: NativeRequest) -> dict[str, Any]:
+        """``native.body`` sent as it is (``model`` set): a ``chat.completion`` dict translated from the
+        upstream's answer, so every layer sees what it sees for chat (usage for the ledger included),
+        with the upstream's own answer under ``native`` (:data:`llm_gateway.schemas.native.NATIVE_FIELD`)."""
+        raise NotImplementedError(f"{self.name} cannot pass {native.endpoint} requests through")
+
+    def stream_native(self, call: ProviderCall, native: NativeRequest) -> AsyncIterator[dict[str, Any]]:
+        """The stream of ``native.body``: chat chunks translated from the upstream's events, each carrying
+        the events it came from under ``native`` (a list; events that make no chat delta ride on a chunk
+        with no choices)."""
+        raise NotImplementedError(f"{self.name} cannot pass {native.endpoint} requests through")
 
     async def aclose(self) -> None:
         """Release what the provider holds (the shared HTTP client is closed by its owner)."""

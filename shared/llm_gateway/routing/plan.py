@@ -100,7 +100,9 @@ def make_plan(
         # among groups serving embeddings; no context-window switch (an embedding model's limit is per input)
         fallbacks = _fallbacks(requested, parsed.fallbacks, ctx, groups, config, endpoint="embeddings")
         return RoutePlan(requested=requested, fallbacks=fallbacks, num_retries=num_retries, endpoint="embeddings")
-    fallbacks = _fallbacks(requested, request.parsed.fallbacks, ctx, groups, config, endpoint=None)
+    # a bridged request (/v1/responses, /v1/messages) routes among the deployments serving its endpoint
+    endpoint: Endpoint | None = request.native.endpoint if request.native is not None else None
+    fallbacks = _fallbacks(requested, request.parsed.fallbacks, ctx, groups, config, endpoint=endpoint)
     window_map = {k: v for k, v in config.context_window_fallbacks.items() if ctx.principal.may_use(v)}
     for source, target in (request.parsed.context_window_fallback_dict or {}).items():
         _check_group(target, groups, ctx, f"context_window_fallback_dict.{source}")
@@ -111,4 +113,5 @@ def make_plan(
         context_window_map=window_map,
         num_retries=num_retries,
         prompt_tokens=estimate_prompt_tokens(request.body) if window_map else 0,
+        endpoint=endpoint,
     )

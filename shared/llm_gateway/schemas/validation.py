@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import ValidationError
 
 from llm_gateway.errors import InvalidRequestError
 from llm_gateway.schemas.request import GATEWAY_EXTENSION_FIELDS, CacheControls, ChatCompletionRequest
+
+if TYPE_CHECKING:
+    from llm_gateway.schemas.native import NativeRequest
 
 
 @dataclass
@@ -19,6 +22,8 @@ class ChatRequest:
 
     body: dict[str, Any]
     parsed: ChatCompletionRequest = field(repr=False)
+    native: NativeRequest | None = None
+    """The inbound body of a bridged endpoint (``/v1/responses``, ``/v1/messages``); ``None`` for chat."""
 
     @property
     def model(self) -> str:
@@ -46,8 +51,13 @@ class ChatRequest:
         return {k: v for k, v in self.body.items() if k not in GATEWAY_EXTENSION_FIELDS}
 
     def with_body(self, body: dict[str, Any]) -> ChatRequest:
-        """A copy with a rewritten body (guardrails, fallbacks); the body must stay valid."""
-        return ChatRequest(body=body, parsed=ChatCompletionRequest.model_validate(body))
+        """A copy with a rewritten body (guardrails, fallbacks); the body must stay valid. A native body
+        rides along only while the conversation is unchanged (a guardrail that rewrote a message means
+        the native body no longer says what the layers checked: the request is bridged)."""
+        same = self.native is not None and body.get("messages") == self.body.get("messages")
+        return ChatRequest(
+            body=body, parsed=ChatCompletionRequest.model_validate(body), native=self.native if same else None
+        )
 
 
 def parse_json_body(raw: bytes) -> Any:

@@ -120,3 +120,5 @@ class Tables:
     """Rate-limit windows, cooldowns, idempotency records."""
     keys: Table | None = None
     usage: Table | None = None
+    responses: Table | None = None
+    """Stored responses of ``/v1/responses``."""

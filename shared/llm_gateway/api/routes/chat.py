@@ -46,7 +46,7 @@ CHAT_OPENAPI = {
 }
 
 
-async def _logged(body: AsyncIterator[bytes], ctx: RequestContext, afterwards: Afterwards) -> AsyncIterator[bytes]:
+async def logged(body: AsyncIterator[bytes], ctx: RequestContext, afterwards: Afterwards) -> AsyncIterator[bytes]:
     try:
         async for piece in body:
             yield piece
@@ -67,7 +67,7 @@ def chat_endpoint(services: Callable[[], ChatApi]) -> Endpoint:
             watched = has_live_client(request.scope)
             body = await (unless_client_leaves(request.receive, opening) if watched else opening)
             out = {"x-request-id": ctx.request_id, **SSE_HEADERS, **ctx.response_headers}
-            return StreamingResponse(_logged(body, ctx, api.afterwards), media_type="text/event-stream", headers=out)
+            return StreamingResponse(logged(body, ctx, api.afterwards), media_type="text/event-stream", headers=out)
         return await json_answer(request, api, ctx, api.service.complete(chat, ctx))
 
     return chat_completions
