@@ -101,6 +101,11 @@ def usage_pk(key_id: str) -> str:
     return f"usage#{part(key_id)}"
 
 
+def response_pk(key_id: str) -> str:
+    """The partition of a key's stored responses (``/v1/responses``)."""
+    return f"resp#{part(key_id)}"
+
+
 def key_limit_scope(key_id: str) -> str:
     """The rate-limit scope of a virtual key."""
     return f"key#{part(key_id)}"

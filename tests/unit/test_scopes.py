@@ -21,6 +21,7 @@ def every_scope(key_id: str) -> dict[str, str]:
         "idempotency": scopes.idempotency_pk(key_id, "order-1"),
         "spend": scopes.spend_pk(key_id),
         "usage": scopes.usage_pk(key_id),
+        "responses": scopes.response_pk(key_id),
         "limit": scopes.counter_pk(scopes.key_limit_scope(key_id)),
     }
 
@@ -43,6 +44,7 @@ def test_generated_ids_keep_the_stored_formats() -> None:
     assert scopes.cache_scope(key_id, "faq", SHARED) == "shared:faq"
     assert scopes.spend_pk(key_id) == f"spend#{key_id}"
     assert scopes.usage_pk(key_id) == f"usage#{key_id}"
+    assert scopes.response_pk(key_id) == f"resp#{key_id}"
     assert scopes.counter_pk(scopes.key_limit_scope(key_id)) == f"rl#key#{key_id}"
     assert scopes.counter_pk(scopes.group_scope("gpt-4o-mini")) == "rl#model#gpt-4o-mini"
     assert scopes.idempotency_pk(key_id, "x").startswith(f"idem#{key_id}#")

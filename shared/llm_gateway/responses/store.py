@@ -1,11 +1,12 @@
 """Stored responses (``store``, ``previous_response_id``, ``GET`` / ``DELETE /v1/responses/{id}``), over a
 :class:`~llm_gateway.tables.base.Table` (the ResponsesTable, else in memory).
 
-One item per response: ``pk`` ``resp#<key id>`` (whose it is: a key never reads another key's, as its
-partition is its own and the item's ``owner`` is checked again on read), ``sk`` the response id. It holds
-the response object and the conversation it answered (the earlier items and this request's input),
-zlib-compressed JSON, and ``expires_at`` (DynamoDB's TTL attribute). DynamoDB deletes expired items late
-(and moto never does), so an expired item reads as missing here.
+One item per response: ``pk`` :func:`~llm_gateway.scopes.response_pk` (whose it is, built from escaped
+parts: a key never reads another key's, as its partition is its own and the item's ``owner`` is checked
+again on read), ``sk`` the response id. It holds the response object and the conversation it answered
+(the earlier items and this request's input), zlib-compressed JSON, and ``expires_at`` (DynamoDB's TTL
+attribute). DynamoDB deletes expired items late (and moto never does), so an expired item reads as
+missing here.
 """
 
 from __future__ import annotations
@@ -18,17 +19,13 @@ from typing import Any
 import orjson
 
 from llm_gateway.errors import GatewayError
+from llm_gateway.scopes import response_pk
 from llm_gateway.tables.base import Table, TableUnavailable
 
 log = logging.getLogger("llm_gateway.responses")
 
 MAX_ITEM_BYTES = 380_000
 """DynamoDB's item limit is 400 KB: a conversation that does not fit (compressed) is not stored."""
-
-
-def response_pk(key_id: str) -> str:
-    """The partition of one key's stored responses (built here only)."""
-    return f"resp#{key_id}"
 
 
 @dataclass(frozen=True)
