@@ -329,6 +329,7 @@ class Gateway:
             ChatApi,
             DebugApi,
             EmbeddingsApi,
+            MessagesApi,
             ModelsApi,
             ResponsesApi,
             SpendApi,
@@ -355,6 +356,7 @@ class Gateway:
                 table=runtime.tables.responses,
                 store_ttl_seconds=config.responses.store_ttl_seconds,
             ),
+            messages=MessagesApi(shared=chat, groups=self.groups),
             models=ModelsApi(authenticator=authenticator, groups=self.groups, created=self.started_at),
             spend=SpendApi(
                 authenticator=authenticator,

@@ -208,5 +208,5 @@ class AgentOpenAI(FakeOpenAI):
             return OReply(text="", tool_calls=[(tool["name"], json.dumps(_arguments(tool.get("parameters"))))])
         response_format = body.get("response_format") or {}
         if response_format.get("type") == "json_schema":
-            return OReply(text=json.dumps(_arguments(response_format["json_schema"].get("schema"))))
-        return OReply(text=FINAL_TEXT)
+            return OReply(text=json.dumps(_arguments(response_format["json_schema"].get("schema"))), tool_calls=[])
+        return OReply(text=FINAL_TEXT, tool_calls=[])  # after the tool result: no call (the fake would make one)

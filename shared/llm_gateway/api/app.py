@@ -16,8 +16,8 @@ from starlette.responses import Response
 from llm_gateway import __version__
 from llm_gateway.api.context import request_id_for
 from llm_gateway.api.direct import install_direct_routes
-from llm_gateway.api.responses import error_response
-from llm_gateway.api.routes import chat, embeddings, health, models, responses, spend
+from llm_gateway.api.responses import error_response, json_response
+from llm_gateway.api.routes import chat, embeddings, health, messages, models, responses, spend
 from llm_gateway.api.services import ApiServices
 from llm_gateway.errors import GatewayError, InvalidRequestError, internal_error
 from llm_gateway.gateway import Gateway, GatewayOptions
@@ -57,6 +57,11 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
         )
     else:
         error = GatewayError(str(exc.detail), status_code=exc.status_code, error_type="invalid_request_error")
+    if request.url.path.startswith("/v1/messages"):  # Anthropic's API: its error shape
+        from llm_gateway.messages.errors import error_body
+
+        headers = {"x-request-id": _request_id(request)}
+        return json_response(error_body(error), status_code=error.status_code, headers=headers)
     return error_response(error, _request_id(request))
 
 
@@ -138,6 +143,7 @@ def create_app(
     app.include_router(chat_router)
     app.include_router(embeddings.routes(lambda: services().embeddings))
     app.include_router(responses.routes(lambda: services().responses))
+    app.include_router(messages.routes(lambda: services().messages))
     app.include_router(models.routes(lambda: services().models))
     app.include_router(health.router)
     app.include_router(spend.routes(lambda: services().spend))
@@ -186,6 +192,9 @@ def _install_openapi(app: FastAPI) -> None:
         responses_schema = CreateResponse.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
         components.update(responses_schema.pop("$defs", {}))
         components["CreateResponse"] = responses_schema
+        from llm_gateway.messages.schema import openapi_components
+
+        components.update(openapi_components())
         app.openapi_schema = schema
         return schema
 

@@ -79,6 +79,14 @@ class ResponsesApi:
 
 
 @dataclass(frozen=True)
+class MessagesApi:
+    """``POST /v1/messages`` and ``/v1/messages/count_tokens`` (bridged onto chat: ``shared.service``)."""
+
+    shared: ChatApi
+    groups: ModelGroups
+
+
+@dataclass(frozen=True)
 class ModelsApi:
     """``GET /v1/models``."""
 
@@ -117,6 +125,7 @@ class ApiServices:
     chat: ChatApi
     embeddings: EmbeddingsApi
     responses: ResponsesApi
+    messages: MessagesApi
     models: ModelsApi
     spend: SpendApi
     debug: DebugApi

@@ -70,13 +70,26 @@ def canonical_request(request: ChatRequest) -> dict[str, Any]:
     return canonical
 
 
+NATIVE_NOT_KEYED = frozenset({"stream", "metadata"})
+"""Fields of a native body that do not change the answer."""
+
+
 # gateway extensions that change what the upstream is sent
 KEYED_EXTENSION_FIELDS = ("drop_params",)
 
 
 def cache_key(request: ChatRequest, scope: str) -> str:
     extensions = {name: request.body[name] for name in KEYED_EXTENSION_FIELDS if request.body.get(name) is not None}
-    material = {"v": KEY_VERSION, "scope": scope, "request": canonical_request(request), "gateway": extensions}
+    material: dict[str, Any] = {
+        "v": KEY_VERSION,
+        "scope": scope,
+        "request": canonical_request(request),
+        "gateway": extensions,
+    }
+    native = request.native
+    if native is not None:  # keyed by its own body too: what the chat view leaves out may change a native answer
+        material["native"] = {k: _canonical(v) for k, v in native.body.items() if k not in NATIVE_NOT_KEYED}
+        material["native_headers"] = native.headers
     return hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 

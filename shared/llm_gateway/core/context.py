@@ -38,6 +38,8 @@ RESPONSE_HEADERS: Mapping[str, str] = {
     "x-ratelimit-limit-tokens": "limits: tokens per minute",
     "x-ratelimit-remaining-tokens": "limits: tokens left in the window",
     "x-ratelimit-reset-tokens": "limits: until the token count is back under the limit",
+    "request-id": "messages route: the request id, where Anthropic's SDKs read it",
+    "x-llm-gateway-token-count": "messages route: count_tokens answered with the gateway's estimate",
 }
 """Response headers the pipeline adds, and who adds them."""
 

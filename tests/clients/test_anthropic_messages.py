@@ -1,0 +1,142 @@
+"""The official ``anthropic`` SDK against ``/v1/messages`` over a real socket, on every kind of deployment:
+mock, Anthropic, Claude on Bedrock, Gemini and an OpenAI-compatible server (the model-like fakes of
+tests/support/model_fakes.py). Every object and stream event is checked against Anthropic's shapes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+
+from tests.clients.conftest import clients_config
+from tests.support.anthropic_schema import assert_error, assert_event, assert_message
+from tests.support.gateway import MASTER_KEY, running_gateway
+from tests.support.model_fakes import FINAL_TEXT
+from tests.support.servers import UvicornThread
+
+pytestmark = pytest.mark.slow
+
+MODELS = ("mock", "claude", "claude-bedrock", "gemini", "gpt")
+WEATHER = {
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+@pytest.fixture(scope="module")
+def messages_gateway(upstreams: dict[str, Any]) -> Iterator[UvicornThread]:
+    config = clients_config(upstreams)
+    config["models"].append({"name": "mock", "provider": "mock", "model": "mock-1"})
+    with running_gateway(config) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client(messages_gateway: UvicornThread) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=messages_gateway.base_url, api_key=MASTER_KEY, max_retries=0)
+
+
+def raw_events(base_url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The stream's events as sent, each checked against its schema (``event:`` name = ``type``)."""
+    events: list[dict[str, Any]] = []
+    sent = {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01", **(headers or {})}
+    with httpx.stream("POST", f"{base_url}/v1/messages", json={**body, "stream": True}, headers=sent, timeout=30) as r:
+        assert r.status_code == 200, r.read()
+        assert r.headers["content-type"].startswith("text/event-stream")
+        name = None
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                payload = json.loads(line.removeprefix("data: "))
+                assert name is not None
+                events.append(assert_event(name, payload))
+                name = None
+    return events
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_messages_create_answers_a_valid_message(client: anthropic.Anthropic, model: str) -> None:
+    raw = client.messages.with_raw_response.create(
+        model=model, max_tokens=200, messages=[{"role": "user", "content": "What is the weather in Paris?"}]
+    )
+    message = assert_message(raw.http_response.json())
+    assert raw.headers["request-id"] == raw.headers["x-request-id"]
+    assert message["role"] == "assistant" and message["stop_reason"] == "end_turn"
+    text = "".join(block["text"] for block in message["content"] if block["type"] == "text")
+    assert text if model == "mock" else text == FINAL_TEXT
+    assert message["usage"]["output_tokens"] > 0
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_messages_stream_sends_anthropic_events(
+    client: anthropic.Anthropic, messages_gateway: UvicornThread, model: str
+) -> None:
+    body = {"model": model, "max_tokens": 200, "messages": [{"role": "user", "content": "Weather in Paris?"}]}
+    events = raw_events(messages_gateway.base_url, body)
+    kinds = [event["type"] for event in events]
+    assert kinds[0] == "message_start" and kinds[-2:] == ["message_delta", "message_stop"]
+    assert "content_block_start" in kinds and "content_block_stop" in kinds
+    assert events[-2]["delta"]["stop_reason"] == "end_turn" and events[-2]["usage"]["output_tokens"] > 0
+    with client.messages.stream(**body) as stream:  # type: ignore[arg-type]
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text if model == "mock" else text == FINAL_TEXT
+    assert final.stop_reason == "end_turn"
+
+
+@pytest.mark.parametrize("model", ("claude", "claude-bedrock", "gemini", "gpt"))
+@pytest.mark.parametrize("streamed", (False, True), ids=("create", "stream"))
+def test_a_tool_use_tool_result_round_trip(client: anthropic.Anthropic, model: str, streamed: bool) -> None:
+    messages: list[Any] = [{"role": "user", "content": "What is the weather in Paris?"}]
+    kwargs: dict[str, Any] = {"model": model, "max_tokens": 300, "tools": [WEATHER]}
+    if streamed:
+        with client.messages.stream(messages=messages, **kwargs) as stream:
+            first = stream.get_final_message()
+    else:
+        first = client.messages.create(messages=messages, **kwargs)
+    assert_message(first.model_dump(mode="json"))
+    assert first.stop_reason == "tool_use"
+    calls = [block for block in first.content if block.type == "tool_use"]
+    assert [call.name for call in calls] == ["get_weather"] and isinstance(calls[0].input, dict)
+    messages += [
+        {"role": "assistant", "content": [block.model_dump(exclude_none=True) for block in first.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": calls[0].id, "content": "sunny, 24C"}]},
+    ]
+    second = client.messages.create(messages=messages, **kwargs)
+    assert second.stop_reason == "end_turn"
+    assert "".join(b.text for b in second.content if b.type == "text") == FINAL_TEXT
+
+
+def test_bearer_and_x_api_key_both_authenticate(messages_gateway: UvicornThread) -> None:
+    bearer = anthropic.Anthropic(base_url=messages_gateway.base_url, auth_token=MASTER_KEY, max_retries=0)
+    body = {"model": "mock", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+    assert bearer.messages.create(**body).type == "message"  # type: ignore[arg-type]
+    wrong = anthropic.Anthropic(base_url=messages_gateway.base_url, api_key="sk-wrong", max_retries=0)
+    with pytest.raises(anthropic.AuthenticationError) as raised:
+        wrong.messages.create(**body)  # type: ignore[arg-type]
+    assert raised.value.status_code == 401
+    assert assert_error(raised.value.body)["error"]["type"] == "authentication_error"
+
+
+def test_errors_come_in_anthropic_shape_with_their_status(
+    client: anthropic.Anthropic, messages_gateway: UvicornThread
+) -> None:
+    with pytest.raises(anthropic.NotFoundError) as unknown:
+        client.messages.create(model="nope", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
+    assert assert_error(unknown.value.body)["error"]["type"] == "not_found_error"
+    with pytest.raises(anthropic.BadRequestError) as bad:
+        client.messages.create(model="mock", max_tokens=5, messages=[{"role": "system", "content": "hi"}])  # type: ignore[list-item]
+    assert "role" in assert_error(bad.value.body)["error"]["message"]
+    url, key = f"{messages_gateway.base_url}/v1/messages", {"x-api-key": MASTER_KEY}
+    missing = httpx.post(url, json={"model": "mock", "messages": [{"role": "user", "content": "hi"}]}, headers=key)
+    assert missing.status_code == 400 and "max_tokens" in assert_error(missing.json())["error"]["message"]
+    not_json = httpx.post(url, content=b"{", headers=key)
+    assert not_json.status_code == 400 and assert_error(not_json.json())["error"]["type"] == "invalid_request_error"
+    anonymous = httpx.post(url, json={"model": "mock"})
+    assert anonymous.status_code == 401 and assert_error(anonymous.json())["error"]["type"] == "authentication_error"
