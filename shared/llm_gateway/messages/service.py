@@ -34,7 +34,7 @@ def chat_request(data: dict[str, Any], headers: Mapping[str, str], groups: Model
             raise InvalidRequestError(
                 f"The model '{data['model']}' is served through a translation to chat completions "
                 f"(deployment '{translated[0]}'), which cannot carry {', '.join(translation.lossy)}. "
-                "Use a model whose deployments all pass Messages through (`native: [messages]`: Anthropic, Claude on Bedrock).",
+                "Use a model whose deployments all pass Messages through (native: [messages]).",
                 code="unsupported_feature",
             )
     chat = validate_chat_request(translation.body)
