@@ -39,6 +39,7 @@ def upstreams() -> Iterator[dict[str, Any]]:
 def clients_config(upstreams: dict[str, Any]) -> dict[str, Any]:
     return {
         "models": [
+            {"name": "mock", "provider": "mock", "model": "mock-1"},
             {
                 "name": "claude",
                 "provider": "anthropic",
