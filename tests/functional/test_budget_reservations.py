@@ -28,7 +28,14 @@ USAGE_100 = {"prompt_tokens": 10, "completion_tokens": 100, "total_tokens": 110}
 
 def _config(fake: FakeOpenAI, **tenants: Any) -> dict[str, Any]:
     config = openai_config(fake.v1)
-    config["tenants"] = {"prices": {"gpt-test": {"input": 0, "output": 20_000}}, **tenants}
+    # The budget's guarantee is under test, not the fallback for a slow store: on a loaded machine moto
+    # can take longer than the default second, and "allow" would then let a request through unchecked.
+    config["tenants"] = {
+        "prices": {"gpt-test": {"input": 0, "output": 20_000}},
+        "store_timeout": 30,
+        "limits_when_store_down": "refuse",
+        **tenants,
+    }
     config["router"] = {"num_retries": 0}
     return config
 
