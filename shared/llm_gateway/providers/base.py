@@ -316,13 +316,17 @@ class HTTPChatProvider(ChatProvider):
             code="upstream_bad_response",
         )
 
-    async def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
+    def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
+        return self.stream_request(call, self.build_request(call), self.new_stream_mapper(call))
+
+    async def stream_request(
+        self, call: ProviderCall, upstream: UpstreamHTTPRequest, mapper: StreamMapper
+    ) -> AsyncIterator[dict[str, Any]]:
+        """``upstream``'s event stream through ``mapper`` (a native pass-through streams this way too)."""
         import httpx
 
         from llm_gateway.providers.sse import SSEDecoder
 
-        upstream = self.build_request(call)
-        mapper = self.new_stream_mapper(call)
         decoder = SSEDecoder(max_event_bytes=self.deps.server.max_upstream_response_bytes)
         loop = asyncio.get_running_loop()
         # Until the first chunk, the attempt's deadline; after it, the request's. Enforced per await

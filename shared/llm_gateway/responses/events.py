@@ -55,6 +55,18 @@ class ResponseEvents:
         self._usage: dict[str, Any] | None = None
         self.final: dict[str, Any] | None = None
         """The whole response, once the stream ended (completed or incomplete)."""
+        self._response_id: str | None = None
+
+    def follow(self, event: dict[str, Any]) -> None:
+        """An event of a natively answered stream went by: a failure is numbered after it, and is the
+        failure of the upstream's response (its id)."""
+        if isinstance(event.get("sequence_number"), int):
+            self._sequence = event["sequence_number"] + 1
+        response = event.get("response")
+        if isinstance(response, dict) and isinstance(response.get("id"), str):
+            self._response_id = response["id"]
+            if event.get("type") in ("response.completed", "response.incomplete"):
+                self.final = response
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
         event = {"type": kind, "sequence_number": self._sequence, **fields}
@@ -212,6 +224,8 @@ class ResponseEvents:
         events = [self._event("error", code=error.code, message=error.message, param=error.param)]
         output = [self._item_json(item, "incomplete") for item in self._items]
         response = self.envelope.response(status="failed", output=output, usage=usage_of(self._usage))
+        if self._response_id is not None:
+            response["id"] = self._response_id
         response["error"] = {"code": _ERROR_CODES.get(error.status_code, "server_error"), "message": error.message}
         events.append(self._event("response.failed", response=response))
         return events

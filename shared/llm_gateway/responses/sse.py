@@ -35,9 +35,10 @@ def encode(event: dict[str, Any]) -> bytes:
 class _Translation:
     """Chat chunks as Responses events; a natively answered stream's chunks carry the upstream's own."""
 
-    def __init__(self, events: ResponseEvents, native: bool) -> None:
+    def __init__(self, events: ResponseEvents, native: bool, model: str) -> None:
         self.events = events
         self.native = native
+        self.model = model
 
     def start(self) -> list[dict[str, Any]]:
         return [] if self.native else self.events.start()
@@ -45,10 +46,13 @@ class _Translation:
     def chunk(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         if not self.native:
             return self.events.feed(chunk)
-        native: list[dict[str, Any]] = list(chunk.get(NATIVE_FIELD) or ())
-        for event in native:
-            if event.get("type") in ("response.completed", "response.incomplete"):
-                self.events.final = event.get("response")
+        native: list[dict[str, Any]] = []
+        for given in chunk.get(NATIVE_FIELD) or ():
+            event = given
+            if isinstance(event.get("response"), dict):  # the model group the client asked for, as in JSON
+                event = {**event, "response": {**event["response"], "model": self.model}}
+            self.events.follow(event)
+            native.append(event)
         return native
 
     def end(self, usage: dict[str, Any]) -> list[dict[str, Any]]:
@@ -66,7 +70,7 @@ async def response_stream(
     on_done: Callable[[dict[str, Any]], Awaitable[None]],
 ) -> AsyncIterator[bytes]:
     events = ResponseEvents(envelope, clock)
-    translation = _Translation(events, native=NATIVE_FIELD in opened.first)
+    translation = _Translation(events, native=NATIVE_FIELD in opened.first, model=envelope.request.model)
     chunks = UpstreamChunks(opened, ctx, heartbeat)
     meter = StreamUsageMeter(lambda: estimate_prompt_tokens(chat_body))
     chunk: dict[str, Any] | None = opened.first

@@ -4,8 +4,8 @@ Embeddings go to ``{api_base}/embeddings`` (:mod:`.embeddings`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -15,6 +15,9 @@ from llm_gateway.providers.base import HTTPChatProvider, ProviderCall, StreamMap
 from llm_gateway.providers.openai_compat.errors import map_openai_error
 from llm_gateway.providers.openai_compat.stream import OpenAIStreamMapper, check_completion
 from llm_gateway.providers.options import ProviderOptions, read_options
+
+if TYPE_CHECKING:
+    from llm_gateway.schemas.native import NativeRequest
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
 
@@ -31,6 +34,7 @@ class OpenAIOptions(ProviderOptions):
 class OpenAICompatProvider(HTTPChatProvider):
     name: ClassVar[str] = "openai"
     serves_embeddings: ClassVar[bool] = True
+    native_endpoints: ClassVar[frozenset[str]] = frozenset({"responses"})
 
     @classmethod
     def validate_deployment(cls, deployment: DeploymentConfig) -> None:
@@ -81,3 +85,16 @@ class OpenAICompatProvider(HTTPChatProvider):
             body = {**body, "encoding_format": encoding}
         upstream = UpstreamHTTPRequest(url=f"{self._base(call)}/embeddings", json=body, headers=self._headers(call))
         return parse_embeddings(call, await self.within_attempt(call, self.send_json(call, upstream)))
+
+    async def complete_native(self, call: ProviderCall, native: NativeRequest) -> dict[str, Any]:
+        from llm_gateway.providers.openai_compat.responses import completion_from_response, native_request
+
+        upstream = native_request(call, native, self._base(call), self._headers(call))
+        data = await self.within_attempt(call, self.send_json(call, upstream))
+        return completion_from_response(call, data, self.deps.clock())
+
+    def stream_native(self, call: ProviderCall, native: NativeRequest) -> AsyncIterator[dict[str, Any]]:
+        from llm_gateway.providers.openai_compat.responses import ResponsesStreamMapper, native_request
+
+        upstream = native_request(call, native, self._base(call), self._headers(call))
+        return self.stream_request(call, upstream, ResponsesStreamMapper(call, self.deps.clock()))
