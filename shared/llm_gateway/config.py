@@ -67,8 +67,22 @@ class DeploymentConfig(BaseModel):
         default=(),
         description="Bridged APIs whose requests go to this upstream untouched (it serves them itself), "
         "instead of their chat translation: e.g. [responses] for an OpenAI-compatible server of the "
-        "Responses API.",
+        "Responses API. Default: [messages] for Claude (the anthropic provider, and bedrock with a Claude model "
+        "id) when it serves messages; [] turns that off.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _claude_takes_messages_natively(cls, data: Any) -> Any:
+        """Claude serves Anthropic's Messages API itself: unless ``native`` says otherwise, a Messages
+        request goes to it as it came (thinking, ``cache_control``, documents, server tools kept)."""
+        if not isinstance(data, dict) or "native" in data:
+            return data
+        model, provider = str(data.get("model") or ""), data.get("provider")
+        claude = provider == "anthropic" or (provider == "bedrock" and ("anthropic." in model or "claude" in model))
+        if claude and "messages" in (data.get("endpoints") or BRIDGED_ENDPOINTS):
+            return {**data, "native": ("messages",)}
+        return data
 
     @property
     def extra_fields(self) -> dict[str, Any]:

@@ -140,3 +140,31 @@ def test_errors_come_in_anthropic_shape_with_their_status(
     assert not_json.status_code == 400 and assert_error(not_json.json())["error"]["type"] == "invalid_request_error"
     anonymous = httpx.post(url, json={"model": "mock"})
     assert anonymous.status_code == 401 and assert_error(anonymous.json())["error"]["type"] == "authentication_error"
+
+
+@pytest.mark.parametrize("streamed", (False, True), ids=("invoke", "invoke-with-response-stream"))
+def test_claude_on_bedrock_gets_anthropics_own_body(
+    client: anthropic.Anthropic, upstreams: dict[str, Any], streamed: bool
+) -> None:
+    kwargs: dict[str, Any] = {
+        "model": "claude-bedrock",
+        "max_tokens": 2000,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}
+        ],
+        "extra_headers": {"anthropic-beta": "interleaved-thinking-2025-05-14"},
+    }
+    if streamed:
+        with client.messages.stream(**kwargs) as stream:
+            message = stream.get_final_message()
+    else:
+        message = client.messages.create(**kwargs)
+    assert [block.type for block in message.content] == ["thinking", "text"]
+    sent = upstreams["bedrock"].requests[-1]
+    assert sent.path.endswith("/invoke-with-response-stream" if streamed else "/invoke")
+    body = json.loads(sent.body)
+    assert body["anthropic_version"] == "bedrock-2023-05-31" and body["anthropic_beta"] == [
+        "interleaved-thinking-2025-05-14"
+    ]
+    assert body["messages"] == kwargs["messages"] and body["thinking"] == kwargs["thinking"] and "model" not in body

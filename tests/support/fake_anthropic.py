@@ -285,7 +285,10 @@ def stream_events(reply: Reply, body: dict[str, Any]) -> list[str]:
     events = [sse("message_start", {"type": "message_start", "message": start})]
     for index, block in enumerate(_content(reply)):
         kind = block["type"]
-        empty = {"text": {"type": "text", "text": ""}, "thinking": {"type": "thinking", "thinking": ""}}
+        empty = {
+            "text": {"type": "text", "text": ""},
+            "thinking": {"type": "thinking", "thinking": "", "signature": ""},
+        }
         opening = empty.get(kind, {**block, "input": {}})
         events.append(
             sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": opening})

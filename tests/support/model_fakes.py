@@ -12,10 +12,13 @@ each answer opens with a signed thinking block. And each enforces its API's rule
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
+from urllib.parse import unquote
 
 from llm_gateway.providers.mock.answers import example_for_schema
+from tests.support import fake_anthropic
 from tests.support.fake_anthropic import FakeAnthropic, Reply
 from tests.support.fake_bedrock import Error, FakeBedrockHTTP
 from tests.support.fake_bedrock import Reply as BReply
@@ -107,10 +110,31 @@ class AgentBedrock(FakeBedrockHTTP):
 
     async def _handle(self, request: Any, respond: Any) -> None:
         body = json.loads(request.body or b"{}")
-        if body.get("messages"):
+        operation = request.path.rpartition("/")[2]
+        if operation in ("invoke", "invoke-with-response-stream", "count-tokens"):
+            self._plans.clear()
+            model = unquote(request.path.split("/model/", 1)[1]).rpartition("/")[0]
+            self.plan(self.decide_invoke(body, operation, model))
+        elif body.get("messages"):
             self._plans.clear()
             self.plan(self.decide(body, stream=request.path.endswith("/converse-stream")))
         await super()._handle(request, respond)
+
+    @staticmethod
+    def decide_invoke(body: dict[str, Any], operation: str, model: str) -> Any:
+        """InvokeModel with Anthropic's body (Claude's own answer, as the Anthropic fake makes it), its stream
+        (each event in a ``chunk``), and CountTokens over such a body."""
+        if operation == "count-tokens":
+            invoked = json.loads(base64.b64decode(body["input"]["invokeModel"]["body"]))
+            return BReply({"inputTokens": 11 + len(json.dumps(invoked["messages"])) // 4})
+        if body.get("anthropic_version") != "bedrock-2023-05-31" or "model" in body or "stream" in body:
+            return Error(400, "ValidationException", "anthropic_version must be bedrock-2023-05-31; no model, stream")
+        body = {**body, "model": model}
+        reply = AgentAnthropic.decide(body)
+        if operation == "invoke":
+            return BReply(fake_anthropic.message(reply, body))
+        events = [event.split("data: ", 1)[1].strip() for event in fake_anthropic.stream_events(reply, body)]
+        return BStream([("chunk", {"bytes": base64.b64encode(event.encode()).decode()}) for event in events])
 
     @staticmethod
     def decide(body: dict[str, Any], *, stream: bool) -> Any:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from llm_gateway.config import DeploymentConfig
 from llm_gateway.errors import GatewayError
 from llm_gateway.providers.anthropic.errors import map_http_error
+from llm_gateway.providers.anthropic.native import NativeEvents, betas, native_answer, native_body
 from llm_gateway.providers.anthropic.request import build_messages_body
 from llm_gateway.providers.anthropic.response import map_message
 from llm_gateway.providers.anthropic.settings import AnthropicSettings, settings_for
@@ -28,6 +29,7 @@ from llm_gateway.providers.base import (
 )
 from llm_gateway.providers.thinking.memory import ThinkingMemory
 from llm_gateway.providers.thinking.store import memory_thinking_store
+from llm_gateway.schemas.native import NativeRequest
 
 
 def thinking_requested(body: dict[str, Any]) -> bool:
@@ -43,6 +45,7 @@ def without_thinking(body: dict[str, Any]) -> dict[str, Any]:
 
 class AnthropicProvider(HTTPChatProvider):
     name: ClassVar[str] = "anthropic"
+    native_endpoints: ClassVar[frozenset[str]] = frozenset({"messages"})
 
     @classmethod
     def validate_deployment(cls, deployment: DeploymentConfig) -> None:
@@ -69,6 +72,26 @@ class AnthropicProvider(HTTPChatProvider):
         if settings.betas:
             headers["anthropic-beta"] = ",".join(settings.betas)
         return UpstreamHTTPRequest(url=settings.messages_url, json=build_messages_body(call, settings), headers=headers)
+
+    def _native_request(self, call: ProviderCall, native: NativeRequest, *, stream: bool) -> UpstreamHTTPRequest:
+        """The client's Messages body as it came, with its ``anthropic-version`` and ``anthropic-beta``."""
+        settings = self._settings(call)
+        headers = dict(settings.headers)
+        headers["anthropic-version"] = native.headers.get("anthropic-version") or settings.version
+        if call.api_key:
+            headers["x-api-key"] = call.api_key
+        if beta := betas(native, settings.betas):
+            headers["anthropic-beta"] = ",".join(beta)
+        body = native_body(native, model=call.deployment.model, stream=stream)
+        return UpstreamHTTPRequest(url=settings.messages_url, json=body, headers=headers)
+
+    async def complete_native(self, call: ProviderCall, native: NativeRequest) -> dict[str, Any]:
+        data = await self.within_attempt(call, self.send_json(call, self._native_request(call, native, stream=False)))
+        return native_answer(call, data, self.deps.clock())
+
+    def stream_native(self, call: ProviderCall, native: NativeRequest) -> AsyncIterator[dict[str, Any]]:
+        upstream = self._native_request(call, native, stream=True)
+        return self.stream_request(call, upstream, NativeEvents(call, self.deps.clock()))
 
     async def complete(self, call: ProviderCall) -> dict[str, Any]:
         call = await self.thinking.prepare(

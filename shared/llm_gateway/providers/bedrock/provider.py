@@ -12,17 +12,20 @@ import orjson
 from llm_gateway.config import DeploymentConfig
 from llm_gateway.embeddings.response import bad_answer, embedding_list
 from llm_gateway.errors import GatewayError, InvalidRequestError, UpstreamTimeoutError
+from llm_gateway.providers.anthropic.native import NativeEvents, native_answer
 from llm_gateway.providers.base import ChatProvider, ProviderCall, ProviderDeps
 from llm_gateway.providers.bedrock import embeddings as embedding
 from llm_gateway.providers.bedrock.errors import map_exception
+from llm_gateway.providers.bedrock.native import decoded, invoke_args, stream_payload
 from llm_gateway.providers.bedrock.request import build_converse_args, is_anthropic_model
 from llm_gateway.providers.bedrock.response import map_response
 from llm_gateway.providers.bedrock.settings import BedrockSettings
 from llm_gateway.providers.bedrock.stream import ConverseStreamMapper
-from llm_gateway.providers.bedrock.transport import END, ERROR, EVENT, ThreadRunner
+from llm_gateway.providers.bedrock.transport import END, ERROR, EVENT, OPEN, ThreadRunner
 from llm_gateway.providers.embeddings import batches, check_dimensions, check_extra_fields, gather_bounded, texts_of
 from llm_gateway.providers.thinking.memory import ThinkingMemory
 from llm_gateway.providers.thinking.store import memory_thinking_store
+from llm_gateway.schemas.native import NativeRequest
 
 SERVICE = "bedrock-runtime"
 
@@ -34,6 +37,7 @@ def _without_thinking(body: dict[str, Any]) -> dict[str, Any]:
 class BedrockProvider(ChatProvider):
     name: ClassVar[str] = "bedrock"
     serves_embeddings: ClassVar[bool] = True
+    native_endpoints: ClassVar[frozenset[str]] = frozenset({"messages"})
 
     def __init__(self, deps: ProviderDeps) -> None:
         super().__init__(deps)
@@ -78,17 +82,7 @@ class BedrockProvider(ChatProvider):
         call = await self._prepare(call)
         settings = self.settings(call)
         plan = await build_converse_args(call, settings, self.deps.media_fetcher)
-        try:
-            data = await asyncio.wait_for(
-                self._threads.run(lambda: self._client(call, settings).converse(**plan.kwargs)),
-                timeout=self._deadline(call),
-            )
-        except TimeoutError:
-            raise UpstreamTimeoutError(
-                f"The upstream for model '{call.deployment.group}' did not answer in time."
-            ) from None
-        except Exception as exc:
-            raise map_exception(call, exc) from None
+        data = await self.call_blocking(call, lambda: self._client(call, settings).converse(**plan.kwargs))
         answer = map_response(call, data, self.deps.clock(), plan.json_tool)
         await self.thinking.remember(call, answer["choices"][0]["message"])
         return answer
@@ -99,25 +93,72 @@ class BedrockProvider(ChatProvider):
         settings = self.settings(call)
         plan = await build_converse_args(call, settings, self.deps.media_fetcher)
         pump = self._threads.pump(lambda: self._client(call, settings).converse_stream(**plan.kwargs))
+        mapper: ConverseStreamMapper | None = None
+        async for kind, value in self._pumped(call, pump):
+            if kind == OPEN:
+                mapper = ConverseStreamMapper(
+                    call, created=self.deps.clock(), request_id=value, json_tool=plan.json_tool
+                )
+                continue
+            assert mapper is not None
+            for chunk in mapper.feed(value) if kind == EVENT else mapper.finish():
+                if recorder.observe(chunk):
+                    await recorder.save()  # before the finish goes out: the loop's next request needs it
+                yield chunk
+
+    async def complete_native(self, call: ProviderCall, native: NativeRequest) -> dict[str, Any]:
+        """A Messages request to Claude as it came (InvokeModel, Anthropic's body); other models translate."""
+        if not is_anthropic_model(call.deployment.model):
+            return await self.complete(call)
+        settings, args = self.settings(call), invoke_args(call, native)
+
+        def invoke() -> Any:
+            return self._client(call, settings).invoke_model(**args)["body"].read()
+
+        raw = await self.call_blocking(call, invoke)
+        return native_answer(call, decoded(call, raw), self.deps.clock())
+
+    async def stream_native(self, call: ProviderCall, native: NativeRequest) -> AsyncIterator[dict[str, Any]]:
+        """The same through InvokeModelWithResponseStream: each ``chunk`` holds one Anthropic event."""
+        if not is_anthropic_model(call.deployment.model):
+            async for chunk in self.stream(call):
+                yield chunk
+            return
+        settings, args = self.settings(call), invoke_args(call, native)
+
+        def open_stream() -> Any:
+            response = self._client(call, settings).invoke_model_with_response_stream(**args)
+            return {**response, "stream": response["body"]}
+
+        mapper = NativeEvents(call, self.deps.clock())
+        async for kind, value in self._pumped(call, self._threads.pump(open_stream)):
+            payload = stream_payload(call, value) if kind == EVENT else None
+            for chunk in mapper.feed_payload(payload) if payload else mapper.finish() if kind == END else ():
+                yield chunk
+
+    async def call_blocking(self, call: ProviderCall, blocking: Callable[[], Any]) -> Any:
+        """One boto3 call in the provider's threads, within the attempt's deadline, failures mapped."""
+        try:
+            return await asyncio.wait_for(self._threads.run(blocking), timeout=self._deadline(call))
+        except TimeoutError:
+            raise UpstreamTimeoutError(
+                f"The upstream for model '{call.deployment.group}' did not answer in time."
+            ) from None
+        except Exception as exc:
+            raise map_exception(call, exc) from None
+
+    async def _pumped(self, call: ProviderCall, pump: Any) -> AsyncIterator[tuple[str, Any]]:
+        """The pump's ``(OPEN, request id)``, its events, then ``(END, None)``; a failure raised as a gateway
+        error; silence bounded (the attempt's deadline until it opens, then the server's read timeout)."""
         try:
             kind, value = await self._next(pump, call, self._deadline(call))
-            if kind == ERROR:
-                raise map_exception(call, value)
-            mapper = ConverseStreamMapper(call, created=self.deps.clock(), request_id=value, json_tool=plan.json_tool)
             silence = self.deps.server.read_timeout
-            while True:
-                kind, value = await self._next(pump, call, silence)
-                if kind == EVENT:
-                    for chunk in mapper.feed(value):
-                        if recorder.observe(chunk):
-                            await recorder.save()  # before the finish goes out: the loop's next request needs it
-                        yield chunk
-                elif kind == END:
-                    for chunk in mapper.finish():
-                        yield chunk
+            while kind != ERROR:
+                yield kind, value
+                if kind == END:
                     return
-                else:
-                    raise map_exception(call, value)
+                kind, value = await self._next(pump, call, silence)
+            raise map_exception(call, value)
         finally:
             pump.close()
 
