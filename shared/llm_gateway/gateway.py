@@ -356,7 +356,7 @@ class Gateway:
                 table=runtime.tables.responses,
                 store_ttl_seconds=config.responses.store_ttl_seconds,
             ),
-            messages=MessagesApi(shared=chat, groups=self.groups),
+            messages=MessagesApi(shared=chat, groups=self.groups, router=self.router, providers=self.providers),
             models=ModelsApi(authenticator=authenticator, groups=self.groups, created=self.started_at),
             spend=SpendApi(
                 authenticator=authenticator,

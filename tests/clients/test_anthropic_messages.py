@@ -5,16 +5,14 @@ tests/support/model_fakes.py). Every object and stream event is checked against 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
 
-from tests.clients.conftest import clients_config
-from tests.support.anthropic_schema import assert_error, assert_event, assert_message
-from tests.support.gateway import MASTER_KEY, running_gateway
+from tests.support.anthropic_schema import assert_error, assert_event, assert_message, check
+from tests.support.gateway import MASTER_KEY
 from tests.support.model_fakes import FINAL_TEXT
 from tests.support.servers import UvicornThread
 
@@ -29,11 +27,8 @@ WEATHER = {
 
 
 @pytest.fixture(scope="module")
-def messages_gateway(upstreams: dict[str, Any]) -> Iterator[UvicornThread]:
-    config = clients_config(upstreams)
-    config["models"].append({"name": "mock", "provider": "mock", "model": "mock-1"})
-    with running_gateway(config) as server:
-        yield server
+def messages_gateway(gateway: UvicornThread) -> UvicornThread:
+    return gateway  # the client suite's gateway (tests/clients/conftest.py): every provider, and the mock
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +163,39 @@ def test_claude_on_bedrock_gets_anthropics_own_body(
         "interleaved-thinking-2025-05-14"
     ]
     assert body["messages"] == kwargs["messages"] and body["thinking"] == kwargs["thinking"] and "model" not in body
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_count_tokens_from_the_upstream_where_it_counts_else_an_estimate_that_says_so(
+    client: anthropic.Anthropic, upstreams: dict[str, Any], model: str
+) -> None:
+    messages: Any = [{"role": "user", "content": "What is the weather in Paris? " * 20}]
+    raw = client.messages.with_raw_response.count_tokens(model=model, messages=messages, tools=[WEATHER])
+    counted = check("MessageTokensCount", raw.http_response.json())
+    native = model in ("claude", "claude-bedrock")
+    assert raw.headers["x-llm-gateway-token-count"] == ("upstream" if native else "estimate")
+    assert counted["input_tokens"] > 100
+    if native:  # the fakes count 7 (Anthropic) or 11 (Bedrock) plus a quarter of the messages' JSON
+        assert counted["input_tokens"] == (7 if model == "claude" else 11) + len(json.dumps(messages)) // 4
+    if model == "claude":
+        assert "max_tokens" not in upstreams["anthropic"].requests[-1].json()
+
+
+def test_models_in_anthropics_shape_when_the_request_carries_anthropic_version(
+    client: anthropic.Anthropic, messages_gateway: UvicornThread
+) -> None:
+    every = [m["id"] for m in check("ModelsList", client.models.with_raw_response.list().http_response.json())["data"]]
+    assert sorted(every) == sorted(MODELS)
+    page = check("ModelsList", client.models.with_raw_response.list(limit=3).http_response.json())
+    assert [m["id"] for m in page["data"]] == every[:3] and page["has_more"]
+    assert page["first_id"] == every[0] and page["last_id"] == every[2]
+    rest = check("ModelsList", client.models.with_raw_response.list(after_id=every[2]).http_response.json())
+    assert [m["id"] for m in rest["data"]] == every[3:] and not rest["has_more"]
+    one = check("ModelInfo", client.models.with_raw_response.retrieve("gpt").http_response.json())
+    assert one["type"] == "model" and one["display_name"] == "gpt"
+    assert {m.id for m in client.models.list()} == set(MODELS)
+    openai_shape = httpx.get(
+        f"{messages_gateway.base_url}/v1/models", headers={"authorization": f"Bearer {MASTER_KEY}"}
+    )
+    assert openai_shape.json()["object"] == "list"
+    assert all("messages" in model["endpoints"] for model in openai_shape.json()["data"])

@@ -181,6 +181,9 @@ class FakeAnthropic(FakeHTTPServer):
             return self._plans.popleft() if self._plans else Reply()
 
     async def handle(self, request: FakeRequest, respond: Responder) -> None:
+        if request.method == "POST" and request.path == "/v1/messages/count_tokens":
+            await self._count(request, respond)
+            return
         if request.method != "POST" or request.path != "/v1/messages":
             await respond.send(404, _error("not_found_error", "Not found"))
             return
@@ -207,6 +210,16 @@ class FakeAnthropic(FakeHTTPServer):
             await respond.send(200, message(behaviour, body))
         else:
             await self._stream(behaviour, body, respond)
+
+    async def _count(self, request: FakeRequest, respond: Responder) -> None:
+        """``/v1/messages/count_tokens``: what Anthropic's takes (no ``max_tokens``), counted roughly."""
+        body = request.json()
+        if request.headers.get("x-api-key") != API_KEY:
+            await respond.send(401, _error("authentication_error", "invalid x-api-key"))
+        elif set(body) - {"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"}:
+            await respond.send(400, _error("invalid_request_error", f"unexpected fields: {sorted(body)}"))
+        else:
+            await respond.send(200, {"input_tokens": 7 + len(json.dumps(body["messages"])) // 4})
 
     async def _stream(self, behaviour: Behaviour, body: dict[str, Any], respond: Responder) -> None:
         reply = behaviour if isinstance(behaviour, Reply) else Reply(text="one two three four five six")

@@ -14,8 +14,10 @@ if TYPE_CHECKING:
     from llm_gateway.core.deployments import ModelGroups
     from llm_gateway.core.service import ChatService
     from llm_gateway.embeddings.service import EmbeddingsService
+    from llm_gateway.providers.registry import ProviderPool
     from llm_gateway.request_limits import RequestLimits
     from llm_gateway.responses.service import ResponsesService
+    from llm_gateway.routing.router import Router
     from llm_gateway.tables.base import Table
     from llm_gateway.tenants.keystore import KeyStore
     from llm_gateway.tenants.spend import SpendStore
@@ -84,6 +86,10 @@ class MessagesApi:
 
     shared: ChatApi
     groups: ModelGroups
+    router: Router
+    """Builds a count's upstream call (the deployment's credentials) as it builds an attempt's."""
+    providers: ProviderPool
+    """Where a count goes: the deployment's provider (its own count endpoint)."""
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,11 @@ class ChatProvider(ABC):
         with the upstream's own answer under ``native`` (:data:`llm_gateway.schemas.native.NATIVE_FIELD`)."""
         raise NotImplementedError(f"{self.name} cannot pass {native.endpoint} requests through")
 
+    async def count_tokens(self, call: ProviderCall, native: NativeRequest) -> int | None:
+        """The upstream's own count of ``native``'s input tokens (``/v1/messages/count_tokens``), or ``None``
+        where it has no count endpoint (the gateway estimates)."""
+        return None
+
     def stream_native(self, call: ProviderCall, native: NativeRequest) -> AsyncIterator[dict[str, Any]]:
         """The stream of ``native.body``: chat chunks translated from the upstream's events, each carrying
         the events it came from under ``native`` (a list; events that make no chat delta ride on a chunk

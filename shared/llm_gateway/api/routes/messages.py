@@ -114,8 +114,27 @@ async def create_message(request: Request, api: MessagesApi) -> Response:
     return await json_answer(request, api.shared, ctx, service.create(chat, ctx))
 
 
+async def count_tokens(request: Request, api: MessagesApi) -> Response:
+    from llm_gateway.messages.count import TokenCounter
+
+    ctx, data = await read_json_request(request, api.shared)
+    ctx.model_group = data.get("model") if isinstance(data, dict) and isinstance(data.get("model"), str) else None
+    ctx.set_header("request-id", ctx.request_id)
+    counter = TokenCounter(api.groups, api.router, api.providers)
+    return await json_answer(request, api.shared, ctx, counter.count(data, plain_headers(request.scope), ctx))
+
+
 def routes(services: Callable[[], MessagesApi]) -> APIRouter:
     router = APIRouter()
+    router.add_api_route(
+        "/v1/messages/count_tokens",
+        guarded(services, count_tokens),
+        methods=["POST"],
+        summary="Count a message's input tokens (Anthropic Messages API)",
+        openapi_extra=COUNT_TOKENS_OPENAPI,
+        response_class=Response,
+        tags=["messages"],
+    )
     router.add_api_route(
         "/v1/messages",
         guarded(services, create_message),

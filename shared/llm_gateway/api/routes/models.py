@@ -33,8 +33,13 @@ def routes(services: Callable[[], ModelsApi]) -> APIRouter:
     async def list_models(request: Request) -> Response:
         api = services()
         principal = await api.authenticator.authenticate(bearer_token(request.headers))
-        data = [_model_object(api, name) for name in api.groups.names() if principal.may_use(name)]
-        return json_response({"object": "list", "data": data})
+        names = [name for name in api.groups.names() if principal.may_use(name)]
+        if "anthropic-version" in request.headers:  # an Anthropic SDK: its shape, the groups serving messages
+            from llm_gateway.messages.models import model_list
+
+            served = [name for name in names if "messages" in api.groups.endpoints(name)]
+            return json_response(model_list(served, api.created, request.query_params))
+        return json_response({"object": "list", "data": [_model_object(api, name) for name in names]})
 
     @router.get("/v1/models/{model_id:path}", summary="Retrieve a model", response_class=Response, tags=["models"])
     @router.get("/models/{model_id:path}", include_in_schema=False, response_class=Response)
@@ -43,6 +48,10 @@ def routes(services: Callable[[], ModelsApi]) -> APIRouter:
         principal = await api.authenticator.authenticate(bearer_token(request.headers))
         if model_id not in api.groups or not principal.may_use(model_id):
             raise ModelNotFoundError(f"The model '{model_id}' does not exist or you do not have access to it.")
+        if "anthropic-version" in request.headers:
+            from llm_gateway.messages.models import model_info
+
+            return json_response(model_info(model_id, api.created))
         return json_response(_model_object(api, model_id))
 
     return router

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from llm_gateway.errors import UpstreamConnectionError
 from llm_gateway.providers.anthropic.response import map_message
 from llm_gateway.providers.anthropic.stream import AnthropicStreamMapper
 from llm_gateway.providers.anthropic.tools import ResponsePlan
@@ -34,6 +35,21 @@ def betas(native: NativeRequest, configured: tuple[str, ...] = ()) -> list[str]:
     """The client's ``anthropic-beta`` values, then the deployment's own, each once."""
     given = [part.strip() for part in native.headers.get("anthropic-beta", "").split(",") if part.strip()]
     return list(dict.fromkeys([*given, *configured]))
+
+
+COUNTED_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "mcp_servers"})
+"""What Anthropic's ``/v1/messages/count_tokens`` takes of a Messages body."""
+
+
+def counted(call: ProviderCall, data: Any, field: str) -> int:
+    """The token count in an upstream's count answer."""
+    value = data.get(field) if isinstance(data, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise UpstreamConnectionError(
+            f"The upstream for model '{call.deployment.group}' sent a token count without '{field}'.",
+            code="upstream_bad_response",
+        )
+    return value
 
 
 def native_answer(call: ProviderCall, data: Any, now: float) -> dict[str, Any]:

@@ -14,7 +14,14 @@ from typing import Any, ClassVar
 from llm_gateway.config import DeploymentConfig
 from llm_gateway.errors import GatewayError
 from llm_gateway.providers.anthropic.errors import map_http_error
-from llm_gateway.providers.anthropic.native import NativeEvents, betas, native_answer, native_body
+from llm_gateway.providers.anthropic.native import (
+    COUNTED_FIELDS,
+    NativeEvents,
+    betas,
+    counted,
+    native_answer,
+    native_body,
+)
 from llm_gateway.providers.anthropic.request import build_messages_body
 from llm_gateway.providers.anthropic.response import map_message
 from llm_gateway.providers.anthropic.settings import AnthropicSettings, settings_for
@@ -88,6 +95,13 @@ class AnthropicProvider(HTTPChatProvider):
     async def complete_native(self, call: ProviderCall, native: NativeRequest) -> dict[str, Any]:
         data = await self.within_attempt(call, self.send_json(call, self._native_request(call, native, stream=False)))
         return native_answer(call, data, self.deps.clock())
+
+    async def count_tokens(self, call: ProviderCall, native: NativeRequest) -> int | None:
+        upstream = self._native_request(call, native, stream=False)
+        upstream.url += "/count_tokens"
+        upstream.json = {k: v for k, v in upstream.json.items() if k in COUNTED_FIELDS}
+        data = await self.within_attempt(call, self.send_json(call, upstream))
+        return counted(call, data, "input_tokens")
 
     def stream_native(self, call: ProviderCall, native: NativeRequest) -> AsyncIterator[dict[str, Any]]:
         upstream = self._native_request(call, native, stream=True)

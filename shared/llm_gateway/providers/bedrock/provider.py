@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import orjson
@@ -12,7 +13,7 @@ import orjson
 from llm_gateway.config import DeploymentConfig
 from llm_gateway.embeddings.response import bad_answer, embedding_list
 from llm_gateway.errors import GatewayError, InvalidRequestError, UpstreamTimeoutError
-from llm_gateway.providers.anthropic.native import NativeEvents, native_answer
+from llm_gateway.providers.anthropic.native import NativeEvents, counted, native_answer
 from llm_gateway.providers.base import ChatProvider, ProviderCall, ProviderDeps
 from llm_gateway.providers.bedrock import embeddings as embedding
 from llm_gateway.providers.bedrock.errors import map_exception
@@ -117,6 +118,20 @@ class BedrockProvider(ChatProvider):
 
         raw = await self.call_blocking(call, invoke)
         return native_answer(call, decoded(call, raw), self.deps.clock())
+
+    async def count_tokens(self, call: ProviderCall, native: NativeRequest) -> int | None:
+        """Bedrock's CountTokens over the InvokeModel body (Claude only; ``max_tokens`` as it needs one)."""
+        if not is_anthropic_model(call.deployment.model):
+            return None
+        settings = self.settings(call)
+        body = {"max_tokens": 1, **native.body}
+        args = invoke_args(call, replace(native, body=body))
+
+        def count() -> Any:
+            client = self._client(call, settings)
+            return client.count_tokens(modelId=args["modelId"], input={"invokeModel": {"body": args["body"]}})
+
+        return counted(call, await self.call_blocking(call, count), "inputTokens")
 
     async def stream_native(self, call: ProviderCall, native: NativeRequest) -> AsyncIterator[dict[str, Any]]:
         """The same through InvokeModelWithResponseStream: each ``chunk`` holds one Anthropic event."""
