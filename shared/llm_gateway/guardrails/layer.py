@@ -28,6 +28,7 @@ from llm_gateway.guardrails.config import (
     PiiSpec,
     PromptSizeSpec,
 )
+from llm_gateway.schemas.native import NATIVE_FIELD
 
 if TYPE_CHECKING:
     from llm_gateway.aws.clients import AwsClientFactory
@@ -119,9 +120,14 @@ class GuardrailLayer(Layer):
         checking = [g for g in guardrails if g.checks_output]
         if checking:
             response = copy.deepcopy(response)  # never alter an object a cache layer below may keep
+            choices = copy.deepcopy(response.get("choices"))
             await self._check(
                 checking, lambda guardrail: guardrail.check_output(response, ctx), ctx, reports, "output:"
             )
+            if response.get("choices") != choices:
+                # a guardrail masked the answer: the upstream's native answer (unmasked) must not reach the
+                # client, which gets the checked chat view translated instead
+                response.pop(NATIVE_FIELD, None)
         return response
 
     async def open_stream(self, request: ChatRequest, ctx: RequestContext) -> OpenedStream:
