@@ -17,7 +17,16 @@ import pytest
 
 from tests.support.gateway import MASTER_KEY, running_gateway
 from tests.support.openai_wire import check_completion_shape, check_stream_shape
-from tests.support.recordings import ROOT, Expected, Recording, RecordingUpstream, expected, recordings, request_for
+from tests.support.recordings import (
+    ROOT,
+    Expected,
+    Recording,
+    RecordingUpstream,
+    deployment_for,
+    expected,
+    recordings,
+    request_for,
+)
 from tests.support.responses_schema import assert_events, assert_response
 from tests.support.servers import UvicornThread
 from tests.support.sse import check_stream, parse_sse_text
@@ -30,20 +39,6 @@ pytestmark = [
 RECORDINGS = recordings() if ROOT.is_dir() else []
 
 
-def _deployment(recording: Recording, api_base: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "name": recording.id,
-        "provider": recording.provider,
-        "model": recording.model(),
-        "api_key": "sk-recorded-upstream-0123456789",
-    }
-    if recording.provider == "bedrock":  # api_base is Bedrock's endpoint: the gateway's own boto3 client goes there
-        entry.pop("api_key")
-        entry["region"] = "us-east-1"
-    entry["api_base"] = api_base + ("/v1" if recording.provider == "openai" else "")
-    return entry
-
-
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[RecordingUpstream]:
     server = RecordingUpstream()
@@ -54,7 +49,7 @@ def upstream() -> Iterator[RecordingUpstream]:
 
 @pytest.fixture(scope="module")
 def gateway(upstream: RecordingUpstream) -> Iterator[UvicornThread]:
-    config = {"models": [_deployment(r, upstream.base_url) for r in RECORDINGS]}
+    config = {"models": [deployment_for(r, upstream.base_url) for r in RECORDINGS]}
     with running_gateway(config) as server:
         yield server
 

@@ -303,6 +303,21 @@ def expected(recording: Recording) -> Expected:
     return reader[recording.provider](recording)
 
 
+def deployment_for(recording: Recording, api_base: str) -> dict[str, Any]:
+    """A deployment named after the recording whose upstream is ``api_base`` (a :class:`RecordingUpstream`)."""
+    entry: dict[str, Any] = {
+        "name": recording.id,
+        "provider": recording.provider,
+        "model": recording.model(),
+        "api_key": "sk-recorded-upstream-0123456789",
+    }
+    if recording.provider == "bedrock":  # api_base is Bedrock's endpoint: the gateway's own boto3 client goes there
+        entry.pop("api_key")
+        entry["region"] = "us-east-1"
+    entry["api_base"] = api_base + ("/v1" if recording.provider == "openai" else "")
+    return entry
+
+
 def request_for(recording: Recording, model: str) -> dict[str, Any]:
     """The request a client makes to get this answer: the tools the recording calls, the reasoning effort,
     response format and web search it asked for (``manifest.json``)."""
