@@ -42,7 +42,7 @@ class Side:
 
     name: str
     app: str = "gateway:app"
-    http: str = "httptools"
+    http: str = "llm_gateway.api.slow_clients:BoundedHttpTools"
     env: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     port: int = 0
@@ -59,6 +59,7 @@ SIDES = {
     "control": Side("control"),  # the shipped gateway again: how far two identical processes drift apart
     "httpx-transport": Side("httpx-transport", config={"server": {"upstream_http": "httpx"}}),
     "fastapi-routing": Side("fastapi-routing", env={"LLM_GATEWAY_DIRECT_ROUTES": "0"}),
+    "uvicorn-httptools": Side("uvicorn-httptools", http="httptools"),  # no bounds on slow clients
 }
 
 

@@ -154,7 +154,10 @@ def serve(
         env = {**env, "LLM_GATEWAY_EMBEDDED_DYNAMODB": "0"}
     else:
         command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-        command += ["--no-proxy-headers", "--http", "httptools", "--log-level", "warning", app]
+        # the gateway's protocol (api/slow_clients.py), or uvicorn's own in a tree from before it
+        shipped = (root / "shared/llm_gateway/api/slow_clients.py").exists()
+        http = "llm_gateway.api.slow_clients:BoundedHttpTools" if shipped else "httptools"
+        command += ["--no-proxy-headers", "--http", http, "--log-level", "warning", app]
     return subprocess.Popen(command, cwd=root / "handlers", env=env, stdout=subprocess.DEVNULL)
 
 

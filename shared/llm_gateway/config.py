@@ -107,6 +107,19 @@ class ServerConfig(_Section):
         "it honours them and NO_PROXY (docs/decisions/0001-upstream-pool.md).",
     )
     max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024, description="Lambda's payload limit.")
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's head (request line and headers), from its "
+        "first byte (a new connection: from its opening); then 408 and the connection is closed. Enforced by "
+        "the gateway's uvicorn protocol (llm_gateway.api.slow_clients; docs/decisions/0008-slow-clients.md).",
+    )
+    body_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a client has to send a request's whole body, from the end of its head; then "
+        "408 and the connection is closed (a 6 MiB body needs ~100 KiB/s).",
+    )
     max_upstream_response_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     stream_heartbeat_seconds: float = Field(
         default=15.0, ge=0, description="SSE comment sent when an upstream is silent this long; 0 = off."

@@ -115,6 +115,15 @@ class PayloadTooLargeError(GatewayError):
     default_code = "request_too_large"
 
 
+class RequestTimeoutError(GatewayError):
+    """The client took too long to send its request (``server.header_timeout`` / ``body_timeout``); the
+    connection is closed after the answer."""
+
+    status_code = 408
+    error_type = "invalid_request_error"
+    default_code = "request_timeout"
+
+
 class RateLimitError(GatewayError):
     status_code = 429
     error_type = "rate_limit_error"

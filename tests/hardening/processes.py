@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import yaml
 
+from llm_gateway.api.slow_clients import SHIPPED_HTTP
 from tests.support.gateway import MASTER_KEY
 from tests.support.servers import free_socket
 
@@ -117,7 +118,7 @@ def gateway_process(config: dict[str, Any], env: dict[str, str] | None = None) -
         popen = subprocess.Popen(
             [
                 sys.executable,
-                *f"-m uvicorn --host 127.0.0.1 --port {port} --no-access-log --http httptools gateway:app".split(),
+                *f"-m uvicorn --host 127.0.0.1 --port {port} --no-access-log --http {SHIPPED_HTTP} gateway:app".split(),
             ],
             cwd=ROOT / "handlers",
             env=environment,

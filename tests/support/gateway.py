@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from llm_gateway.api.app import create_app
+from llm_gateway.api.slow_clients import SHIPPED_HTTP
 from llm_gateway.config import GatewayConfig, parse_config
 from llm_gateway.gateway import Gateway, GatewayOptions
 from tests.support.servers import UvicornThread
@@ -26,11 +27,16 @@ def make_gateway(config: dict[str, Any] | GatewayConfig, env: dict[str, str] | N
 
 @contextmanager
 def running_gateway(
-    config: dict[str, Any] | GatewayConfig, env: dict[str, str] | None = None, **options: Any
+    config: dict[str, Any] | GatewayConfig,
+    env: dict[str, str] | None = None,
+    *,
+    uvloop: bool = False,
+    **options: Any,
 ) -> Iterator[UvicornThread]:
-    """The whole app under uvicorn on a free port; ``.base_url`` is what clients point at."""
+    """The whole app under uvicorn (the gateway's ``--http`` protocol) on a free port; ``.base_url`` is
+    what clients point at. ``uvloop``: on uvloop's event loop, as ``handlers/run.sh`` serves."""
     gateway = make_gateway(config, env, **options)
-    server = UvicornThread(create_app(gateway), http="httptools").start()
+    server = UvicornThread(create_app(gateway), http=SHIPPED_HTTP, uvloop=uvloop).start()
     server.gateway = gateway  # type: ignore[attr-defined]
     try:
         yield server

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from llm_gateway.api.slow_clients import SHIPPED_HTTP
 from tests.support.gateway import MASTER_KEY
 from tests.support.servers import free_port
 
@@ -79,7 +80,7 @@ def gateway_processes(
             port = free_port()
             log = folder / f"gateway-{number}.log"
             command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
-            command += ["--no-access-log", "--http", "httptools", "--log-level", "warning", "gateway:app"]
+            command += ["--no-access-log", "--http", SHIPPED_HTTP, "--log-level", "warning", "gateway:app"]
             with log.open("wb") as sink:
                 process = subprocess.Popen(
                     command, cwd=ROOT / "handlers", env=environment, stdout=sink, stderr=subprocess.STDOUT

@@ -37,7 +37,9 @@ def free_socket() -> socket.socket:
 
 
 class UvicornThread:
-    def __init__(self, app: Any, *, lifespan: str = "on", **config: Any) -> None:
+    def __init__(self, app: Any, *, lifespan: str = "on", uvloop: bool = False, **config: Any) -> None:
+        """``uvloop``: serve on uvloop's event loop (as ``python -m uvicorn`` does), not asyncio's."""
+        self._uvloop = uvloop
         self._sock = free_socket()
         self.port = self._sock.getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -48,7 +50,12 @@ class UvicornThread:
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def _run(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        if self._uvloop:
+            import uvloop
+
+            self.loop = uvloop.new_event_loop()
+        else:
+            self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.loop.run_until_complete(self.server.serve(sockets=[self._sock]))
 

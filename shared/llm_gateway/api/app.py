@@ -19,6 +19,7 @@ from llm_gateway.api.direct import install_direct_routes
 from llm_gateway.api.responses import error_response, json_response
 from llm_gateway.api.routes import chat, embeddings, health, messages, models, responses, spend
 from llm_gateway.api.services import ApiServices
+from llm_gateway.api.slow_clients import STATE_KEY, ReceiveBounds
 from llm_gateway.errors import GatewayError, InvalidRequestError, internal_error
 from llm_gateway.gateway import Gateway, GatewayOptions
 from llm_gateway.observability import request_ended
@@ -116,14 +117,15 @@ def create_app(
         direct_routes = direct_routes_on(gateway.env)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         gateway.ensure_ready()  # fail at start-up on a bad config, not on the first request
         if settle_heap:
             from llm_gateway.heap import settle_after_startup
 
             settle_after_startup()
         try:
-            yield
+            # the server's protocol reads its bounds on receiving requests here (api/slow_clients.py)
+            yield {STATE_KEY: ReceiveBounds.of(gateway.config.server)}
         finally:
             await gateway.aclose()
 

@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
+    from llm_gateway.api.slow_clients import served_http
     from llm_gateway.local.dynamodb import local_dynamodb_env
 
     additions, embedded = local_dynamodb_env()
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     # as handlers/run.sh: nothing reads the client's address, so X-Forwarded-For is not parsed
     options: dict[str, Any] = {
         "access_log": not args.no_access_log,
-        "http": "httptools",
+        "http": served_http(os.environ),  # uvicorn's httptools, bounding slow clients (api/slow_clients.py)
         "proxy_headers": False,
         "log_level": args.log_level,
     }
