@@ -9,7 +9,7 @@ WORKERS ?= 1
 LLM_GATEWAY_MASTER_KEY ?= sk-local-gateway
 export LLM_GATEWAY_MASTER_KEY
 
-.PHONY: install serve test test-fast lint typecheck unit docs docs-serve docs-venv clients bench bench-bypasses bench-routing bench-cache bench-tenants bench-app \
+.PHONY: install serve test test-fast lint typecheck unit docs docs-serve docs-venv clients bench bench-bypasses bench-slow-clients bench-routing bench-cache bench-tenants bench-app \
 	real-upstream clean sam-venv build build-host validate deploy cold-start fuzz load soak dashboard-picture measure-deploy cost
 
 # --- AWS SAM (deploy) -------------------------------------------------------------------------------------
@@ -100,6 +100,9 @@ real-upstream: install $(LLAMA_VENV)/.installed
 # Each library bypass against the library's own path, one request at a time and 32 at once (docs/decisions/).
 bench-bypasses: install
 	$(PY) -m bench.bypasses
+
+bench-slow-clients: install
+	$(PY) -m bench.slow_clients
 
 bench-routing: install
 	$(PY) bench/routing_overhead.py --requests 1000 --rounds 9
