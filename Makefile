@@ -9,7 +9,7 @@ WORKERS ?= 1
 LLM_GATEWAY_MASTER_KEY ?= sk-local-gateway
 export LLM_GATEWAY_MASTER_KEY
 
-.PHONY: install serve test test-fast lint typecheck unit docs docs-serve docs-venv clients bench bench-bypasses bench-slow-clients bench-routing bench-cache bench-tenants bench-app \
+.PHONY: install serve test test-fast lint typecheck unit docs docs-serve docs-venv clients claude-code bench bench-bypasses bench-slow-clients bench-routing bench-cache bench-tenants bench-app \
 	real-upstream clean sam-venv build build-host validate deploy cold-start fuzz load soak dashboard-picture measure-deploy cost
 
 # --- AWS SAM (deploy) -------------------------------------------------------------------------------------
@@ -79,6 +79,11 @@ docs-serve: docs-venv
 clients: install
 	cd tests/clients/node && npm ci --no-audit --no-fund --loglevel=error
 	$(PY) -m pytest -q -p no:cacheprovider tests/clients
+
+# Claude Code itself (npm) against the gateway on every provider's fake: opt-in, it downloads ~250 MB
+claude-code: install
+	cd tests/clients/claude_code && npm install --no-audit --no-fund --loglevel=error
+	$(PY) -m pytest -q -p no:cacheprovider tests/clients/test_claude_code.py
 
 bench: install
 	$(PY) -m bench.run

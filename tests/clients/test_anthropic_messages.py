@@ -5,6 +5,7 @@ tests/support/model_fakes.py). Every object and stream event is checked against 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -36,11 +37,14 @@ def client(messages_gateway: UvicornThread) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=messages_gateway.base_url, api_key=MASTER_KEY, max_retries=0)
 
 
-def raw_events(base_url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def raw_events(
+    base_url: str, body: dict[str, Any], headers: dict[str, str] | None = None, *, full_url: bool = False
+) -> list[dict[str, Any]]:
     """The stream's events as sent, each checked against its schema (``event:`` name = ``type``)."""
     events: list[dict[str, Any]] = []
     sent = {"x-api-key": MASTER_KEY, "anthropic-version": "2023-06-01", **(headers or {})}
-    with httpx.stream("POST", f"{base_url}/v1/messages", json={**body, "stream": True}, headers=sent, timeout=30) as r:
+    url = base_url if full_url else f"{base_url}/v1/messages"
+    with httpx.stream("POST", url, json={**body, "stream": True}, headers=sent, timeout=30) as r:
         assert r.status_code == 200, r.read()
         assert r.headers["content-type"].startswith("text/event-stream")
         name = None
@@ -126,7 +130,7 @@ def test_errors_come_in_anthropic_shape_with_their_status(
         client.messages.create(model="nope", max_tokens=20, messages=[{"role": "user", "content": "hi"}])
     assert assert_error(unknown.value.body)["error"]["type"] == "not_found_error"
     with pytest.raises(anthropic.BadRequestError) as bad:
-        client.messages.create(model="mock", max_tokens=5, messages=[{"role": "system", "content": "hi"}])  # type: ignore[list-item]
+        client.messages.create(model="mock", max_tokens=5, messages=[{"role": "tool", "content": "hi"}])  # type: ignore[list-item]
     assert "role" in assert_error(bad.value.body)["error"]["message"]
     url, key = f"{messages_gateway.base_url}/v1/messages", {"x-api-key": MASTER_KEY}
     missing = httpx.post(url, json={"model": "mock", "messages": [{"role": "user", "content": "hi"}]}, headers=key)
@@ -199,3 +203,26 @@ def test_models_in_anthropics_shape_when_the_request_carries_anthropic_version(
     )
     assert openai_shape.json()["object"] == "list"
     assert all("messages" in model["endpoints"] for model in openai_shape.json()["data"])
+
+
+CLAUDE_CODE = json.loads(
+    (Path(__file__).parents[1] / "fixtures" / "anthropic" / "claude-code-request.json").read_text()
+)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_claude_codes_own_request_is_served_on_every_provider(
+    messages_gateway: UvicornThread, upstreams: dict[str, Any], model: str
+) -> None:
+    """What Claude Code sends (a mid-conversation system turn, adaptive thinking, output_config.effort,
+    context_management, cache_control, ``?beta=true``, its betas) streams back as valid events."""
+    body = {**CLAUDE_CODE["body"], "model": model}
+    headers = {"x-api-key": MASTER_KEY, **CLAUDE_CODE["headers"]}
+    events = raw_events(messages_gateway.base_url + "/v1/messages?beta=true", body, headers, full_url=True)
+    assert events[-1]["type"] == "message_stop"
+    assert events[-2]["delta"]["stop_reason"] in ("end_turn", "tool_use")
+    if model == "claude":  # passed through: what only Claude reads arrives
+        sent = upstreams["anthropic"].message_requests()[-1]
+        assert sent.json()["context_management"] == body["context_management"]
+        assert sent.json()["output_config"] == body["output_config"]
+        assert sent.headers["anthropic-beta"].startswith("claude-code-20250219,")

@@ -98,6 +98,7 @@ def test_anthropic_gets_the_body_as_it_came_and_its_answer_comes_back_as_it_was(
     assert sent.headers["anthropic-version"] == "2023-06-01"
     message = assert_message(answer.json())
     assert message["id"] == "msg_01FakeAnthropic"  # the upstream's own answer
+    assert message["model"] == "claude"  # named as asked: Claude Code drops earlier thinking when it changes
     assert message["content"][0] == {"type": "thinking", "thinking": "Read it.", "signature": "EqQBCkYIARgCIkDsig=="}
     assert message["usage"]["cache_read_input_tokens"] == 2000
     assert answer.headers["x-llm-gateway-deployment"].startswith("claude")
@@ -111,6 +112,7 @@ def test_a_native_stream_sends_the_upstreams_own_events(fake_anthropic: FakeAnth
     expected = [
         json.loads(e.split("data: ", 1)[1]) for e in stream_events(reply, fake_anthropic.message_requests()[-1].json())
     ]
+    expected[0]["message"]["model"] = "claude"  # the model as the client named it
     assert events == expected  # thinking_delta, signature_delta and the upstream's ping included, in order
 
 

@@ -121,6 +121,8 @@ def _check_messages(messages: list[dict[str, Any]], has_tools: bool) -> str | No
     open_tool_ids: list[str] = []
     for position, message in enumerate(messages):
         role = message.get("role")
+        if role == "system":  # a mid-conversation system turn (beta mid-conversation-system-2026-04-07)
+            continue
         if role not in ("user", "assistant"):
             return f"messages.{position}.role: Input should be 'user' or 'assistant'"
         if role == previous_role:
@@ -181,10 +183,11 @@ class FakeAnthropic(FakeHTTPServer):
             return self._plans.popleft() if self._plans else Reply()
 
     async def handle(self, request: FakeRequest, respond: Responder) -> None:
-        if request.method == "POST" and request.path == "/v1/messages/count_tokens":
+        path = request.path.split("?", 1)[0]  # the SDKs add ?beta=true for beta calls
+        if request.method == "POST" and path == "/v1/messages/count_tokens":
             await self._count(request, respond)
             return
-        if request.method != "POST" or request.path != "/v1/messages":
+        if request.method != "POST" or path != "/v1/messages":
             await respond.send(404, _error("not_found_error", "Not found"))
             return
         try:

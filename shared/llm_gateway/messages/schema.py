@@ -25,7 +25,8 @@ class Block(_Open):
 
 
 class InputMessage(_Open):
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]
+    """``system`` mid-conversation: Claude Code sends them (beta ``mid-conversation-system-2026-04-07``)."""
     content: str | list[Block]
 
 

@@ -51,14 +51,16 @@ class MessagesService:
 
     async def create(self, request: ChatRequest, ctx: RequestContext) -> dict[str, Any]:
         answer = await self.chat.complete(request, ctx)
+        model = ctx.model_group or request.model  # the group that answered (a fallback's, if one did)
         native = answer.get(NATIVE_FIELD)
         if isinstance(native, dict):
-            return native
-        return message_from_chat(answer, request.model, ctx.request_id)
+            return {**native, "model": model}
+        return message_from_chat(answer, model, ctx.request_id)
 
     async def stream(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[bytes]:
         opened = await self.chat.pipeline.open_stream(request, ctx)
         set_routing_headers(ctx)
         prompt = estimate_prompt_tokens(request.body)
-        translate = ChatToEvents(message_id(None, ctx.request_id), request.model, prompt)
+        model = ctx.model_group or request.model
+        translate = ChatToEvents(message_id(None, ctx.request_id), model, prompt)
         return message_events(opened, ctx, translate, heartbeat=self.heartbeat, prompt_tokens=lambda: prompt)

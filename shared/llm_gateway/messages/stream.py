@@ -135,6 +135,17 @@ class ChatToEvents:
         return [*self._close(), {"type": "message_delta", "delta": delta, "usage": counts}, {"type": "message_stop"}]
 
 
+def _named(events: list[dict[str, Any]], model: str) -> list[dict[str, Any]]:
+    """Native events with the model named as the client knows it. Claude Code keeps earlier thinking only
+    while the answering model stays the one it asked for (a thinking signature is bound to its model)."""
+    return [
+        {**e, "message": {**e["message"], "model": model}}
+        if e.get("type") == "message_start" and isinstance(e.get("message"), dict)
+        else e
+        for e in events
+    ]
+
+
 async def message_events(
     opened: OpenedStream,
     ctx: RequestContext,
@@ -159,7 +170,7 @@ async def message_events(
                 if ctx.first_token_at is None:
                     ctx.first_token_at = ctx.monotonic()
                 meter.observe(chunk)
-                payloads = (chunk.get(NATIVE_FIELD) or []) if native else translate.feed(chunk)
+                payloads = _named(chunk.get(NATIVE_FIELD) or [], translate.model) if native else translate.feed(chunk)
                 for payload in payloads:
                     yield event(payload)
             try:

@@ -3,7 +3,7 @@
 =============================  =====================================================================
 Messages                       chat
 =============================  =====================================================================
-``system`` (string or blocks)  a ``system`` message (text joined)
+``system`` (string or blocks)  a ``system`` message (text joined); a ``system`` turn likewise, in place
 user ``text`` / ``image``      user content parts (``image_url``; base64 sources as ``data:`` URLs)
 user ``document``              a ``document`` part (providers that take documents map it)
 user ``tool_result``           a ``tool`` message (``tool_call_id``), before the rest of the turn
@@ -13,13 +13,16 @@ assistant ``thinking``         left out (only the model that wrote it can read i
 ``tools`` (custom)             function tools (``input_schema`` as ``parameters``)
 ``tool_choice``                ``auto`` / ``required`` (any) / a named function / ``none``;
                                ``disable_parallel_tool_use`` as ``parallel_tool_calls: false``
-``thinking`` (budget)          ``reasoning_effort``: low up to 4,096 tokens, medium up to 16,384, high
+``thinking`` (budget)          ``reasoning_effort``: low up to 4,096 tokens, medium up to 16,384, high;
+                               ``adaptive``: ``output_config.effort`` (``max`` as high), else medium
+``output_config.format``       ``response_format`` ``json_schema``
 ``stop_sequences``             ``stop``
 ``metadata.user_id``           ``user``
 ``max_tokens``, ``temperature``, ``top_p``, ``stream``: the same (a stream asks for usage)
 =============================  =====================================================================
 
-``cache_control`` marks, ``top_k`` and Anthropic-only options are left out of the chat view; what only a
+``cache_control`` marks, ``top_k``, ``context_management`` (what to keep of earlier thinking) and other
+Anthropic-only options are left out of the chat view; what only a
 native upstream can serve (server tools, ``container``, ``mcp_servers``, ``file`` sources) is listed in
 :attr:`Translation.lossy`, and a model group none of whose deployments serves Messages natively refuses
 such a request with a 400 (:mod:`.service`).
@@ -34,7 +37,7 @@ import orjson
 
 from llm_gateway.messages.from_chat import as_dict
 
-NATIVE_ONLY_FIELDS = ("container", "mcp_servers", "context_management", "service_tier")
+NATIVE_ONLY_FIELDS = ("container", "mcp_servers")
 
 
 @dataclass
@@ -177,41 +180,31 @@ def _tool_choice(choice: dict[str, Any]) -> Any:
     return kind  # auto, none
 
 
-def _effort(thinking: dict[str, Any]) -> str | None:
+def _effort(thinking: dict[str, Any], output: dict[str, Any]) -> str | None:
     if thinking.get("type") == "disabled":
         return None
     budget = thinking.get("budget_tokens")
     if not isinstance(budget, int):
-        return "medium"
+        effort = output.get("effort")
+        return {"max": "high"}.get(str(effort), str(effort)) if effort in ("low", "medium", "high", "max") else "medium"
     return "low" if budget <= 4096 else "medium" if budget <= 16384 else "high"
 
 
-def to_chat(data: dict[str, Any]) -> Translation:
-    """The chat body of a validated Messages (or count_tokens) body."""
-    lossy: list[str] = []
+def _messages(data: dict[str, Any], lossy: list[str]) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
-    system = data.get("system")
-    if system:
-        messages.append({"role": "system", "content": _text_of(system)})
+    if data.get("system"):
+        messages.append({"role": "system", "content": _text_of(data["system"])})
     for message in data["messages"]:
         if message["role"] == "user":
             messages.extend(_user_messages(message["content"], lossy))
+        elif message["role"] == "system":
+            messages.append({"role": "system", "content": _text_of(message["content"])})
         else:
             messages.append(_assistant_message(message["content"], lossy))
-    if not messages:
-        messages.append({"role": "user", "content": ""})
-    body: dict[str, Any] = {"model": data["model"], "messages": messages}
-    for name in ("max_tokens", "temperature", "top_p"):
-        if data.get(name) is not None:
-            body[name] = data[name]
-    if data.get("stop_sequences"):
-        body["stop"] = list(data["stop_sequences"])
-    if data.get("stream"):
-        body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
-    user = (data.get("metadata") or {}).get("user_id")
-    if isinstance(user, str) and user:
-        body["user"] = user
+    return messages or [{"role": "user", "content": ""}]
+
+
+def _tooling(data: dict[str, Any], body: dict[str, Any], lossy: list[str]) -> None:
     tools = _tools(data.get("tools") or [], lossy)
     choice = data.get("tool_choice")
     if tools:
@@ -220,8 +213,36 @@ def to_chat(data: dict[str, Any]) -> Translation:
             body["tool_choice"] = _tool_choice(choice)
             if choice.get("disable_parallel_tool_use"):
                 body["parallel_tool_calls"] = False
-    thinking = data.get("thinking")
-    if isinstance(thinking, dict) and (effort := _effort(thinking)) is not None:
+
+
+def _thinking_and_format(data: dict[str, Any], body: dict[str, Any]) -> None:
+    thinking, output = data.get("thinking"), as_dict(data.get("output_config"))
+    if isinstance(thinking, dict) and (effort := _effort(thinking, output)) is not None:
         body["reasoning_effort"] = effort
+    output_format = as_dict(output.get("format"))
+    if output_format.get("type") == "json_schema" and isinstance(output_format.get("schema"), dict):
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": output_format["schema"], "strict": True},
+        }
+
+
+def to_chat(data: dict[str, Any]) -> Translation:
+    """The chat body of a validated Messages (or count_tokens) body."""
+    lossy: list[str] = []
+    body: dict[str, Any] = {"model": data["model"], "messages": _messages(data, lossy)}
+    for name in ("max_tokens", "temperature", "top_p"):
+        if data.get(name) is not None:
+            body[name] = data[name]
+    if data.get("stop_sequences"):
+        body["stop"] = list(data["stop_sequences"])
+    if data.get("stream"):
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    user = as_dict(data.get("metadata")).get("user_id")
+    if isinstance(user, str) and user:
+        body["user"] = user
+    _tooling(data, body, lossy)
+    _thinking_and_format(data, body)
     lossy.extend(f"'{name}'" for name in NATIVE_ONLY_FIELDS if data.get(name) is not None)
     return Translation(body=body, lossy=lossy)
