@@ -226,3 +226,16 @@ def test_claude_codes_own_request_is_served_on_every_provider(
         assert sent.json()["context_management"] == body["context_management"]
         assert sent.json()["output_config"] == body["output_config"]
         assert sent.headers["anthropic-beta"].startswith("claude-code-20250219,")
+
+
+def test_what_only_claude_serves_is_a_400_on_a_bridged_model_and_passes_through_to_claude(
+    client: anthropic.Anthropic, upstreams: dict[str, Any]
+) -> None:
+    search = {"type": "web_search_20250305", "name": "web_search", "max_uses": 1}
+    body: dict[str, Any] = {"max_tokens": 100, "messages": [{"role": "user", "content": "News?"}], "tools": [search]}
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        client.messages.create(model="gemini", **body)
+    message = assert_error(refused.value.body)["error"]["message"]
+    assert "web_search_20250305" in message and "gemini" in message
+    client.messages.create(model="claude", **body)
+    assert upstreams["anthropic"].message_requests()[-1].json()["tools"] == [search]

@@ -159,3 +159,27 @@ def _events(base_url: str, body: dict[str, Any]) -> list[dict[str, Any]]:
             elif line.startswith("data: "):
                 out.append(assert_event(str(name), json.loads(line.removeprefix("data: "))))
     return out
+
+
+def test_a_guardrail_that_rewrites_the_prompt_sends_the_rewritten_translation_not_the_original(
+    fake_anthropic: FakeAnthropic,
+) -> None:
+    fake_anthropic.plan(Reply(text="Noted."))
+    config = _config(fake_anthropic, guardrails={"defaults": ["pii_redaction"]})
+    body = {
+        "model": "claude",
+        "max_tokens": 50,
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "Mail jane@example.com", "cache_control": {"type": "ephemeral"}}],
+            }
+        ],
+    }
+    with running_gateway(config) as gateway:
+        answer = httpx.post(f"{gateway.base_url}/v1/messages", json=body, headers=HEADERS, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert assert_message(answer.json())["content"] == [{"type": "text", "text": "Noted."}]
+    sent = json.dumps(fake_anthropic.message_requests()[-1].json())
+    assert "jane@example.com" not in sent and "[REDACTED_EMAIL]" in sent
+    assert "pii_redaction:redacted=1" in answer.headers["x-llm-gateway-guardrails"]
