@@ -16,6 +16,7 @@ import pytest
 from tests.support.embedding_schema import assert_embeddings, vectors_of
 from tests.support.lambda_runtime import EVENTS, FakeLambdaContext, function_spec, import_handler, local_env
 from tests.support.openai_schema import assert_completion, assert_error, assert_model_list
+from tests.support.responses_schema import assert_response
 from tests.support.sse import assemble, check_stream, parse_sse_text
 
 pytestmark = pytest.mark.slow
@@ -74,6 +75,9 @@ def _check_body(case: EventCase, response: dict[str, Any]) -> None:
     elif case.body == "model list":
         assert_model_list(payload)
         assert payload["data"]
+    elif case.body == "response":
+        assert_response(payload)
+        assert payload["status"] == "completed" and payload["output"][0]["content"][0]["text"]
     elif case.body == "embedding list":
         assert [len(vector) for vector in vectors_of(assert_embeddings(payload))] == [256, 256]
     elif case.body.startswith("error"):
