@@ -58,8 +58,11 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 @pytest.fixture(scope="session", autouse=True)
 def no_secrets_in_logs() -> Iterator[None]:
-    """Every log record of the run (any logger, any thread) is checked for the tests' keys."""
+    """Every log record of the run (any logger, any thread), every response of every gateway served over a
+    socket and every DynamoDB item a test wrote are checked for the tests' keys (:mod:`tests.support.log_scan`)."""
     import logging
+
+    from tests.support.log_scan import LEAKS
 
     scanner = SecretScanner()
     loggers = [logging.getLogger(), logging.getLogger("llm_gateway")]  # llm_gateway may stop propagating
@@ -69,6 +72,7 @@ def no_secrets_in_logs() -> Iterator[None]:
     for logger in loggers:
         logger.removeHandler(scanner)
     assert not scanner.leaks, "\n".join(scanner.leaks[:20])
+    assert not LEAKS, "\n".join(LEAKS[:20])
 
 
 @pytest.fixture(scope="session")
@@ -97,17 +101,21 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def dynamodb_tables(moto_endpoint: str, request: pytest.FixtureRequest) -> dict[str, str]:
-    """Fresh tables (named per test) created from template.yaml; returns the env vars naming them."""
+def dynamodb_tables(moto_endpoint: str, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Fresh tables (named per test) created from template.yaml; returns the env vars naming them. At the
+    end of the test every item of every table is checked for the tests' keys."""
     import re
 
     import boto3
 
     from llm_gateway.aws.tables import create_tables
+    from tests.support.log_scan import scan_items
 
     client = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1")
     prefix = "t-" + re.sub(r"[^A-Za-z0-9]", "-", request.node.name)[:60]
-    return create_tables(client, TEMPLATE, prefix=prefix)
+    tables = create_tables(client, TEMPLATE, prefix=prefix)
+    yield tables
+    scan_items(client, tables.values())
 
 
 @pytest.fixture

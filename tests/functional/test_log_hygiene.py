@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from llm_gateway.observability import JsonFormatter
 from tests.support.fake_openai import CutStream, FakeOpenAI, Reply, Status
 from tests.support.gateway import MASTER_KEY, openai_config, running_gateway
+from tests.support.log_scan import Capture, captured_logs
 from tests.support.tenants import ManualClock, aws_clients, key_store, make_key, priced_config
 
 pytestmark = pytest.mark.slow
@@ -21,28 +20,10 @@ ANSWER = "pineapple-orbit-lantern reply"
 UPSTREAM_KEY = "sk-upstream-secret-key-abcdef"
 
 
-class Capture(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.lines: list[str] = []
-        self.setFormatter(JsonFormatter())
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
 @pytest.fixture
 def captured() -> Iterator[Capture]:
-    handler = Capture()
-    loggers = [logging.getLogger(), logging.getLogger("llm_gateway"), logging.getLogger("uvicorn")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG)
-    yield handler
-    for logger, level in zip(loggers, levels, strict=True):
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+    with captured_logs() as handler:
+        yield handler
 
 
 def test_logs_and_metrics_never_hold_keys_or_text(

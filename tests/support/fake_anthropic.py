@@ -20,10 +20,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.support.echo import credential_of, echo_anthropic_error
 from tests.support.fake_http import FakeHTTPServer, FakeRequest, Responder
+from tests.support.log_scan import remember_secret
 from tests.support.pacing import FirstBeforeLast
 
 API_KEY = "sk-ant-upstream-secret-0123456789"
+remember_secret(API_KEY)
 _TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 
@@ -165,6 +168,8 @@ class FakeAnthropic(FakeHTTPServer):
         super().__post_init__()
         self._plans: deque[Behaviour] = deque()
         self._plan_lock = threading.Lock()
+        self.echo = False
+        """The echo mode (:mod:`tests.support.echo`): errors and error events quote the request's key."""
 
     def plan(self, *behaviours: Behaviour) -> None:
         with self._plan_lock:
@@ -174,6 +179,7 @@ class FakeAnthropic(FakeHTTPServer):
         super().reset()
         with self._plan_lock:
             self._plans.clear()
+        self.echo = False
 
     def message_requests(self) -> list[FakeRequest]:
         return [r for r in self.requests if r.path == "/v1/messages"]
@@ -205,14 +211,16 @@ class FakeAnthropic(FakeHTTPServer):
             await respond.send(400, _error("invalid_request_error", problem))
             return
         behaviour = self._next()
+        echoed = echo_anthropic_error(credential_of(request.headers)) if self.echo else None
         if isinstance(behaviour, Status):
-            await respond.send(behaviour.status, _error(behaviour.error_type, behaviour.message), behaviour.headers)
+            error = echoed or _error(behaviour.error_type, behaviour.message)
+            await respond.send(behaviour.status, error, behaviour.headers)
         elif isinstance(behaviour, Drop):
             await respond.drop()
         elif isinstance(behaviour, Reply) and not body.get("stream"):
             await respond.send(200, message(behaviour, body))
         else:
-            await self._stream(behaviour, body, respond)
+            await self._stream(behaviour, body, respond, echoed)
 
     async def _count(self, request: FakeRequest, respond: Responder) -> None:
         """``/v1/messages/count_tokens``: what Anthropic's takes (no ``max_tokens``), counted roughly."""
@@ -224,7 +232,9 @@ class FakeAnthropic(FakeHTTPServer):
         else:
             await respond.send(200, {"input_tokens": 7 + len(json.dumps(body["messages"])) // 4})
 
-    async def _stream(self, behaviour: Behaviour, body: dict[str, Any], respond: Responder) -> None:
+    async def _stream(
+        self, behaviour: Behaviour, body: dict[str, Any], respond: Responder, echoed: dict[str, Any] | None = None
+    ) -> None:
         reply = behaviour if isinstance(behaviour, Reply) else Reply(text="one two three four five six")
         events = stream_events(reply, body)
         await respond.start_stream(headers={"request-id": "req_fake"})
@@ -239,7 +249,7 @@ class FakeAnthropic(FakeHTTPServer):
             if isinstance(behaviour, CutStream):
                 await respond.drop()
                 return
-            payload = {"type": "error", "error": {"type": behaviour.error_type, "message": behaviour.message}}
+            payload = echoed or {"type": "error", "error": {"type": behaviour.error_type, "message": behaviour.message}}
             await respond.write(sse("error", payload))
             await respond.end()
             return

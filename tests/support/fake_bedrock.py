@@ -19,8 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.echo import credential_of, echo_message
+from tests.support.log_scan import remember_secret
 from tests.support.pacing import FirstBeforeLast
 
+FAKE_ACCESS_KEY_ID = "AKIAFAKEFAKEFAKEFAKE"
+remember_secret(FAKE_ACCESS_KEY_ID)
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bedrock"
 
 
@@ -144,7 +148,7 @@ class FakeBedrock:
         self._plans: list[Any] = []
         self._lock = threading.Lock()
         self.client = boto3.session.Session(
-            aws_access_key_id="AKIAFAKEFAKEFAKEFAKE", aws_secret_access_key="fake-secret", region_name=self.region
+            aws_access_key_id=FAKE_ACCESS_KEY_ID, aws_secret_access_key="fake-secret", region_name=self.region
         ).client(
             "bedrock-runtime",
             config=Config(retries={"total_max_attempts": 1}, connect_timeout=1, read_timeout=5),
@@ -240,6 +244,9 @@ class FakeBedrockHTTP:
         self._plans: list[Any] = []
         self.server = _Server()
         self.base_url = self.server.base_url
+        self.echo = False
+        """The echo mode (:mod:`tests.support.echo`): an ``Error`` quotes the signature's access key id
+        in its code and message, and so does a stream's exception."""
 
     @property
     def requests(self) -> list[Any]:
@@ -261,6 +268,11 @@ class FakeBedrockHTTP:
 
         plan = self._plans.pop(0) if self._plans else Error(500, "InternalServerException", "nothing planned")
         headers = {"x-amzn-requestid": "8c4e0f5e-2b7a-4c1d-9e3f-6a5b4c3d2e1f"}
+        key = credential_of(request.headers) if self.echo else None
+        if key and isinstance(plan, Error):
+            plan = Error(plan.status, key, echo_message(key))
+        if key and isinstance(plan, Stream) and plan.exception is not None:
+            plan = Stream(plan.events, plan.delay, (plan.exception[0], {"message": echo_message(key)}))
         if isinstance(plan, Error):
             headers["x-amzn-errortype"] = f"{plan.code}:http://internal/"
             await respond.send(plan.status, {"message": plan.message}, headers=headers)

@@ -30,10 +30,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from tests.support.echo import credential_of, echo_google_error, echo_message, echo_openai_error
 from tests.support.fake_http import FakeHTTPServer, FakeRequest, Responder
+from tests.support.log_scan import remember_secret
 
 OPENAI_KEY = "sk-fake-embeddings-upstream-0123456789"
 GEMINI_KEY = "AIzaSyFakeEmbeddingsKey0123456789abcdefg"
+remember_secret(OPENAI_KEY)
+remember_secret(GEMINI_KEY)
 
 
 def fake_vector(model: str, text: str, dimensions: int) -> list[float]:
@@ -63,6 +67,9 @@ def word_tokens(text: str) -> int:
 class _Fake(FakeHTTPServer):
     answered: list[list[float]] = field(default_factory=list)
     fail_next: list[tuple[int, Any]] = field(default_factory=list)
+    echo: bool = False
+    """The echo mode (:mod:`tests.support.echo`): a planned failure quotes the request's credential in
+    every field instead of its own body."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -73,6 +80,7 @@ class _Fake(FakeHTTPServer):
         with self.guard:
             self.answered.clear()
             self.fail_next.clear()
+        self.echo = False
 
     def bodies(self) -> list[Any]:
         return [request.json() for request in self.requests]
@@ -106,7 +114,8 @@ class FakeOpenAIEmbeddings(_Fake):
             return
         failure = self._failure()
         if failure is not None:
-            await respond.send(failure[0], failure[1])
+            echoed = {"error": echo_openai_error(credential_of(request.headers))} if self.echo else None
+            await respond.send(failure[0], echoed or failure[1])
             return
         body = request.json()
         unknown = sorted(set(body) - {"model", "input", "encoding_format", "dimensions", "user"})
@@ -177,7 +186,8 @@ class FakeBedrockEmbeddings(_Fake):
             await self._hold()
             failure = self._failure()
             if failure is not None:
-                headers, body = _bedrock_error(*failure[1])
+                key = credential_of(request.headers)
+                headers, body = _bedrock_error(key, echo_message(key)) if self.echo else _bedrock_error(*failure[1])
                 await respond.send(failure[0], body, headers)
                 return
             status, payload, headers = self._invoke(model, request.json())
@@ -273,7 +283,9 @@ class FakeGeminiEmbeddings(_Fake):
             return
         failure = self._failure()
         if failure is not None:
-            await respond.send(failure[0], failure[1])
+            grpc = str((failure[1].get("error") or {}).get("status", "INVALID_ARGUMENT"))
+            echoed = echo_google_error(failure[0], grpc, credential_of(request.headers)) if self.echo else None
+            await respond.send(failure[0], echoed or failure[1])
             return
         path = request.path.split("/v1beta/", 1)[1]
         resource, _, method = path.partition(":")

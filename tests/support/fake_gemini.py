@@ -17,10 +17,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from tests.support.echo import credential_of, echo_google_error
 from tests.support.fake_http import FakeHTTPServer, FakeRequest, Responder
+from tests.support.log_scan import remember_secret
 from tests.support.pacing import FirstBeforeLast
 
 API_KEY = "AIzaSyFakeGeminiKey0123456789abcdefghij"
+remember_secret(API_KEY)
 
 
 @dataclass
@@ -92,6 +95,8 @@ class FakeGemini(FakeHTTPServer):
         self._plan_lock = threading.Lock()
         self.default: GBehaviour = GReply()
         self._counter = 0
+        self.echo = False
+        """The echo mode (:mod:`tests.support.echo`): errors and stream errors quote the request's key."""
 
     @property
     def v1beta(self) -> str:
@@ -106,6 +111,7 @@ class FakeGemini(FakeHTTPServer):
         with self._plan_lock:
             self._plans.clear()
         self.default = GReply()
+        self.echo = False
 
     def _next(self) -> GBehaviour:
         with self._plan_lock:
@@ -138,15 +144,17 @@ class FakeGemini(FakeHTTPServer):
         self._counter += 1
         response_id = f"resp{self._counter:06d}"
         behaviour = self._next()
+        key = credential_of(request.headers) if self.echo else None
         if isinstance(behaviour, GStatus):
-            await respond.send(behaviour.status, _error_body(behaviour))
+            error = echo_google_error(behaviour.status, behaviour.grpc, key) if key else _error_body(behaviour)
+            await respond.send(behaviour.status, error)
         elif isinstance(behaviour, GReply):
             if stream:
                 await self._stream(behaviour, body, model, response_id, respond)
             else:
                 await respond.send(200, whole_response(behaviour, body, model, response_id))
         else:
-            await self._faulty(behaviour, body, model, response_id, respond)
+            await self._faulty(behaviour, body, model, response_id, respond, key)
 
     async def _stream(
         self, reply: GReply, body: dict[str, Any], model: str, response_id: str, respond: Responder
@@ -162,7 +170,13 @@ class FakeGemini(FakeHTTPServer):
         await respond.end()
 
     async def _faulty(
-        self, fault: GBehaviour, body: dict[str, Any], model: str, response_id: str, respond: Responder
+        self,
+        fault: GBehaviour,
+        body: dict[str, Any],
+        model: str,
+        response_id: str,
+        respond: Responder,
+        key: str | None = None,
     ) -> None:
         events = stream_events(GReply(text="one two three four five six seven"), body, model, response_id)
         after = getattr(fault, "after", 0)
@@ -177,6 +191,8 @@ class FakeGemini(FakeHTTPServer):
             await respond.end()
         elif isinstance(fault, GStreamError):
             error = {"error": {"code": fault.code, "message": "Internal error encountered.", "status": fault.status}}
+            if key:
+                error = echo_google_error(fault.code, fault.status, key)
             await respond.write(f"data: {json.dumps(error)}\r\n\r\n")
             await respond.end()
 

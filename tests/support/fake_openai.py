@@ -5,6 +5,9 @@ Tests script what the next requests get with :meth:`FakeOpenAI.plan`, optionally
 
     fake.plan(Status(429, headers={"retry-after": "1"}), Reply(text="ok"))
     fake.plan(CutStream(after=3), model="model-b")
+
+With ``fake.echo = True`` (the echo mode, :mod:`tests.support.echo`) every error it sends (``Status``,
+``ErrorBody``, ``ErrorFrame``) carries the credential the request came with, in every field.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import json
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tests.support.echo import credential_of, echo_openai_error
 from tests.support.fake_http import FakeHTTPServer, FakeRequest, Responder
 from tests.support.pacing import FirstBeforeLast
 
@@ -55,6 +59,17 @@ class Status:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     param: str | None = None
+    error: dict[str, Any] | None = None
+    """The error object, whole (the echo mode's)."""
+
+
+@dataclass
+class ErrorBody:
+    """A 200 whose body is an OpenAI error object, not a completion."""
+
+    message: str = "The model produced invalid content."
+    code: str | None = None
+    error: dict[str, Any] | None = None
 
 
 @dataclass
@@ -84,6 +99,7 @@ class MalformedFrame:
 class ErrorFrame:
     after: int = 1
     message: str = "The server had an error while processing your request."
+    error: dict[str, Any] | None = None
 
 
 @dataclass
@@ -107,7 +123,9 @@ class HugeFrame:
     size: int = 40 * 1024 * 1024
 
 
-Behaviour = Reply | Status | Drop | Hang | CutStream | MalformedFrame | ErrorFrame | Raw | Trickle | HugeFrame
+Behaviour = (
+    Reply | Status | ErrorBody | Drop | Hang | CutStream | MalformedFrame | ErrorFrame | Raw | Trickle | HugeFrame
+)
 
 
 class FakeOpenAI(FakeHTTPServer):
@@ -117,6 +135,8 @@ class FakeOpenAI(FakeHTTPServer):
         self._plan_lock = threading.Lock()
         self.default: Behaviour = Reply()
         self.chunk_times: list[float] = []
+        self.echo = False
+        """The echo mode: every error quotes the request's credential in every field."""
 
     @property
     def v1(self) -> str:
@@ -132,6 +152,7 @@ class FakeOpenAI(FakeHTTPServer):
             self._plans.clear()
         self.default = Reply()
         self.chunk_times.clear()
+        self.echo = False
 
     def chat_requests(self) -> list[FakeRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
@@ -164,11 +185,18 @@ class FakeOpenAI(FakeHTTPServer):
             )
             return
         behaviour = self._next(body.get("model"))
+        if self.echo and isinstance(behaviour, Status | ErrorBody | ErrorFrame):
+            behaviour = replace(behaviour, error=echo_openai_error(credential_of(request.headers)))
         await self._act(behaviour, body, respond)
 
     async def _act(self, behaviour: Behaviour, body: dict[str, Any], respond: Responder) -> None:
         stream = bool(body.get("stream"))
-        if isinstance(behaviour, Status):
+        if isinstance(behaviour, Status) and behaviour.error is not None:
+            await respond.send(behaviour.status, {"error": behaviour.error}, behaviour.headers)
+        elif isinstance(behaviour, ErrorBody):
+            error = behaviour.error or {"message": behaviour.message, "type": None, "code": behaviour.code}
+            await respond.send(200, {"error": error})
+        elif isinstance(behaviour, Status):
             payload = (
                 behaviour.body
                 if behaviour.body is not None
@@ -241,7 +269,9 @@ class FakeOpenAI(FakeHTTPServer):
             await respond.write("data: [DONE]\n\n")
             await respond.end()
         elif isinstance(fault, ErrorFrame):
-            error = {"error": {"message": fault.message, "type": "server_error", "param": None, "code": None}}
+            error = {
+                "error": fault.error or {"message": fault.message, "type": "server_error", "param": None, "code": None}
+            }
             await respond.write(f"data: {json.dumps(error)}\n\n")
             await respond.end()
 

@@ -39,6 +39,9 @@ def free_socket() -> socket.socket:
 class UvicornThread:
     def __init__(self, app: Any, *, lifespan: str = "on", uvloop: bool = False, **config: Any) -> None:
         """``uvloop``: serve on uvloop's event loop (as ``python -m uvicorn`` does), not asyncio's."""
+        from tests.support.log_scan import scan_responses  # every answer of every test server is scanned
+
+        app = scan_responses(app)
         self._uvloop = uvloop
         self._sock = free_socket()
         self.port = self._sock.getsockname()[1]

@@ -14,6 +14,9 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from llm_gateway.errors import GatewayError
+from llm_gateway.providers.redact import call_secrets, sanitise
+
 if TYPE_CHECKING:
     from llm_gateway.providers.base import ProviderCall
     from llm_gateway.providers.registry import ProviderPool
@@ -50,7 +53,9 @@ class AttemptLayer(AttemptHandler):
 
 
 class ProviderAttempts(AttemptHandler):
-    """The innermost attempt handler: the call goes to its deployment's provider."""
+    """The innermost attempt handler: the call goes to its deployment's provider. Every failure of every
+    provider comes back through here, and leaves sanitised (:mod:`llm_gateway.providers.redact`): no
+    credential in any field, no code the gateway does not know."""
 
     def __init__(self, providers: ProviderPool) -> None:
         self.providers = providers
@@ -58,12 +63,31 @@ class ProviderAttempts(AttemptHandler):
     async def complete(self, call: ProviderCall) -> dict[str, Any]:
         provider = self.providers.get(call.deployment.provider)
         native = call.native  # a bridged endpoint this deployment serves itself: sent untouched
-        return await (provider.complete(call) if native is None else provider.complete_native(call, native))
+        try:
+            return await (provider.complete(call) if native is None else provider.complete_native(call, native))
+        except GatewayError as exc:
+            raise _sanitised(exc, call) from None
 
-    def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
         provider = self.providers.get(call.deployment.provider)
         native = call.native
-        return provider.stream(call) if native is None else provider.stream_native(call, native)
+        chunks = provider.stream(call) if native is None else provider.stream_native(call, native)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except GatewayError as exc:
+            raise _sanitised(exc, call) from None
+        finally:
+            close = getattr(chunks, "aclose", None)
+            if close is not None:
+                await close()
 
     async def embed(self, call: ProviderCall) -> dict[str, Any]:
-        return await self.providers.get(call.deployment.provider).embed(call)
+        try:
+            return await self.providers.get(call.deployment.provider).embed(call)
+        except GatewayError as exc:
+            raise _sanitised(exc, call) from None
+
+
+def _sanitised(error: GatewayError, call: ProviderCall) -> GatewayError:
+    return sanitise(error, call_secrets(call))

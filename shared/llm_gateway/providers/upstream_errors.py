@@ -1,4 +1,4 @@
-"""Helpers every provider's error mapping shares: scrubbing secrets out of upstream text, reading
+"""Helpers every provider's error mapping shares: scrubbing secrets out of upstream text (:mod:`.redact`), reading
 ``Retry-After``, the gateway's answer to rejected upstream credentials, and spotting context overflow.
 
 Provider folders keep their own status/type tables and call these for the common parts.
@@ -7,13 +7,13 @@ Provider folders keep their own status/type tables and call these for the common
 from __future__ import annotations
 
 import email.utils
-import re
 import time
 from collections.abc import Mapping
 
 from llm_gateway.errors import UpstreamStatusError
+from llm_gateway.providers.redact import scrub
 
-_KEY_LIKE = re.compile(r"\b(sk|pk|rk|ak|key)-[A-Za-z0-9_\-*]{6,}", re.IGNORECASE)
+__all__ = ["looks_like_context_overflow", "parse_retry_after", "scrub", "upstream_auth_error"]
 
 _CONTEXT_OVERFLOW = (
     "context length",
@@ -23,13 +23,6 @@ _CONTEXT_OVERFLOW = (
     "exceed context limit",
     "input is too long",
 )
-
-
-def scrub(text: str, secret: str | None) -> str:
-    """Remove the deployment's key, and anything shaped like a key, from upstream text."""
-    if secret:
-        text = text.replace(secret, "***")
-    return _KEY_LIKE.sub(lambda m: f"{m.group(1)}-***", text)
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:

@@ -23,6 +23,7 @@ from typing import Any
 from llm_gateway.errors import GatewayError, InvalidRequestError, UpstreamConnectionError, UpstreamStatusError
 from llm_gateway.errors import UpstreamTimeoutError as _Timeout
 from llm_gateway.providers.base import ProviderCall
+from llm_gateway.providers.redact import scrub
 
 _AUTH_CODES = frozenset(
     {
@@ -41,13 +42,6 @@ _CONTEXT_OVERFLOW = re.compile(
     r"prompt is too long|input length",
     re.IGNORECASE,
 )
-_ACCESS_KEY = re.compile(r"\b(AKIA|ASIA)[A-Z0-9]{16}\b")
-_ACCOUNT_ID = re.compile(r"\b\d{12}\b")
-
-
-def scrub(text: str) -> str:
-    """Remove AWS access key ids and account ids from upstream text."""
-    return _ACCOUNT_ID.sub("************", _ACCESS_KEY.sub("****", text))
 
 
 def _canonical(code: str) -> str:

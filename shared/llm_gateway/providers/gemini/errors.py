@@ -29,7 +29,6 @@ from llm_gateway.errors import GatewayError, UpstreamStatusError
 from llm_gateway.providers.base import ProviderCall
 from llm_gateway.providers.openai_compat.errors import parse_retry_after, scrub
 
-_GOOGLE_KEY = re.compile(r"AIza[0-9A-Za-z_\-]{20,}")
 _CONTEXT = re.compile(r"input token count.*exceeds|exceeds the maximum number of tokens|context (length|window)", re.I)
 _STATUS_OF = {
     "INVALID_ARGUMENT": 400,
@@ -98,7 +97,7 @@ def _mapped(call: ProviderCall, status: int, fields: dict[str, Any], retry_after
     group = call.deployment.group
     grpc = str(fields.get("status") or "")
     raw: str = fields["message"] if isinstance(fields.get("message"), str) else ""
-    message = _GOOGLE_KEY.sub("AIza***", scrub(raw, call.api_key)) if raw else f"The upstream answered HTTP {status}."
+    message = scrub(raw, call.api_key) if raw else f"The upstream answered HTTP {status}."
     reasons = _reasons(fields.get("details"))
 
     def upstream(text: str, client_status: int, code: str, error_type: str = "upstream_error") -> UpstreamStatusError:
