@@ -168,3 +168,34 @@ def test_native_needs_a_provider_that_can_pass_it_through() -> None:
     entry = {"name": "m", "provider": "mock", "model": "mock-1", "native": ["responses"]}
     with pytest.raises(ConfigError, match="cannot pass responses requests through"):
         make_gateway({"models": [entry]}).ensure_ready()
+
+
+def test_hosted_tools_reach_a_native_upstream_and_nothing_else(upstream: FakeResponsesServer) -> None:
+    search = {"type": "web_search"}
+    bridged = {**native(upstream, name="bridged", id="bridged"), "native": []}
+    mixed = [
+        native(upstream, name="mixed", id="mixed-native"),
+        {**native(upstream, name="mixed", id="mixed-chat"), "native": []},
+    ]
+    config = {
+        "models": [native(upstream, id="native"), bridged, *mixed],
+        "router": {"num_retries": 0, "fallbacks": {"gpt": ["bridged"]}},
+    }
+    with running_gateway(config) as gw:
+        client = _client(gw.base_url)
+        body = {"model": "gpt", "input": "News today?", "tools": [search, WEATHER], "tool_choice": "auto"}
+        answer = client.responses.create(**body)  # type: ignore[arg-type]
+        assert answer.output[0].type == "function_call"
+        assert upstream.responses_requests()[-1].json()["tools"][0] == search  # the body as it came
+        # a group with a bridged deployment refuses it before any upstream call
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.responses.create(**{**body, "model": "mixed"})  # type: ignore[arg-type]
+        assert refused.value.body["param"] == "tools[0].type"  # type: ignore[index]
+        # the native deployment fails: its bridged fallback cannot carry the hosted tool
+        upstream.fail_status = 500
+        calls = len(upstream.chat_requests())
+        with pytest.raises(openai.BadRequestError) as fallback:
+            client.responses.create(**body)  # type: ignore[arg-type]
+        assert fallback.value.body["param"] == "tools[0].type"  # type: ignore[index]
+        assert fallback.value.body["code"] == "unsupported_feature"  # type: ignore[index]
+        assert len(upstream.chat_requests()) == calls  # never sent without the tool

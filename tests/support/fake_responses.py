@@ -73,7 +73,7 @@ class FakeResponsesServer(FakeOpenAI):
         body = request.json()
         items = body.get("input") if isinstance(body.get("input"), list) else []
         answered = any(isinstance(i, dict) and i.get("type") == "function_call_output" for i in items)
-        tools = body.get("tools") or []
+        tools = [t for t in body.get("tools") or [] if t.get("type") == "function"]
         if tools and not answered:
             item = {
                 "type": "function_call",

@@ -75,7 +75,7 @@ class ResponsesApi:
             table = self.table if self.table is not None else MemoryTable(capped_prefix="resp#", cap=10_000)
             store = ResponseStore(table, ttl_seconds=self.store_ttl_seconds)
             built = self._built["service"] = ResponsesService(
-                self.shared.service, store, self.shared.server, self.shared.clock
+                self.shared.service, store, self.shared.server, self.shared.clock, self.groups
             )
         return built
 

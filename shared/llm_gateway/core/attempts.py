@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from llm_gateway.errors import GatewayError
+from llm_gateway.errors import GatewayError, InvalidRequestError
 from llm_gateway.providers.redact import call_secrets, sanitise
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ class ProviderAttempts(AttemptHandler):
     async def complete(self, call: ProviderCall) -> dict[str, Any]:
         provider = self.providers.get(call.deployment.provider)
         native = call.native  # a bridged endpoint this deployment serves itself: sent untouched
+        if native is None:
+            _refuse_the_chat_view(call)
         try:
             return await (provider.complete(call) if native is None else provider.complete_native(call, native))
         except GatewayError as exc:
@@ -71,6 +73,8 @@ class ProviderAttempts(AttemptHandler):
     async def stream(self, call: ProviderCall) -> AsyncIterator[dict[str, Any]]:
         provider = self.providers.get(call.deployment.provider)
         native = call.native
+        if native is None:
+            _refuse_the_chat_view(call)
         chunks = provider.stream(call) if native is None else provider.stream_native(call, native)
         try:
             async for chunk in chunks:
@@ -91,3 +95,17 @@ class ProviderAttempts(AttemptHandler):
 
 def _sanitised(error: GatewayError, call: ProviderCall) -> GatewayError:
     return sanitise(error, call_secrets(call))
+
+
+def _refuse_the_chat_view(call: ProviderCall) -> None:
+    """A bridged request whose chat view leaves something out may only be answered natively."""
+    carried = getattr(call.request, "native", None)
+    if carried is not None and carried.only_native:
+        param = carried.only_native[0]
+        raise InvalidRequestError(
+            f"Unsupported value for '{param}': only a deployment that serves the {carried.endpoint} API natively "
+            f"can take it, and deployment '{call.deployment.id}' of model '{call.deployment.group}' is bridged "
+            "onto chat completions.",
+            param=param,
+            code="unsupported_feature",
+        )

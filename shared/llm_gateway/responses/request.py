@@ -169,12 +169,7 @@ def validate_create_response(data: Any) -> CreateResponse:
     for index, tool in enumerate(parsed.tools or []):
         kind = tool.get("type")
         if kind in HOSTED_TOOLS:
-            raise InvalidRequestError(
-                f"Unsupported value for 'tools[{index}].type': '{kind}' is a tool the upstream runs itself, which the "
-                "gateway cannot bridge onto its providers; use function tools.",
-                param=f"tools[{index}].type",
-                code="unsupported_tool",
-            )
+            continue  # only a native upstream serves it (see to_chat: the chat view leaves it out)
         if kind != "function":
             raise InvalidRequestError(
                 f"Invalid value for 'tools[{index}].type': expected 'function' (got {kind!r}).",

@@ -11,12 +11,12 @@ is false.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llm_gateway.config import ServerConfig
 from llm_gateway.core.context import RequestContext
 from llm_gateway.core.service import ChatService, set_routing_headers
-from llm_gateway.errors import GatewayError
+from llm_gateway.errors import GatewayError, InvalidRequestError
 from llm_gateway.responses.output import Envelope, from_completion, new_id
 from llm_gateway.responses.request import CreateResponse, validate_create_response
 from llm_gateway.responses.store import ResponseStore, StoredResponse
@@ -24,6 +24,9 @@ from llm_gateway.responses.to_chat import chat_body
 from llm_gateway.schemas.native import NATIVE_FIELD, NativeRequest
 from llm_gateway.schemas.request import GATEWAY_EXTENSION_FIELDS
 from llm_gateway.schemas.validation import ChatRequest, validate_chat_request
+
+if TYPE_CHECKING:
+    from llm_gateway.core.deployments import ModelGroups
 
 _NOT_FOUND = "No response found with id '{id}'."
 
@@ -70,12 +73,26 @@ class Prepared:
 
 class ResponsesService:
     def __init__(
-        self, chat: ChatService, store: ResponseStore, server: ServerConfig, clock: Callable[[], float]
+        self,
+        chat: ChatService,
+        store: ResponseStore,
+        server: ServerConfig,
+        clock: Callable[[], float],
+        groups: ModelGroups | None = None,
     ) -> None:
         self.chat = chat
         self.store = store
         self.server = server
         self.clock = clock
+        self.groups = groups
+        """The model groups: a request with hosted tools is refused unless every deployment of its group
+        serves the Responses API natively."""
+
+    def _all_native(self, model: str) -> bool:
+        if self.groups is None or model not in self.groups:
+            return False
+        serving = self.groups.serving(model, "responses")
+        return bool(serving) and all("responses" in d.config.native for d in serving)
 
     async def prepare(self, data: Any, ctx: RequestContext, headers: dict[str, str]) -> Prepared:
         parsed = validate_create_response(data)
@@ -89,10 +106,18 @@ class ResponsesService:
         given = parsed.input if parsed.input is not None else []
         items = [{"type": "message", "role": "user", "content": given}] if isinstance(given, str) else list(given)
         known = {str(item["id"]): item for item in history if isinstance(item, dict) and item.get("id")}
-        chat = validate_chat_request(chat_body(parsed, data, [*history, *items], known))
+        only_native: list[InvalidRequestError] = []
+        chat = validate_chat_request(chat_body(parsed, data, [*history, *items], known, only_native))
+        if only_native and not self._all_native(parsed.model):
+            raise only_native[0]  # hosted tools and the like, for a model bridged onto chat
         input_items = [*history, *(_stored_item(item) for item in items)]
-        native_body = {k: v for k, v in data.items() if k not in GATEWAY_EXTENSION_FIELDS}
-        chat = ChatRequest(body=chat.body, parsed=chat.parsed, native=NativeRequest("responses", native_body, headers))
+        native = NativeRequest(
+            "responses",
+            {k: v for k, v in data.items() if k not in GATEWAY_EXTENSION_FIELDS},
+            headers,
+            only_native=tuple(str(error.param) for error in only_native),
+        )
+        chat = ChatRequest(body=chat.body, parsed=chat.parsed, native=native)
         envelope = Envelope(id=new_id("resp"), created_at=int(now), request=parsed, store=parsed.store is not False)
         ctx.model_group = parsed.model
         return Prepared(parsed, chat, envelope, input_items)

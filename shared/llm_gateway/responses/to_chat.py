@@ -23,6 +23,10 @@ message item                   a message of its role; ``input_text`` / ``output_
 =============================  =================================================================
 
 ``store`` is the gateway's (chat's ``store`` would ask the upstream to keep it): never forwarded.
+
+What only an upstream serving the Responses API itself can take (hosted tools, a ``tool_choice`` naming
+one, items of hosted tools) is a 400 naming the field, unless the caller collects it (``native_only``):
+then the chat view leaves it out, and only a native deployment may answer (:mod:`.service`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,26 @@ _PASSED_ON = ("prompt_cache_key", "service_tier")
 
 def _bad(param: str, message: str, code: str = "invalid_value") -> InvalidRequestError:
     return InvalidRequestError(message, param=param, code=code)
+
+
+NativeOnly = list[InvalidRequestError] | None
+"""Where what only a native upstream can serve is collected (``None``: refused at once)."""
+
+
+def _native_only(collected: NativeOnly, error: InvalidRequestError) -> None:
+    if collected is None:
+        raise error
+    collected.append(error)
+
+
+def hosted_tool_error(param: str, kind: Any) -> InvalidRequestError:
+    return _bad(
+        param,
+        f"Unsupported value for '{param}': '{kind}' is a tool the upstream runs itself, which the gateway "
+        "cannot bridge onto chat completions; use function tools, or a model whose deployments serve the "
+        "Responses API natively (native: [responses]).",
+        "unsupported_tool",
+    )
 
 
 def _part(part: Any, param: str, role: str) -> dict[str, Any]:
@@ -122,7 +146,7 @@ def _message(item: dict[str, Any], param: str) -> dict[str, Any]:
 
 
 def messages_from_items(
-    items: list[Any], *, param: str = "input", known: dict[str, dict[str, Any]]
+    items: list[Any], *, param: str = "input", known: dict[str, dict[str, Any]], native_only: NativeOnly = None
 ) -> list[dict[str, Any]]:
     """Chat messages for ``items`` (``known``: earlier items by id, for ``item_reference``)."""
     out = _Messages()
@@ -163,18 +187,21 @@ def messages_from_items(
         elif kind == "reasoning":
             continue
         else:
-            raise _bad(
-                f"{where}.type",
-                f"Unsupported value for '{where}.type': {kind!r} items cannot be bridged onto the gateway's providers "
-                "(messages, function_call, function_call_output, reasoning and item_reference can).",
-                "unsupported_value",
+            message = (
+                f"Unsupported value for '{where}.type': {kind!r} items cannot be bridged onto chat completions "
+                "(messages, function_call, function_call_output, reasoning and item_reference can); a model whose "
+                "deployments serve the Responses API natively (native: [responses]) takes them."
             )
+            _native_only(native_only, _bad(f"{where}.type", message, "unsupported_value"))
     return out.messages
 
 
-def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _tools(tools: list[dict[str, Any]], native_only: NativeOnly) -> list[dict[str, Any]]:
     out = []
-    for tool in tools:
+    for index, tool in enumerate(tools):
+        if tool.get("type") in HOSTED_TOOLS:
+            _native_only(native_only, hosted_tool_error(f"tools[{index}].type", tool.get("type")))
+            continue
         function: dict[str, Any] = {"name": tool["name"]}
         for name in ("description", "parameters", "strict"):
             if tool.get(name) is not None:
@@ -183,7 +210,7 @@ def _tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _tool_choice(choice: str | dict[str, Any]) -> Any:
+def _tool_choice(choice: str | dict[str, Any], native_only: NativeOnly) -> Any:
     if isinstance(choice, str):
         if choice not in ("none", "auto", "required"):
             raise _bad("tool_choice", f"Invalid value for 'tool_choice': {choice!r}.")
@@ -201,7 +228,8 @@ def _tool_choice(choice: str | dict[str, Any]) -> Any:
             },
         }
     if kind in HOSTED_TOOLS:
-        raise _bad("tool_choice.type", f"Unsupported value for 'tool_choice.type': '{kind}' cannot be bridged.")
+        _native_only(native_only, hosted_tool_error("tool_choice.type", kind))
+        return None
     raise _bad("tool_choice", "Invalid value for 'tool_choice': expected none, auto, required or a function by name.")
 
 
@@ -230,20 +258,29 @@ def _instructions(request: CreateResponse) -> dict[str, Any] | None:
 
 
 def chat_body(
-    request: CreateResponse, data: dict[str, Any], conversation: list[dict[str, Any]], known: dict[str, dict[str, Any]]
+    request: CreateResponse,
+    data: dict[str, Any],
+    conversation: list[dict[str, Any]],
+    known: dict[str, dict[str, Any]],
+    native_only: NativeOnly = None,
 ) -> dict[str, Any]:
-    """The chat request body for ``request`` over the whole ``conversation`` (earlier items, then this input)."""
-    messages = messages_from_items(conversation, known=known)
+    """The chat request body for ``request`` over the whole ``conversation`` (earlier items, then this input);
+    with ``native_only``, what only a native upstream serves is collected there and left out."""
+    messages = messages_from_items(conversation, known=known, native_only=native_only)
     system = _instructions(request)
     if system is not None:
         messages.insert(0, system)
     if not messages:
+        if native_only:
+            raise native_only[0]  # nothing of the input is left for the chat view
         raise _bad("input", "Invalid 'input': there is nothing to answer (no message).")
     body: dict[str, Any] = {"model": request.model, "messages": messages}
-    if request.tools:
-        body["tools"] = _tools(request.tools)
-    if request.tool_choice is not None:
-        body["tool_choice"] = _tool_choice(request.tool_choice)
+    tools = _tools(request.tools or [], native_only)
+    if tools:
+        body["tools"] = tools
+    choice = _tool_choice(request.tool_choice, native_only) if request.tool_choice is not None else None
+    if choice is not None and (tools or choice == "none"):
+        body["tool_choice"] = choice
     response_format = _response_format(request)
     if response_format is not None:
         body["response_format"] = response_format

@@ -25,3 +25,6 @@ class NativeRequest:
     """The client's body, as it came (the gateway's extension fields removed)."""
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     """Headers to forward to a native upstream (e.g. ``anthropic-beta``); never credentials."""
+    only_native: tuple[str, ...] = ()
+    """Fields of the body the chat view leaves out (hosted tools...): a deployment that would answer the chat
+    view instead (a fallback that does not pass the endpoint through) refuses the request with a 400."""

@@ -77,7 +77,8 @@ def test_a_failure_after_some_events() -> None:
 
 
 def test_a_whole_completion_and_the_request_mapping() -> None:
-    envelope = _envelope(tool_choice={"type": "function", "name": "a"}, max_output_tokens=5)
+    tools = [{"type": "function", "name": "a", "parameters": {"type": "object"}}]
+    envelope = _envelope(tools=tools, tool_choice={"type": "function", "name": "a"}, max_output_tokens=5)
     completion = {
         "choices": [
             {"index": 0, "message": {"role": "assistant", "content": "cut", "refusal": "no"}, "finish_reason": "length"}
