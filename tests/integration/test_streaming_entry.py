@@ -4,6 +4,9 @@ headers LWA adds."""
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,8 +17,10 @@ import httpx
 import openai
 import pytest
 
+from tests.support.fake_openai import FakeOpenAI, Reply
 from tests.support.run_sh import RunSh
 from tests.support.run_sh import lwa_headers as adapter_headers
+from tests.support.servers import wait_until
 from tests.support.sse import SSEMessage, assemble, check_stream
 
 pytestmark = pytest.mark.slow
@@ -136,3 +141,47 @@ def test_invalid_config_stops_the_function_at_start_up(host_build: Path, tmp_pat
         server.stop()
     assert server.process.returncode != 0
     assert "ConfigError" in output and "no-such-provider" in output, output[-3000:]
+
+
+def test_run_sh_cancels_a_stream_left_before_its_first_chunk_and_bounds_a_slow_head(
+    host_build: Path, tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
+    """As the adapter runs it: a stream whose connection closes while the upstream still holds its first
+    chunk is cancelled (the upstream sees its connection closed, the request is logged 499); a request
+    head that never ends gets a 408 and is closed (``server.header_timeout``)."""
+    release = threading.Event()
+    fake_openai.default = Reply(text="too late", hold_first_chunk=release)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "models:\n  - name: thinker\n    provider: openai\n    model: fake-model\n"
+        f"    api_base: {fake_openai.v1}\n    api_key: sk-upstream-test\n"
+        "server:\n  header_timeout: 1\n"
+    )
+    server = RunSh(host_build, config, tmp_path, key=KEY)
+    try:
+        server.wait_ready()
+        api_request_id = str(uuid.uuid4())
+        headers = {**lwa_headers(api_request_id, str(uuid.uuid4())), "content-type": "application/json"}
+        body = json.dumps(_stream_body("thinker")).encode()
+        head = f"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-length: {len(body)}\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        sock.sendall(head.encode() + b"\r\n" + body)
+        wait_until(fake_openai.chat_requests)  # the upstream is thinking
+        sock.close()  # the adapter drops its connection
+        wait_until(lambda: fake_openai.chat_requests()[-1].client_gone_at)
+        assert fake_openai.chat_requests()[-1].outcome != "completed"
+        log = server.wait_for_json(
+            lambda d: d.get("correlation_id") == api_request_id and d.get("message") == "request"
+        )
+        assert (log["status"], log["error_code"]) == (499, "client_disconnected")
+
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as slow:
+            slow.sendall(b"GET /v1/models HTTP/1.1\r\nhost: gw\r\n")  # ... and no more
+            answer = b""
+            while piece := slow.recv(65536):
+                answer += piece
+        assert answer.startswith(b"HTTP/1.1 408 ") and b'"code":"request_timeout"' in answer
+    finally:
+        release.set()
+        server.stop()
