@@ -61,6 +61,8 @@ class Status:
     param: str | None = None
     error: dict[str, Any] | None = None
     """The error object, whole (the echo mode's)."""
+    hold: threading.Event | None = None
+    """Answer only once the test sets this (a minute at most)."""
 
 
 @dataclass
@@ -191,6 +193,8 @@ class FakeOpenAI(FakeHTTPServer):
 
     async def _act(self, behaviour: Behaviour, body: dict[str, Any], respond: Responder) -> None:
         stream = bool(body.get("stream"))
+        if isinstance(behaviour, Status) and behaviour.hold is not None:
+            await asyncio.to_thread(behaviour.hold.wait, 60)
         if isinstance(behaviour, Status) and behaviour.error is not None:
             await respond.send(behaviour.status, {"error": behaviour.error}, behaviour.headers)
         elif isinstance(behaviour, ErrorBody):

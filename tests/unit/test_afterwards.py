@@ -20,7 +20,7 @@ class LoopClock:
 
     def __init__(self) -> None:
         loop = asyncio.get_running_loop()
-        self.now = loop.time()
+        self.now = float(round(loop.time()))  # whole seconds: steps of binary fractions add up exactly
         loop.time = lambda: self.now  # type: ignore[method-assign]
 
     async def advance(self, seconds: float, turns: int = 3) -> None:
@@ -39,15 +39,17 @@ def test_off_or_outside_an_event_loop_a_job_runs_when_queued() -> None:
 
 async def test_jobs_wait_for_a_quiet_loop_then_run_in_order_in_their_own_context() -> None:
     clock = LoopClock()
-    afterwards = Afterwards(quiet=0.2, max_delay=1.0)
+    # steps that are exact in binary: with 0.1 s steps, 0.1 + 0.1 + 0.2 fell one bit short of four steps
+    # of 0.1 for some start times, and the queue did not run when the test said it was due
+    afterwards = Afterwards(quiet=0.25, max_delay=1.0)
     ran: list[tuple[int, str]] = []
     for i in range(3):
         request_id.set(f"req-{i}")
         afterwards.run(lambda i=i: ran.append((i, request_id.get())))  # type: ignore[misc]
-        await clock.advance(0.1)  # a job every 100 ms: never 200 ms of quiet
+        await clock.advance(0.125)  # a job every 125 ms: never 250 ms of quiet
         assert ran == []
     assert afterwards.pending == 3
-    await clock.advance(0.1)  # 200 ms since the last job
+    await clock.advance(0.125)  # 250 ms since the last job
     assert ran == [(0, "req-0"), (1, "req-1"), (2, "req-2")]
     assert afterwards.pending == 0
 

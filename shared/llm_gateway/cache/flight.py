@@ -49,6 +49,7 @@ class SingleFlight:
         loop = asyncio.get_running_loop()
         running = self._inflight.get(decision.key)
         if running is not None and running[0] is loop:
+            metrics.incr("single_flight.local_wait")
             finished, shared = await self._await_local(running[1], bound)
             if shared is not None:
                 metrics.incr("single_flight.shared_local")

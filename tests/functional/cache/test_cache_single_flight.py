@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from tests.support.cache import HI, cached_gateway
-from tests.support.fake_openai import FakeOpenAI, Hang, Reply
+from tests.support.fake_openai import FakeOpenAI, Reply, Status
 from tests.support.gateway import MASTER_KEY
 from tests.support.servers import UvicornThread
 
@@ -129,20 +129,29 @@ async def test_waiting_is_bounded(fake_openai: FakeOpenAI, cache_env: dict[str, 
 
 async def test_a_failed_leader_releases_its_followers(fake_openai: FakeOpenAI, cache_env: dict[str, str]) -> None:
     """The followers are let go when the leader fails, not when their own wait (30 s) runs out."""
-    fake_openai.plan(Hang())
+    leader_held = threading.Event()  # the leader's upstream fails once both followers wait on it
+    fake_openai.plan(Status(400, message="the leader's call fails", hold=leader_held))
     fake_openai.default = Reply(text="after the leader failed")
-    with cached_gateway(fake_openai, cache_env, deployment={"timeout": 1.0}) as gateway:
-        results = await asyncio.gather(
+    with cached_gateway(fake_openai, cache_env) as gateway:
+        asking = asyncio.gather(
             ask_all([gateway], 1),
             _once_the_leader_is_upstream(fake_openai, ask_all([gateway], 2)),
             return_exceptions=True,
         )
-    leader, followers = results
-    assert isinstance(leader, openai.APIStatusError) and leader.status_code == 504
+        try:
+            await until(lambda: _local_waits(gateway) == 2, "both followers waiting on the leader")
+        finally:
+            leader_held.set()
+        leader, followers = await asking
+        metrics = gateway.gateway.cache.metrics.snapshot()  # type: ignore[attr-defined]
+    assert isinstance(leader, openai.APIStatusError) and leader.status_code == 400
     assert isinstance(followers, list) and {c for c, _ in followers} == {"after the leader failed"}
     assert len(fake_openai.chat_requests()) == 3
-    metrics = gateway.gateway.cache.metrics.snapshot()  # type: ignore[attr-defined]
     assert metrics["single_flight.leader_gone"] == 2 and "single_flight.waited_out" not in metrics
+
+
+def _local_waits(gateway: UvicornThread) -> int:
+    return int(gateway.gateway.cache.metrics.get("single_flight.local_wait"))  # type: ignore[attr-defined]
 
 
 async def _once_the_leader_is_upstream(fake_openai: FakeOpenAI, work: Any) -> Any:
