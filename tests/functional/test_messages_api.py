@@ -14,7 +14,7 @@ import pytest
 
 from tests.support import fake_anthropic as fake_anthropic_module
 from tests.support.anthropic_schema import assert_event, assert_message
-from tests.support.fake_anthropic import ErrorEvent, FakeAnthropic, Reply, stream_events
+from tests.support.fake_anthropic import ErrorEvent, FakeAnthropic, Reply, Status, stream_events
 from tests.support.gateway import MASTER_KEY, running_gateway
 
 pytestmark = pytest.mark.slow
@@ -183,3 +183,21 @@ def test_a_guardrail_that_rewrites_the_prompt_sends_the_rewritten_translation_no
     sent = json.dumps(fake_anthropic.message_requests()[-1].json())
     assert "jane@example.com" not in sent and "[REDACTED_EMAIL]" in sent
     assert "pii_redaction:redacted=1" in answer.headers["x-llm-gateway-guardrails"]
+
+
+def test_an_overloaded_claude_falls_back_to_a_bridged_group_named_in_the_answer(fake_anthropic: FakeAnthropic) -> None:
+    """Retries, fallbacks and cooldowns are the router's, for Messages too: Claude answers 529 (overloaded),
+    the request falls back to a group served through the translation, and the answer names that group
+    (so Claude Code knows earlier thinking was another model's)."""
+    fake_anthropic.plan(*[Status(529, "overloaded_error", "Overloaded")] * 2)
+    config = _config(fake_anthropic, router={"num_retries": 0, "fallbacks": {"claude": ["mock"]}})
+    config["models"].append({"name": "mock", "provider": "mock", "model": "mock-1"})
+    body = {"model": "claude", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    with running_gateway(config) as gateway:
+        answer = httpx.post(f"{gateway.base_url}/v1/messages", json=body, headers=HEADERS, timeout=30)
+        events = _events(gateway.base_url, {**body, "stream": True})  # cooling down, or overloaded again
+    assert answer.status_code == 200, answer.text
+    message = assert_message(answer.json())
+    assert message["model"] == "mock" and answer.headers["x-llm-gateway-model-group"] == "mock"
+    assert events[0]["message"]["model"] == "mock" and events[-1]["type"] == "message_stop"
+    assert len(fake_anthropic.message_requests()) in (1, 2)
