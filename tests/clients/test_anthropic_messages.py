@@ -239,3 +239,14 @@ def test_what_only_claude_serves_is_a_400_on_a_bridged_model_and_passes_through_
     assert "web_search_20250305" in message and "gemini" in message
     client.messages.create(model="claude", **body)
     assert upstreams["anthropic"].message_requests()[-1].json()["tools"] == [search]
+
+
+def test_model_errors_for_an_anthropic_client_come_in_its_shape(messages_gateway: UvicornThread) -> None:
+    wrong = anthropic.Anthropic(base_url=messages_gateway.base_url, api_key="sk-wrong", max_retries=0)
+    with pytest.raises(anthropic.AuthenticationError) as refused:
+        wrong.models.list()
+    assert assert_error(refused.value.body)["error"]["type"] == "authentication_error"
+    client = anthropic.Anthropic(base_url=messages_gateway.base_url, api_key=MASTER_KEY, max_retries=0)
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        client.models.retrieve("nope")
+    assert assert_error(missing.value.body)["error"]["type"] == "not_found_error"

@@ -39,9 +39,18 @@ def _gateway_error_handler(services: Callable[[], ApiServices]) -> Callable[[Req
         if ctx is not None:  # the request reached the chat route: the gateway is built
             ctx.note("error_code", exc.code)
             services().afterwards.run(request_ended(ctx, exc.status_code))
+        if request.url.path.startswith("/v1/models") and "anthropic-version" in request.headers:
+            return _anthropic_error(request, exc)  # an Anthropic SDK listing models: its error shape
         return error_response(exc, _request_id(request))
 
     return on_gateway_error
+
+
+def _anthropic_error(request: Request, error: GatewayError) -> Response:
+    from llm_gateway.messages.errors import error_body
+
+    headers = {**error.response_headers(), "x-request-id": _request_id(request)}
+    return json_response(error_body(error), status_code=error.status_code, headers=headers)
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
@@ -59,10 +68,7 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     else:
         error = GatewayError(str(exc.detail), status_code=exc.status_code, error_type="invalid_request_error")
     if request.url.path.startswith("/v1/messages"):  # Anthropic's API: its error shape
-        from llm_gateway.messages.errors import error_body
-
-        headers = {"x-request-id": _request_id(request)}
-        return json_response(error_body(error), status_code=error.status_code, headers=headers)
+        return _anthropic_error(request, error)
     return error_response(error, _request_id(request))
 
 
