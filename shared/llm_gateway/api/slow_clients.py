@@ -53,6 +53,8 @@ def served_http(env: Mapping[str, str]) -> str:
 STATE_KEY = "llm_gateway.receive_bounds"
 """Where the app's lifespan state holds the :class:`ReceiveBounds` (uvicorn hands that state to every
 connection's protocol)."""
+LINGER = 2.0
+"""How long a connection timed out on its head is read and drained after its 408 (s)."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class BoundedHttpTools(asyncio.Protocol):
         self._transport: Any = None
         self._timer: asyncio.TimerHandle | None = None
         self._active = 0  # requests whose head is in and whose app has not returned
+        self._lingering = False  # the 408 is sent: what the client still sends is dropped, then we close
         inner = _uvicorn_protocol(self.inner_http)
         self.inner: Any = inner(  # type: ignore[call-arg]
             config=_ConnectionConfig(config, self._app),
@@ -151,11 +154,16 @@ class BoundedHttpTools(asyncio.Protocol):
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # after our 408: read and dropped
         if self._timer is None and not self._active:
             self._start_head_timer()  # the first byte of the next request
         self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
+        if self._lingering:
+            self._transport.close()
+            return None
         result: bool | None = self.inner.eof_received()
         return result
 
@@ -186,7 +194,13 @@ class BoundedHttpTools(asyncio.Protocol):
             return
         log.info("closed a connection whose request head took over %gs (408)", self.bounds.header_timeout)
         transport.write(_raw_408(self.bounds))
-        transport.close()
+        # A lingering close, as nginx does: end our side, then read and discard what the client still
+        # sends for a moment. Closing at once with its bytes unread makes the kernel answer with a reset,
+        # which can reach the client before it has read the 408.
+        self._lingering = True
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._loop.call_later(LINGER, transport.close)
 
     # -- the app, as this connection calls it ---------------------------------------------------------
 
