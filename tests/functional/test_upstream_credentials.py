@@ -246,3 +246,33 @@ def test_embeddings_errors_on_every_provider(monkeypatch: pytest.MonkeyPatch, lo
             fake.stop()
     for key in (OPENAI_KEY, AWS_KEY_ID, GEMINI_KEY):
         assert_logs_clean(logs, key)
+
+
+def test_the_session_scans_see_a_leak(moto_endpoint: str, dynamodb_tables: dict[str, str]) -> None:
+    """The scans the whole run relies on find a key in a table item (compressed or not) and in a response."""
+    import zlib
+
+    from tests.support.log_scan import LEAKS, scan_items
+    from tests.support.servers import serve_app
+
+    client = dynamodb_client(moto_endpoint)
+    table = dynamodb_tables["LLM_GATEWAY_STATE_TABLE"]
+    item = {"pk": {"S": "probe"}, "sk": {"S": "probe"}, "payload": {"B": zlib.compress(OPENAI_UPSTREAM_KEY.encode())}}
+    client.put_item(TableName=table, Item=item)
+
+    async def leaky(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": OPENAI_UPSTREAM_KEY[:20].encode(), "more_body": True})
+        await send({"type": "http.response.body", "body": OPENAI_UPSTREAM_KEY[20:].encode()})
+
+    before = len(LEAKS)
+    try:
+        scan_items(client, [table])
+        with serve_app(leaky, lifespan="off") as server:
+            assert httpx.get(server.base_url + "/x").status_code == 200
+        found = LEAKS[before:]
+        assert any(f"table {table} item probe" in leak for leak in found), found
+        assert any("response body of /x" in leak for leak in found), found
+    finally:
+        del LEAKS[before:]  # found on purpose: not the run's
+        client.delete_item(TableName=table, Key={"pk": {"S": "probe"}, "sk": {"S": "probe"}})
