@@ -1,5 +1,7 @@
-"""Chat completions never load the Responses modules: they load on the first ``/v1/responses`` request
-(a fresh process, the app served in it, each request through the ASGI interface)."""
+"""Chat completions never load the Responses, Messages or Embeddings modules (so they add nothing to a
+chat completion's cold start or request path): Responses load on the first ``/v1/responses`` request; of
+the other two only the embeddings service the composition root builds (its helpers load on first use).
+A fresh process, the app served in it, each request through the ASGI interface."""
 
 from __future__ import annotations
 
@@ -20,8 +22,10 @@ import httpx
 from llm_gateway.api.app import create_app
 from tests.support.gateway import MASTER_KEY, make_gateway
 
+PACKAGES = ("llm_gateway.responses", "llm_gateway.messages", "llm_gateway.embeddings")
+
 def loaded():
-    return sorted(m for m in sys.modules if m.startswith("llm_gateway.responses"))
+    return sorted(m for m in sys.modules if m.startswith(PACKAGES))
 
 async def main():
     gateway = make_gateway({"models": [{"name": "mock", "provider": "mock", "model": "mock-1"}]})
@@ -44,9 +48,11 @@ asyncio.run(main())
 """
 
 
-def test_chat_completions_do_not_load_the_responses_modules() -> None:
+def test_chat_completions_do_not_load_the_responses_messages_or_embeddings_modules() -> None:
     env = {"PYTHONPATH": f"{ROOT / 'shared'}:{ROOT}", "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, check=True, cwd=ROOT)
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["built"] == [] and result["after_chat"] == []
+    assert result["built"] == ["llm_gateway.embeddings", "llm_gateway.embeddings.service"]
+    assert result["after_chat"] == result["built"]
     assert "llm_gateway.responses.service" in result["after_responses"]
+    assert not [m for m in result["after_responses"] if m.startswith("llm_gateway.messages")]
