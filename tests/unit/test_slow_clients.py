@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from llm_gateway.api.slow_clients import DEFAULT_BOUNDS, _bounded_body, _raw_408, served_http
+from llm_gateway.api.slow_clients import (
+    DEFAULT_BOUNDS,
+    STATE_KEY,
+    BoundedHttpTools,
+    _bounded_body,
+    _raw_408,
+    served_http,
+)
 from llm_gateway.config import ServerConfig
 from llm_gateway.errors import RequestTimeoutError
 
@@ -61,3 +68,65 @@ def test_the_raw_408_is_one_whole_http_answer() -> None:
 def test_defaults_and_the_library_path() -> None:
     assert (ServerConfig().header_timeout, ServerConfig().body_timeout) == (10.0, 60.0)
     assert served_http({"LLM_GATEWAY_HTTP": "h11"}) == "h11"
+
+
+class _Transport:
+    """Just enough of a socket transport for uvicorn's protocol."""
+
+    def __init__(self) -> None:
+        self.written = b""
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        return None
+
+    def pause_reading(self) -> None:
+        return None
+
+    def resume_reading(self) -> None:
+        return None
+
+
+async def _receives(*pieces: bytes) -> list[Any]:
+    """The ``receive`` each request's app is handed by the gateway's protocol, fed ``pieces``."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    handed: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        handed.append(receive)
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    config = Config(app=app, lifespan="off", log_level="warning", access_log=False, proxy_headers=False)
+    config.load()
+    loop = asyncio.get_running_loop()
+    protocol = BoundedHttpTools(config, ServerState(), {STATE_KEY: DEFAULT_BOUNDS}, loop)
+    transport = _Transport()
+    protocol.connection_made(transport)
+    for piece in pieces:
+        protocol.data_received(piece)
+        for _ in range(5):
+            await asyncio.sleep(0)
+    protocol.connection_lost(None)
+    assert transport.written.count(b"HTTP/1.1 200 OK") == len(handed)
+    return handed
+
+
+async def test_a_body_that_came_with_its_head_needs_no_bound() -> None:
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-length: 2\r\n\r\n"
+    (whole,) = await _receives(head + b"{}")
+    (coming,) = await _receives(head, b"{", b"}")
+    assert getattr(whole, "__name__", None) == "receive"  # uvicorn's own: its body is in, nothing to wait for
+    assert getattr(coming, "__name__", None) == "bounded"  # the rest is still to come: bounded
