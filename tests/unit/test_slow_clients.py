@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from bench.protocol_cost import Transport
 
 from llm_gateway.api.slow_clients import (
     DEFAULT_BOUNDS,
@@ -70,31 +71,6 @@ def test_defaults_and_the_library_path() -> None:
     assert served_http({"LLM_GATEWAY_HTTP": "h11"}) == "h11"
 
 
-class _Transport:
-    """Just enough of a socket transport for uvicorn's protocol."""
-
-    def __init__(self) -> None:
-        self.written = b""
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
-
-    def is_closing(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        return None
-
-    def pause_reading(self) -> None:
-        return None
-
-    def resume_reading(self) -> None:
-        return None
-
-
 async def _receives(*pieces: bytes) -> list[Any]:
     """The ``receive`` each request's app is handed by the gateway's protocol, fed ``pieces``."""
     from uvicorn.config import Config
@@ -113,14 +89,14 @@ async def _receives(*pieces: bytes) -> list[Any]:
     config.load()
     loop = asyncio.get_running_loop()
     protocol = BoundedHttpTools(config, ServerState(), {STATE_KEY: DEFAULT_BOUNDS}, loop)
-    transport = _Transport()
+    transport = Transport(keep=True)
     protocol.connection_made(transport)
     for piece in pieces:
         protocol.data_received(piece)
         for _ in range(5):
             await asyncio.sleep(0)
     protocol.connection_lost(None)
-    assert transport.written.count(b"HTTP/1.1 200 OK") == len(handed)
+    assert transport.data.count(b"HTTP/1.1 200 OK") == len(handed)
     return handed
 
 
